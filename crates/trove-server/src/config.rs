@@ -1,0 +1,280 @@
+//! `trove.toml`: node bootstrap (`[server]`) plus the declarative section (`[[repository]]`).
+//! Every key is documented in docs/config.md; `config/trove.toml` shows the embedded defaults.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use trove_core::{KindConfig, RepoKind, RepoName, WritePolicy};
+use trove_store::DeclaredRepo;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default, rename = "repository")]
+    pub repositories: Vec<RepoDecl>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Main port: path-based repository access (`/repository/<name>/v2/`), later the console.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Metadata database URL; default `sqlite://<data_dir>/trove.db`.
+    pub database: Option<String>,
+    #[serde(default)]
+    pub blob_store: BlobStoreConfig,
+    /// HTTP worker threads per listener.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Seconds a graceful shutdown waits for requests in flight.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "lowercase")]
+pub enum BlobStoreConfig {
+    /// Blobs on a local filesystem; default path `<data_dir>/blobs`.
+    #[default]
+    #[serde(skip)]
+    Default,
+    Fs {
+        path: Option<PathBuf>,
+    },
+}
+
+fn default_listen() -> SocketAddr {
+    "127.0.0.1:8081".parse().expect("valid")
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().min(4))
+}
+fn default_shutdown_timeout() -> u64 {
+    30
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            database: None,
+            blob_store: BlobStoreConfig::Default,
+            workers: default_workers(),
+            shutdown_timeout: default_shutdown_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoDecl {
+    pub name: RepoName,
+    pub format: String,
+    pub kind: RepoKind,
+    #[serde(default)]
+    pub connector: Option<ConnectorDecl>,
+    /// Hosted only: `allow` (default), `allow_once`, `deny`.
+    #[serde(default)]
+    pub write_policy: Option<WritePolicy>,
+}
+
+/// Extra ports that serve one repository at `/v2/` (what docker clients need for a
+/// repository-per-host setup such as a registry mirror).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorDecl {
+    /// Plain HTTP port (0 picks a free one, for tests).
+    pub http: Option<u16>,
+}
+
+pub const FORMATS: &[&str] = &["docker"];
+
+impl Config {
+    /// Parses and validates a TOML document; errors name the line and column.
+    pub fn from_toml_str(s: &str) -> anyhow::Result<Config> {
+        let config: Config = toml::from_str(s).map_err(|e| anyhow::anyhow!("{e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads `path` (or the embedded defaults when `None`), then applies `TROVE_LISTEN`,
+    /// `TROVE_DATA_DIR` and `TROVE_DATABASE` overrides for the node's bootstrap keys.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let mut config = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                Config::from_toml_str(&text).with_context(|| format!("in {}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        if let Ok(v) = std::env::var("TROVE_LISTEN") {
+            config.server.listen = v.parse().with_context(|| format!("TROVE_LISTEN={v:?}"))?;
+        }
+        if let Ok(v) = std::env::var("TROVE_DATA_DIR") {
+            config.server.data_dir = v.into();
+        }
+        if let Ok(v) = std::env::var("TROVE_DATABASE") {
+            config.server.database = Some(v);
+        }
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let mut names = HashSet::new();
+        let mut ports = HashSet::new();
+        for r in &self.repositories {
+            if !names.insert(r.name.as_str()) {
+                bail!("repository {} is declared twice", r.name);
+            }
+            if !FORMATS.contains(&r.format.as_str()) {
+                bail!(
+                    "repository {}: unknown format {:?} (known: {})",
+                    r.name,
+                    r.format,
+                    FORMATS.join(", ")
+                );
+            }
+            if r.kind != RepoKind::Hosted {
+                bail!(
+                    "repository {}: kind {:?} is not available in this version (only \"hosted\")",
+                    r.name,
+                    r.kind.as_str()
+                );
+            }
+            if let Some(port) = r.connector.as_ref().and_then(|c| c.http) {
+                if port != 0 && (port == self.server.listen.port() || !ports.insert(port)) {
+                    bail!(
+                        "repository {}: connector port {port} is already used",
+                        r.name
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.server.database.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.server.data_dir.join("trove.db").display()
+            )
+        })
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        match &self.server.blob_store {
+            BlobStoreConfig::Fs { path: Some(p) } => p.clone(),
+            _ => self.server.data_dir.join("blobs"),
+        }
+    }
+
+    pub fn declared_repos(&self) -> Vec<DeclaredRepo> {
+        self.repositories
+            .iter()
+            .map(|r| DeclaredRepo {
+                name: r.name.clone(),
+                format: r.format.clone(),
+                kind: KindConfig::Hosted {
+                    write_policy: r.write_policy.unwrap_or_default(),
+                },
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_means_embedded_defaults() {
+        let c = Config::from_toml_str("").unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8081");
+        assert_eq!(c.server.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.database_url(), "sqlite://./data/trove.db");
+        assert_eq!(c.blob_dir(), PathBuf::from("./data/blobs"));
+        assert!(c.repositories.is_empty());
+    }
+
+    #[test]
+    fn shipped_config_files_parse() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let c = Config::from_toml_str(&std::fs::read_to_string(root.join("trove.toml")).unwrap())
+            .unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8081");
+    }
+
+    #[test]
+    fn repositories() {
+        let c = Config::from_toml_str(
+            r#"
+            [[repository]]
+            name = "docker-hosted"
+            format = "docker"
+            kind = "hosted"
+            connector = { http = 5000 }
+            write_policy = "allow_once"
+            "#,
+        )
+        .unwrap();
+        let d = c.declared_repos();
+        assert_eq!(
+            d[0].kind,
+            KindConfig::Hosted {
+                write_policy: WritePolicy::AllowOnce
+            }
+        );
+    }
+
+    #[test]
+    fn clear_errors() {
+        let cases = [
+            ("[server]\nlisten = \"x\"", "invalid socket address"),
+            ("[server]\nlisen = \"127.0.0.1:1\"", "unknown field `lisen`"),
+            (
+                "[[repository]]\nname = \"a\"\nformat = \"npm\"\nkind = \"hosted\"",
+                "unknown format",
+            ),
+            (
+                "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"proxy\"",
+                "not available",
+            ),
+            (
+                "[[repository]]\nname = \"a b\"\nformat = \"docker\"\nkind = \"hosted\"",
+                "invalid repository name",
+            ),
+            (
+                "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"hosted\"\n\
+                 [[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"hosted\"",
+                "declared twice",
+            ),
+            (
+                "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"hosted\"\nconnector = { http = 8081 }",
+                "already used",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = format!("{:#}", Config::from_toml_str(text).err().expect(text));
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+        let err = Config::from_toml_str("\n\n[server]\nlisen = 1")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("line 4"), "points at the line: {err}");
+    }
+}

@@ -1,0 +1,230 @@
+//! The `trove` server: configuration, wiring of the metadata store, the blob store, the
+//! repositories and the wire formats, and the HTTP listeners (the main port and one per
+//! repository connector). `start` is what `trove serve` runs and what the tests run in-process.
+
+pub mod config;
+mod registry;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::{ServerHandle, Service};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use trove_core::RepoName;
+use trove_formats::docker::{self, ConnectorRepo, DockerApi};
+use trove_store::{FsBlobStore, MetadataStore};
+
+pub use config::Config;
+pub use registry::RepoRegistry;
+
+/// A running Trove: the main listener and every connector listener.
+pub struct Running {
+    main_addr: SocketAddr,
+    connectors: HashMap<String, SocketAddr>,
+    servers: Vec<(ServerHandle, tokio::task::JoinHandle<std::io::Result<()>>)>,
+    meta: MetadataStore,
+}
+
+impl Running {
+    /// The address the main port is bound to.
+    pub fn main_addr(&self) -> SocketAddr {
+        self.main_addr
+    }
+
+    /// The bound address of the HTTP connector of repository `repo`, if it has one.
+    pub fn connector_addr(&self, repo: &str) -> Option<SocketAddr> {
+        self.connectors.get(repo).copied()
+    }
+
+    /// Graceful stop: stops accepting, lets requests in flight finish (up to
+    /// `server.shutdown_timeout`), then closes the database.
+    pub async fn stop(self) {
+        for (handle, _) in &self.servers {
+            handle.stop(true).await;
+        }
+        for (_, task) in self.servers {
+            let _ = task.await;
+        }
+        self.meta.close().await;
+    }
+}
+
+/// The wired application state: stores, repositories, formats. Built once per process and
+/// shared by every listener (and by in-process tests, which mount the same routes).
+pub struct Trove {
+    pub meta: MetadataStore,
+    api: web::Data<DockerApi>,
+}
+
+impl Trove {
+    /// Opens the stores, creates the first admin if needed, applies the declarative section,
+    /// and builds the repositories.
+    pub async fn open(config: &Config) -> anyhow::Result<Trove> {
+        let data_dir = &config.server.data_dir;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let meta = MetadataStore::open(&config.database_url())
+            .await
+            .context("opening the metadata database")?;
+        let blobs = Arc::new(
+            FsBlobStore::open(config.blob_dir())
+                .await
+                .context("opening the blob store")?,
+        );
+        bootstrap_admin(&meta, data_dir).await?;
+        let report = meta
+            .repos()
+            .reconcile(&config.declared_repos())
+            .await
+            .context("applying [[repository]]")?;
+        if report != Default::default() {
+            tracing::info!(created = ?report.created, updated = ?report.updated, disabled = ?report.disabled, "repositories reconciled with the config file");
+        }
+        let repos = meta.repos().list().await?;
+        let registry = Arc::new(RepoRegistry::build(&repos, &meta, blobs.clone())?);
+        let api = web::Data::new(DockerApi {
+            repos: registry,
+            blobs,
+            meta: meta.clone(),
+        });
+        Ok(Trove { meta, api })
+    }
+
+    /// The routes of the main port.
+    pub fn main_routes(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+        let api = self.api.clone();
+        move |cfg| {
+            cfg.app_data(api.clone()).configure(docker::configure_main);
+        }
+    }
+
+    /// The routes of repository `repo`'s connector port.
+    pub fn connector_routes(
+        &self,
+        repo: RepoName,
+    ) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+        let api = self.api.clone();
+        move |cfg| {
+            cfg.app_data(api.clone())
+                .app_data(ConnectorRepo(repo.clone()))
+                .configure(docker::configure_connector);
+        }
+    }
+}
+
+/// Starts Trove on the current (multi-thread) tokio runtime; returns once every listener is
+/// bound.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let trove = Trove::open(&config).await?;
+    let mut servers = Vec::new();
+    let routes = trove.main_routes();
+    let (main_addr, main) = serve(&config, config.server.listen, move || {
+        App::new().configure(routes.clone())
+    })?;
+    servers.push(main);
+    tracing::info!(%main_addr, "main port listening");
+
+    let mut connectors = HashMap::new();
+    for decl in &config.repositories {
+        let Some(port) = decl.connector.as_ref().and_then(|c| c.http) else {
+            continue;
+        };
+        let bind = SocketAddr::new(config.server.listen.ip(), port);
+        let routes = trove.connector_routes(decl.name.clone());
+        let (addr, server) = serve(&config, bind, move || App::new().configure(routes.clone()))
+            .with_context(|| format!("connector of repository {}", decl.name))?;
+        tracing::info!(repository = %decl.name, %addr, "connector listening");
+        connectors.insert(decl.name.to_string(), addr);
+        servers.push(server);
+    }
+    Ok(Running {
+        main_addr,
+        connectors,
+        servers,
+        meta: trove.meta,
+    })
+}
+
+type ServerEntry = (ServerHandle, tokio::task::JoinHandle<std::io::Result<()>>);
+
+/// Binds one HTTP listener and runs it on the current runtime.
+fn serve<F, T>(
+    config: &Config,
+    bind: SocketAddr,
+    app: F,
+) -> anyhow::Result<(SocketAddr, ServerEntry)>
+where
+    F: Fn() -> App<T> + Send + Clone + 'static,
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse<actix_web::body::BoxBody>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+{
+    let server = HttpServer::new(move || {
+        app().wrap_fn(|req, srv| {
+            let started = Instant::now();
+            let (method, path) = (req.method().clone(), req.path().to_owned());
+            let fut = srv.call(req);
+            async move {
+                let res = fut.await?;
+                tracing::info!(
+                    %method, %path, status = res.status().as_u16(),
+                    ms = started.elapsed().as_secs_f64() * 1e3, "request"
+                );
+                Ok(res)
+            }
+        })
+    })
+    .workers(config.server.workers)
+    .disable_signals()
+    .shutdown_timeout(config.server.shutdown_timeout)
+    .bind(bind)
+    .with_context(|| format!("binding {bind}"))?;
+    let addr = *server.addrs().first().context("listener has an address")?;
+    let server = server.run();
+    let handle = server.handle();
+    Ok((addr, (handle, tokio::spawn(server))))
+}
+
+/// On first start (no users at all), creates `admin` with a random password written to
+/// `<data_dir>/admin.password` (mode 0600), as Nexus does. The password is never logged.
+async fn bootstrap_admin(meta: &MetadataStore, data_dir: &Path) -> anyhow::Result<()> {
+    if meta.users().count().await? > 0 {
+        return Ok(());
+    }
+    let password = trove_auth::password::generate();
+    let path = data_dir.join("admin.password");
+    // The file first: if we crash before the user row exists, the next start makes both anew.
+    write_private(&path, &password)?;
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || trove_auth::password::hash(&password)).await??
+    };
+    meta.users()
+        .create("admin", &hash, true, "bootstrap")
+        .await?;
+    tracing::warn!(file = %path.display(), "created user 'admin'; its first password is in this file");
+    Ok(())
+}
+
+fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! The README's first command: `trove serve` with no config file starts on its embedded
+//! defaults (data under ./data), creates the first admin, answers `/v2/`, and stops cleanly on
+//! SIGTERM.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[test]
+fn serve_on_embedded_defaults_then_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_trove"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("TROVE_LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("TROVE_CONFIG")
+        .env_remove("TROVE_DATA_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let ping = loop {
+        if let Some(r) = http_get(port, "/v2/") {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "trove did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(ping.starts_with("HTTP/1.1 200"), "{ping}");
+    assert!(
+        ping.to_ascii_lowercase()
+            .contains("docker-distribution-api-version: registry/2.0")
+    );
+
+    let data = dir.path().join("data");
+    assert!(data.join("trove.db").exists());
+    assert!(data.join("blobs").is_dir());
+    let pw = data.join("admin.password");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&pw).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&pw).unwrap().len(), 24);
+
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {log}", out.status);
+    assert!(log.contains("stopped"), "{log}");
+    assert!(
+        !log.contains(std::fs::read_to_string(&pw).unwrap().as_str()),
+        "password must not be logged"
+    );
+}

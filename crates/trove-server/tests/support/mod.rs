@@ -1,0 +1,98 @@
+//! Shared helpers for the in-process API tests: a Trove on a temp dir, the same routes as the
+//! server mounts, and small request/response helpers.
+
+#![allow(dead_code)]
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header::HeaderMap;
+use actix_web::test::{self, TestRequest};
+use sha2::Digest as _;
+use trove_server::{Config, Trove};
+
+pub struct Instance {
+    pub dir: tempfile::TempDir,
+    pub trove: Trove,
+}
+
+/// A Trove with repository `hosted` (plus `extra` TOML) on a fresh temp dir.
+pub async fn instance(extra: &str) -> Instance {
+    let dir = tempfile::tempdir().unwrap();
+    let trove = open(&dir, extra).await;
+    Instance { dir, trove }
+}
+
+pub async fn open(dir: &tempfile::TempDir, extra: &str) -> Trove {
+    let toml = format!(
+        "[server]\ndata_dir = {:?}\n[[repository]]\nname = \"hosted\"\nformat = \"docker\"\nkind = \"hosted\"\n{extra}",
+        dir.path().join("data")
+    );
+    Trove::open(&Config::from_toml_str(&toml).unwrap())
+        .await
+        .unwrap()
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
+    }
+    /// The `code` of an OCI error body.
+    pub fn code(&self) -> String {
+        self.json()["errors"][0]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+    /// Asserts status and error code together, with the body in the failure message.
+    pub fn expect_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.code().as_str()),
+            (status, code),
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.header("docker-distribution-api-version").as_deref(),
+            Some("registry/2.0")
+        );
+    }
+}
+
+pub async fn call<S, B>(app: &S, req: TestRequest) -> Resp
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let res = test::call_service(app, req.to_request()).await;
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = test::read_body(res).await;
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
+/// Builds the main-port app of `trove`.
+#[macro_export]
+macro_rules! main_app {
+    ($trove:expr) => {
+        actix_web::test::init_service(actix_web::App::new().configure($trove.main_routes())).await
+    };
+}

@@ -1,0 +1,393 @@
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use sha2::Digest as _;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use trove_core::{
+    Algorithm, BlobInfo, BlobStore, ByteStream, Digest, Error, ErrorKind, Result, UploadId,
+};
+
+/// Reads and writes are batched to this size: large enough that a 1 GiB push costs a few
+/// thousand `write` calls, small enough to stay cache friendly.
+const IO_CHUNK: usize = 256 * 1024;
+
+/// Content-addressed blobs on a local filesystem:
+/// `<root>/blobs/<algo>/<first two hex>/<hex>` for committed blobs, `<root>/uploads/<id>` for
+/// sessions in progress.
+///
+/// An upload is hashed while its bytes arrive (SHA-256, the only algorithm clients use in
+/// practice); the hasher lives in memory keyed by upload id. When it is missing (after a
+/// restart, or on another node sharing the directory) or does not match the file, the prefix is
+/// re-hashed from disk, so the in-memory state is a cache, never the truth.
+pub struct FsBlobStore {
+    root: PathBuf,
+    sessions: Mutex<HashMap<UploadId, Arc<tokio::sync::Mutex<Session>>>>,
+}
+
+/// The hash of the first `len` bytes of an upload file.
+#[derive(Default)]
+struct Session {
+    hashed: Option<(sha2::Sha256, u64)>,
+}
+
+impl FsBlobStore {
+    /// Opens (creating if needed) a store rooted at `root`.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        for dir in ["blobs", "uploads"] {
+            tokio::fs::create_dir_all(root.join(dir))
+                .await
+                .map_err(|e| Error::io(&format!("creating {}", root.join(dir).display()), e))?;
+        }
+        Ok(FsBlobStore {
+            root,
+            sessions: Mutex::default(),
+        })
+    }
+
+    fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(d.algorithm().as_str())
+            .join(&d.hex()[..2])
+            .join(d.hex())
+    }
+
+    fn upload_path(&self, id: &UploadId) -> PathBuf {
+        self.root.join("uploads").join(id.as_str())
+    }
+
+    fn session(&self, id: &UploadId) -> Arc<tokio::sync::Mutex<Session>> {
+        self.sessions
+            .lock()
+            .unwrap()
+            .entry(id.clone())
+            .or_default()
+            .clone()
+    }
+
+    fn forget(&self, id: &UploadId) {
+        self.sessions.lock().unwrap().remove(id);
+    }
+
+    async fn upload_len(&self, id: &UploadId) -> Result<u64> {
+        match tokio::fs::metadata(self.upload_path(id)).await {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(Error::not_found(format!("unknown upload {id}")))
+            }
+            Err(e) => Err(Error::io("reading upload", e)),
+        }
+    }
+}
+
+/// Feeds a whole file through a fresh hasher; runs on a blocking thread.
+fn hash_file_with<H: sha2::Digest + Send + 'static>(path: &Path) -> io::Result<(H, u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = H::new();
+    let mut buf = vec![0u8; IO_CHUNK];
+    let mut n = 0u64;
+    loop {
+        let r = f.read(&mut buf)?;
+        if r == 0 {
+            return Ok((h, n));
+        }
+        h.update(&buf[..r]);
+        n += r as u64;
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("{what}: task failed: {e}")))?
+        .map_err(|e| Error::io(what, e))
+}
+
+/// The digest of a whole upload file with an algorithm other than the streamed SHA-256.
+async fn digest_file(path: PathBuf, algo: Algorithm) -> Result<Digest> {
+    let hex = match algo {
+        Algorithm::Sha256 => hex::encode(
+            blocking("hashing upload", move || {
+                hash_file_with::<sha2::Sha256>(&path)
+            })
+            .await?
+            .0
+            .finalize(),
+        ),
+        Algorithm::Sha512 => hex::encode(
+            blocking("hashing upload", move || {
+                hash_file_with::<sha2::Sha512>(&path)
+            })
+            .await?
+            .0
+            .finalize(),
+        ),
+    };
+    Ok(Digest::from_hex(algo, hex))
+}
+
+/// Re-hashes the upload file when the in-memory hasher is missing or stale.
+async fn ensure_hashed(session: &mut Session, path: &Path, len: u64) -> Result<()> {
+    if !matches!(session.hashed, Some((_, n)) if n == len) {
+        let path = path.to_owned();
+        session.hashed = Some(
+            blocking("re-hashing upload", move || {
+                hash_file_with::<sha2::Sha256>(&path)
+            })
+            .await?,
+        );
+    }
+    Ok(())
+}
+
+/// fsyncs a directory so a rename into it survives a crash.
+async fn sync_dir(dir: &Path) -> Result<()> {
+    let dir = dir.to_owned();
+    blocking("fsync of blob directory", move || {
+        std::fs::File::open(&dir)?.sync_all()
+    })
+    .await
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn stat(&self, digest: &Digest) -> Result<Option<BlobInfo>> {
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(m) => Ok(Some(BlobInfo {
+                digest: digest.clone(),
+                size: m.len(),
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("stat of blob", e)),
+        }
+    }
+
+    async fn open(&self, digest: &Digest, range: Option<(u64, u64)>) -> Result<ByteStream> {
+        let mut file = match tokio::fs::File::open(self.blob_path(digest)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::not_found(format!("blob {digest} not found")));
+            }
+            Err(e) => return Err(Error::io("opening blob", e)),
+        };
+        let body: ByteStream = match range {
+            Some((start, len)) => {
+                file.seek(io::SeekFrom::Start(start))
+                    .await
+                    .map_err(|e| Error::io("seek", e))?;
+                use tokio::io::AsyncReadExt;
+                Box::pin(tokio_util::io::ReaderStream::with_capacity(
+                    file.take(len),
+                    IO_CHUNK,
+                ))
+            }
+            None => Box::pin(tokio_util::io::ReaderStream::with_capacity(file, IO_CHUNK)),
+        };
+        Ok(body)
+    }
+
+    async fn begin_upload(&self) -> Result<UploadId> {
+        let id = UploadId::parse(&uuid::Uuid::new_v4().to_string())?;
+        tokio::fs::File::create(self.upload_path(&id))
+            .await
+            .map_err(|e| Error::io("creating upload", e))?;
+        *self.session(&id).lock().await = Session {
+            hashed: Some((sha2::Sha256::new(), 0)),
+        };
+        Ok(id)
+    }
+
+    async fn upload_size(&self, id: &UploadId) -> Result<u64> {
+        self.upload_len(id).await
+    }
+
+    async fn append(&self, id: &UploadId, offset: u64, mut body: ByteStream) -> Result<u64> {
+        let session = self.session(id);
+        // One writer per upload: concurrent PATCHes to the same session queue here.
+        let mut session = session.lock().await;
+        let path = self.upload_path(id);
+        let len = self.upload_len(id).await?;
+        if offset != len {
+            return Err(Error::new(
+                ErrorKind::RangeNotSatisfiable,
+                format!("upload {id} has {len} bytes; a chunk at offset {offset} is out of order"),
+            ));
+        }
+        ensure_hashed(&mut session, &path, len).await?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .await
+            .map_err(|e| Error::io("opening upload", e))?;
+
+        // Bytes are hashed as they are written. If this future is dropped (client gone) or a
+        // write fails, the hasher and the file may disagree; `ensure_hashed` notices by length
+        // and re-hashes, so nothing here has to be undone.
+        let mut buf = BytesMut::with_capacity(IO_CHUNK);
+        let mut failure = None;
+        loop {
+            let next = body.next().await;
+            let flush = match &next {
+                Some(Ok(chunk)) => {
+                    buf.extend_from_slice(chunk);
+                    buf.len() >= IO_CHUNK
+                }
+                _ => !buf.is_empty(),
+            };
+            if flush {
+                file.write_all(&buf)
+                    .await
+                    .map_err(|e| Error::io("writing upload", e))?;
+                if let Some((h, n)) = session.hashed.as_mut() {
+                    h.update(&buf);
+                    *n += buf.len() as u64;
+                }
+                buf.clear();
+            }
+            match next {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    failure = Some(e);
+                    break;
+                }
+                None => break,
+            }
+        }
+        file.flush()
+            .await
+            .map_err(|e| Error::io("writing upload", e))?;
+        if let Some(e) = failure {
+            return Err(Error::io("reading upload body", e));
+        }
+        self.upload_len(id).await
+    }
+
+    async fn commit(&self, id: &UploadId, expected: &Digest) -> Result<BlobInfo> {
+        let session = self.session(id);
+        let mut session = session.lock().await;
+        let path = self.upload_path(id);
+        let len = self.upload_len(id).await?;
+        let actual = match expected.algorithm() {
+            Algorithm::Sha256 => {
+                ensure_hashed(&mut session, &path, len).await?;
+                let (h, _) = session.hashed.take().expect("hashed above");
+                Digest::from_hex(Algorithm::Sha256, hex::encode(h.finalize()))
+            }
+            algo => digest_file(path.clone(), algo).await?,
+        };
+        self.forget(id);
+        if &actual != expected {
+            // The session ends either way: a client that sent wrong bytes starts over.
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(Error::new(
+                ErrorKind::DigestMismatch,
+                format!("content digest {actual} does not match {expected}"),
+            ));
+        }
+        let target = self.blob_path(expected);
+        let info = BlobInfo {
+            digest: expected.clone(),
+            size: len,
+        };
+        if tokio::fs::metadata(&target).await.is_ok() {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Ok(info);
+        }
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| Error::io("opening upload", e))?;
+        file.sync_all()
+            .await
+            .map_err(|e| Error::io("fsync of upload", e))?;
+        drop(file);
+        let dir = target.parent().expect("blob path has a parent");
+        let created_dir = tokio::fs::metadata(dir).await.is_err();
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| Error::io("creating blob dir", e))?;
+        tokio::fs::rename(&path, &target)
+            .await
+            .map_err(|e| Error::io("renaming blob", e))?;
+        sync_dir(dir).await?;
+        if created_dir {
+            sync_dir(dir.parent().expect("algorithm dir")).await?;
+        }
+        Ok(info)
+    }
+
+    async fn abort(&self, id: &UploadId) -> Result<()> {
+        self.forget(id);
+        match tokio::fs::remove_file(self.upload_path(id)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(Error::not_found(format!("unknown upload {id}")))
+            }
+            Err(e) => Err(Error::io("removing upload", e)),
+        }
+    }
+
+    async fn delete(&self, digest: &Digest) -> Result<()> {
+        match tokio::fs::remove_file(self.blob_path(digest)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(Error::not_found(format!("blob {digest} not found")))
+            }
+            Err(e) => Err(Error::io("removing blob", e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).await.unwrap();
+        crate::testing::blob_store_conformance(&store).await;
+    }
+
+    /// A restart loses the in-memory hasher; the next append and the commit re-hash the prefix.
+    #[tokio::test]
+    async fn upload_survives_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = FsBlobStore::open(dir.path()).await.unwrap();
+        let id = first.begin_upload().await.unwrap();
+        first
+            .append(&id, 0, crate::testing::body(&[b"hello "]))
+            .await
+            .unwrap();
+        drop(first);
+        let second = FsBlobStore::open(dir.path()).await.unwrap();
+        assert_eq!(second.upload_size(&id).await.unwrap(), 6);
+        second
+            .append(&id, 6, crate::testing::body(&[b"world"]))
+            .await
+            .unwrap();
+        let d = crate::digest_of(Algorithm::Sha256, b"hello world");
+        let info = second.commit(&id, &d).await.unwrap();
+        assert_eq!(info.size, 11);
+        let path = dir
+            .path()
+            .join("blobs/sha256")
+            .join(&d.hex()[..2])
+            .join(d.hex());
+        assert_eq!(std::fs::read(path).unwrap(), b"hello world");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("uploads"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! Storage for Trove: the SQLite metadata store (`MetadataStore`, the only place in the
+//! workspace that writes SQL) and the content-addressed blob stores (`FsBlobStore`, and
+//! `MemBlobStore` for tests), which share one conformance suite in [`testing`].
+//!
+//! Its public API exposes no sqlx types, so a PostgreSQL backend can arrive behind the same API.
+//! It must never depend on HTTP frameworks or on any format or repository kind.
+
+mod fs_blobs;
+mod mem_blobs;
+mod meta;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use fs_blobs::FsBlobStore;
+pub use mem_blobs::MemBlobStore;
+pub use meta::{DeclaredRepo, MetadataStore, PutOutcome, ReconcileReport, UploadRow, UserRow};
+
+use sha2::Digest as _;
+use trove_core::{Algorithm, Digest};
+
+/// Hashes `data` with `algo` into a `Digest`.
+pub fn digest_of(algo: Algorithm, data: &[u8]) -> Digest {
+    let hex = match algo {
+        Algorithm::Sha256 => hex::encode(sha2::Sha256::digest(data)),
+        Algorithm::Sha512 => hex::encode(sha2::Sha512::digest(data)),
+    };
+    Digest::from_hex(algo, hex)
+}

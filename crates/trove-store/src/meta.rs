@@ -1,0 +1,509 @@
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use trove_core::{
+    AssetMeta, AssetPath, BlobInfo, Digest, Error, ErrorKind, KindConfig, NewAsset, Page, RepoName,
+    RepositoryConfig, Result, now_millis,
+};
+
+/// The metadata database. A concrete `Clone` struct around the pool: a trait with one
+/// implementation would be ceremony. PostgreSQL will arrive behind this same API.
+#[derive(Clone)]
+pub struct MetadataStore {
+    pool: SqlitePool,
+}
+
+fn db_err(e: sqlx::Error) -> Error {
+    Error::internal(format!("metadata database: {e}")).with_source(e)
+}
+
+impl MetadataStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path`), applies the embedded
+    /// migrations, and sets WAL, foreign keys, a busy timeout and `synchronous=FULL` on every
+    /// connection.
+    pub async fn open(url: &str) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(db_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await
+            .map_err(db_err)?;
+        sqlx::migrate!("../../migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| Error::internal(format!("applying migrations: {e}")).with_source(e))?;
+        Ok(MetadataStore { pool })
+    }
+
+    pub fn repos(&self) -> Repos<'_> {
+        Repos(&self.pool)
+    }
+    pub fn assets(&self) -> Assets<'_> {
+        Assets(&self.pool)
+    }
+    pub fn uploads(&self) -> Uploads<'_> {
+        Uploads(&self.pool)
+    }
+    pub fn users(&self) -> Users<'_> {
+        Users(&self.pool)
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Repositories
+
+/// A repository as the config file declares it.
+#[derive(Debug, Clone)]
+pub struct DeclaredRepo {
+    pub name: RepoName,
+    pub format: String,
+    pub kind: KindConfig,
+}
+
+/// What a reconcile changed, by repository name.
+#[derive(Debug, Default, PartialEq)]
+pub struct ReconcileReport {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub disabled: Vec<String>,
+}
+
+pub struct Repos<'a>(&'a SqlitePool);
+
+fn repo_from_row(row: &SqliteRow) -> Result<RepositoryConfig> {
+    let name: String = row.get("name");
+    let config: String = row.get("config");
+    let kind: KindConfig = serde_json::from_str(&config)
+        .map_err(|e| Error::internal(format!("stored config of repository {name}: {e}")))?;
+    Ok(RepositoryConfig {
+        id: row.get("id"),
+        name: RepoName::parse(&name)?,
+        format: row.get("format"),
+        online: row.get::<i64, _>("online") != 0,
+        kind,
+    })
+}
+
+impl Repos<'_> {
+    /// Every repository, online or not, ordered by name.
+    pub async fn list(&self) -> Result<Vec<RepositoryConfig>> {
+        let rows =
+            sqlx::query("SELECT id, name, format, online, config FROM repositories ORDER BY name")
+                .fetch_all(self.0)
+                .await
+                .map_err(db_err)?;
+        rows.iter().map(repo_from_row).collect()
+    }
+
+    /// Makes the database match the declared repositories in one transaction: creates new ones,
+    /// updates changed ones, and disables (never deletes) config-managed ones no longer
+    /// declared. Idempotent. Changing the format or kind of an existing repository is refused:
+    /// its content would no longer make sense.
+    pub async fn reconcile(&self, declared: &[DeclaredRepo]) -> Result<ReconcileReport> {
+        let mut tx = self.0.begin().await.map_err(db_err)?;
+        let mut report = ReconcileReport::default();
+        let now = now_millis();
+        for d in declared {
+            let config = serde_json::to_string(&d.kind).expect("config serialises");
+            let kind = d.kind_name();
+            let existing = sqlx::query(
+                "SELECT id, format, kind, online, config, managed_by FROM repositories WHERE name = $1",
+            )
+            .bind(d.name.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            match existing {
+                None => {
+                    sqlx::query(
+                        "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated) \
+                         VALUES ($1, $2, $3, $4, 1, $5, 'config', $6, $6)",
+                    )
+                    .bind(uuid::Uuid::now_v7().to_string())
+                    .bind(d.name.as_str())
+                    .bind(&d.format)
+                    .bind(kind)
+                    .bind(&config)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    report.created.push(d.name.to_string());
+                }
+                Some(row) => {
+                    let (format, old_kind): (String, String) = (row.get("format"), row.get("kind"));
+                    if format != d.format || old_kind != kind {
+                        return Err(Error::invalid(format!(
+                            "repository {} exists as a {format} {old_kind} repository; it cannot \
+                             become a {} {kind} one (purge it or pick another name)",
+                            d.name, d.format
+                        )));
+                    }
+                    let unchanged = row.get::<i64, _>("online") == 1
+                        && row.get::<String, _>("config") == config
+                        && row.get::<String, _>("managed_by") == "config";
+                    if !unchanged {
+                        sqlx::query(
+                            "UPDATE repositories SET online = 1, config = $2, managed_by = 'config', updated = $3 \
+                             WHERE name = $1",
+                        )
+                        .bind(d.name.as_str())
+                        .bind(&config)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                        report.updated.push(d.name.to_string());
+                    }
+                }
+            }
+        }
+        let managed: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM repositories WHERE managed_by = 'config' AND online = 1",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        for name in managed {
+            if !declared.iter().any(|d| d.name.as_str() == name) {
+                sqlx::query("UPDATE repositories SET online = 0, updated = $2 WHERE name = $1")
+                    .bind(&name)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                report.disabled.push(name);
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(report)
+    }
+}
+
+impl DeclaredRepo {
+    fn kind_name(&self) -> &'static str {
+        match self.kind {
+            KindConfig::Hosted { .. } => "hosted",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assets and blobs
+
+pub struct Assets<'a>(&'a SqlitePool);
+
+/// What `Assets::put` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    /// The path pointed at other content and now points at the new content.
+    Replaced,
+    /// The path already pointed at this content.
+    Unchanged,
+}
+
+fn asset_from_row(row: &SqliteRow) -> Result<AssetMeta> {
+    let digest: String = row.get("digest");
+    let attrs: String = row.get("attrs");
+    Ok(AssetMeta {
+        path: AssetPath::parse(row.get("path"))?,
+        blob: BlobInfo {
+            digest: Digest::parse(&digest)?,
+            size: row.get::<i64, _>("size") as u64,
+        },
+        content_type: row.get("content_type"),
+        created: row.get("created"),
+        last_downloaded: row.get("last_downloaded"),
+        attrs: serde_json::from_str(&attrs).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+/// The smallest string greater than every string that starts with `prefix`.
+fn prefix_end(prefix: &str) -> String {
+    let mut end: Vec<char> = prefix.chars().collect();
+    while let Some(last) = end.pop() {
+        if let Some(next) = char::from_u32(last as u32 + 1) {
+            end.push(next);
+            return end.into_iter().collect();
+        }
+    }
+    "\u{10FFFF}".to_owned()
+}
+
+impl Assets<'_> {
+    /// The hot-path lookup: one primary-key read.
+    pub async fn get(&self, repo_id: &str, path: &str) -> Result<Option<AssetMeta>> {
+        let row = sqlx::query(
+            "SELECT path, digest, size, content_type, created, last_downloaded, attrs \
+             FROM assets WHERE repo_id = $1 AND path = $2",
+        )
+        .bind(repo_id)
+        .bind(path)
+        .fetch_optional(self.0)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(asset_from_row).transpose()
+    }
+
+    /// Records that `path` serves the (already committed) blob in `asset`. With
+    /// `overwrite = false`, pointing an existing path at other content is refused with
+    /// `AlreadyExists`. The blob row and the link are written in one transaction.
+    pub async fn put(
+        &self,
+        repo_id: &str,
+        path: &AssetPath,
+        asset: &NewAsset,
+        overwrite: bool,
+    ) -> Result<(AssetMeta, PutOutcome)> {
+        let now = now_millis();
+        let digest = asset.blob.digest.to_string();
+        let size = asset.blob.size as i64;
+        let attrs = asset.attrs.to_string();
+        let mut tx: Transaction<'_, Sqlite> = self.0.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO blobs (digest, size, created) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(&digest)
+        .bind(size)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let old: Option<(String, i64)> =
+            sqlx::query_as("SELECT digest, created FROM assets WHERE repo_id = $1 AND path = $2")
+                .bind(repo_id)
+                .bind(path.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        let outcome = match &old {
+            None => PutOutcome::Created,
+            Some((d, _)) if *d == digest => PutOutcome::Unchanged,
+            Some(_) if !overwrite => {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "{path} already exists and this repository does not allow redeploying it"
+                    ),
+                ));
+            }
+            Some(_) => PutOutcome::Replaced,
+        };
+        let created = old.map_or(now, |(_, c)| c);
+        sqlx::query(
+            "INSERT INTO assets (repo_id, path, digest, size, content_type, created, attrs) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (repo_id, path) DO UPDATE SET digest = excluded.digest, size = excluded.size, \
+             content_type = excluded.content_type, attrs = excluded.attrs",
+        )
+        .bind(repo_id)
+        .bind(path.as_str())
+        .bind(&digest)
+        .bind(size)
+        .bind(&asset.content_type)
+        .bind(created)
+        .bind(&attrs)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let meta = AssetMeta {
+            path: path.clone(),
+            blob: asset.blob.clone(),
+            content_type: asset.content_type.clone(),
+            created,
+            last_downloaded: None,
+            attrs: asset.attrs.clone(),
+        };
+        Ok((meta, outcome))
+    }
+
+    /// Removes the link; the blob stays for garbage collection. `false` if there was none.
+    pub async fn delete(&self, repo_id: &str, path: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM assets WHERE repo_id = $1 AND path = $2")
+            .bind(repo_id)
+            .bind(path)
+            .execute(self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Assets whose path starts with `prefix`, ordered by path, keyset-paginated.
+    pub async fn list(&self, repo_id: &str, prefix: &str, page: &Page) -> Result<Vec<AssetMeta>> {
+        let lower = page
+            .after
+            .as_deref()
+            .filter(|a| *a >= prefix)
+            .unwrap_or(prefix);
+        let rows = sqlx::query(
+            "SELECT path, digest, size, content_type, created, last_downloaded, attrs FROM assets \
+             WHERE repo_id = $1 AND path >= $2 AND path < $3 AND path <> $4 ORDER BY path LIMIT $5",
+        )
+        .bind(repo_id)
+        .bind(lower)
+        .bind(prefix_end(prefix))
+        .bind(page.after.as_deref().unwrap_or(""))
+        .bind(page.limit.map_or(i64::MAX, i64::from))
+        .fetch_all(self.0)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(asset_from_row).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upload sessions
+
+pub struct Uploads<'a>(&'a SqlitePool);
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct UploadRow {
+    pub id: String,
+    pub repo_id: String,
+    /// What the session was opened for (docker: the image name).
+    pub scope: String,
+    pub created: i64,
+    pub updated: i64,
+}
+
+impl Uploads<'_> {
+    pub async fn create(&self, id: &str, repo_id: &str, scope: &str) -> Result<()> {
+        let now = now_millis();
+        sqlx::query("INSERT INTO uploads (id, repo_id, scope, created, updated) VALUES ($1, $2, $3, $4, $4)")
+            .bind(id)
+            .bind(repo_id)
+            .bind(scope)
+            .bind(now)
+            .execute(self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<UploadRow>> {
+        sqlx::query_as("SELECT id, repo_id, scope, created, updated FROM uploads WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.0)
+            .await
+            .map_err(db_err)
+    }
+
+    /// Marks activity, so expiry counts from the last chunk, not the first.
+    pub async fn touch(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE uploads SET updated = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now_millis())
+            .execute(self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id)
+            .execute(self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+pub struct Users<'a>(&'a SqlitePool);
+
+#[derive(Clone, PartialEq, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub status: String,
+    pub must_change_password: bool,
+    pub managed_by: String,
+    pub created: i64,
+}
+
+/// Never prints the password hash.
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("name", &self.name)
+            .field("status", &self.status)
+            .field("managed_by", &self.managed_by)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Users<'_> {
+    pub async fn count(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(self.0)
+            .await
+            .map_err(db_err)
+    }
+
+    /// Creates a user; `AlreadyExists` if the name is taken.
+    pub async fn create(
+        &self,
+        name: &str,
+        password_hash: &str,
+        must_change_password: bool,
+        managed_by: &str,
+    ) -> Result<()> {
+        let r = sqlx::query(
+            "INSERT INTO users (id, name, password_hash, status, must_change_password, managed_by, created) \
+             VALUES ($1, $2, $3, 'active', $4, $5, $6) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(name)
+        .bind(password_hash)
+        .bind(must_change_password)
+        .bind(managed_by)
+        .bind(now_millis())
+        .execute(self.0)
+        .await
+        .map_err(db_err)?;
+        if r.rows_affected() == 0 {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("user {name} already exists"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Option<UserRow>> {
+        sqlx::query_as(
+            "SELECT id, name, password_hash, status, must_change_password, managed_by, created \
+             FROM users WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(self.0)
+        .await
+        .map_err(db_err)
+    }
+}
+
+#[cfg(test)]
+#[path = "meta_tests.rs"]
+mod tests;

@@ -1,0 +1,246 @@
+use serde_json::json;
+use trove_core::{Algorithm, KindConfig, WritePolicy};
+
+use super::*;
+
+async fn store() -> (tempfile::TempDir, MetadataStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    (dir, MetadataStore::open(&url).await.unwrap())
+}
+
+fn hosted(name: &str) -> DeclaredRepo {
+    DeclaredRepo {
+        name: RepoName::parse(name).unwrap(),
+        format: "docker".into(),
+        kind: KindConfig::Hosted {
+            write_policy: WritePolicy::Allow,
+        },
+    }
+}
+
+fn asset(data: &[u8]) -> NewAsset {
+    NewAsset {
+        blob: BlobInfo {
+            digest: crate::digest_of(Algorithm::Sha256, data),
+            size: data.len() as u64,
+        },
+        content_type: Some("application/octet-stream".into()),
+        attrs: json!({"k": 1}),
+    }
+}
+
+#[tokio::test]
+async fn opens_with_durable_pragmas() {
+    let (_d, s) = store().await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&s.pool)
+        .await
+        .unwrap();
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&s.pool)
+        .await
+        .unwrap();
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&s.pool)
+        .await
+        .unwrap();
+    assert_eq!((mode.as_str(), sync, fk), ("wal", 2, 1));
+}
+
+#[tokio::test]
+async fn reconcile_is_idempotent_and_disables_removed() {
+    let (_d, s) = store().await;
+    let r = s
+        .repos()
+        .reconcile(&[hosted("a"), hosted("b")])
+        .await
+        .unwrap();
+    assert_eq!(r.created, ["a", "b"]);
+    let ids: Vec<String> = s
+        .repos()
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        s.repos()
+            .reconcile(&[hosted("a"), hosted("b")])
+            .await
+            .unwrap(),
+        ReconcileReport::default()
+    );
+    let r = s.repos().reconcile(&[hosted("a")]).await.unwrap();
+    assert_eq!(r.disabled, ["b"]);
+    let repos = s.repos().list().await.unwrap();
+    assert_eq!(
+        repos
+            .iter()
+            .map(|r| (r.name.as_str(), r.online))
+            .collect::<Vec<_>>(),
+        [("a", true), ("b", false)]
+    );
+    assert_eq!(
+        repos.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        ids,
+        "ids are stable"
+    );
+    let r = s
+        .repos()
+        .reconcile(&[hosted("a"), hosted("b")])
+        .await
+        .unwrap();
+    assert_eq!(r.updated, ["b"], "re-declaring re-enables");
+    let mut once = hosted("a");
+    once.kind = KindConfig::Hosted {
+        write_policy: WritePolicy::AllowOnce,
+    };
+    assert_eq!(
+        s.repos()
+            .reconcile(&[once, hosted("b")])
+            .await
+            .unwrap()
+            .updated,
+        ["a"]
+    );
+    let mut other = hosted("a");
+    other.format = "raw".into();
+    assert_eq!(
+        s.repos().reconcile(&[other]).await.unwrap_err().kind,
+        ErrorKind::Invalid
+    );
+}
+
+#[tokio::test]
+async fn assets_put_get_list_delete() {
+    let (_d, s) = store().await;
+    s.repos().reconcile(&[hosted("a")]).await.unwrap();
+    let repo = s.repos().list().await.unwrap().remove(0).id;
+    let p = |x: &str| AssetPath::parse(x).unwrap();
+    let (meta, o) = s
+        .assets()
+        .put(&repo, &p("/v2/x/manifests/1"), &asset(b"one"), true)
+        .await
+        .unwrap();
+    assert_eq!(o, PutOutcome::Created);
+    assert_eq!(
+        s.assets().get(&repo, "/v2/x/manifests/1").await.unwrap(),
+        Some(meta.clone())
+    );
+    let (_, o) = s
+        .assets()
+        .put(&repo, &p("/v2/x/manifests/1"), &asset(b"one"), false)
+        .await
+        .unwrap();
+    assert_eq!(o, PutOutcome::Unchanged);
+    let err = s
+        .assets()
+        .put(&repo, &p("/v2/x/manifests/1"), &asset(b"two"), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::AlreadyExists);
+    let (m2, o) = s
+        .assets()
+        .put(&repo, &p("/v2/x/manifests/1"), &asset(b"two"), true)
+        .await
+        .unwrap();
+    assert_eq!(o, PutOutcome::Replaced);
+    assert_eq!(m2.created, meta.created, "created survives a replace");
+
+    for t in ["2", "3", "4"] {
+        s.assets()
+            .put(
+                &repo,
+                &p(&format!("/v2/x/manifests/{t}")),
+                &asset(t.as_bytes()),
+                true,
+            )
+            .await
+            .unwrap();
+    }
+    s.assets()
+        .put(&repo, &p("/v2/xy/manifests/9"), &asset(b"9"), true)
+        .await
+        .unwrap();
+    let names = |v: Vec<AssetMeta>| {
+        v.into_iter()
+            .map(|m| m.path.to_string())
+            .collect::<Vec<_>>()
+    };
+    let all = s
+        .assets()
+        .list(&repo, "/v2/x/manifests/", &Page::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        names(all),
+        [
+            "/v2/x/manifests/1",
+            "/v2/x/manifests/2",
+            "/v2/x/manifests/3",
+            "/v2/x/manifests/4"
+        ]
+    );
+    let page = Page {
+        after: Some("/v2/x/manifests/2".into()),
+        limit: Some(1),
+    };
+    assert_eq!(
+        names(
+            s.assets()
+                .list(&repo, "/v2/x/manifests/", &page)
+                .await
+                .unwrap()
+        ),
+        ["/v2/x/manifests/3"]
+    );
+
+    assert!(s.assets().delete(&repo, "/v2/x/manifests/1").await.unwrap());
+    assert!(!s.assets().delete(&repo, "/v2/x/manifests/1").await.unwrap());
+    assert_eq!(
+        s.assets().get(&repo, "/v2/x/manifests/1").await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn uploads_and_users() {
+    let (_d, s) = store().await;
+    s.repos().reconcile(&[hosted("a")]).await.unwrap();
+    let repo = s.repos().list().await.unwrap().remove(0).id;
+    s.uploads().create("u1", &repo, "img").await.unwrap();
+    let row = s.uploads().get("u1").await.unwrap().unwrap();
+    assert_eq!(
+        (row.repo_id.as_str(), row.scope.as_str()),
+        (repo.as_str(), "img")
+    );
+    s.uploads().touch("u1").await.unwrap();
+    assert!(s.uploads().delete("u1").await.unwrap());
+    assert_eq!(s.uploads().get("u1").await.unwrap(), None);
+
+    assert_eq!(s.users().count().await.unwrap(), 0);
+    s.users()
+        .create("admin", "$argon2id$x", true, "bootstrap")
+        .await
+        .unwrap();
+    let err = s
+        .users()
+        .create("admin", "$argon2id$y", true, "bootstrap")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::AlreadyExists);
+    let u = s.users().get("admin").await.unwrap().unwrap();
+    assert!(u.must_change_password);
+    assert!(
+        !format!("{u:?}").contains("argon2"),
+        "Debug must not print the hash"
+    );
+}
+
+#[test]
+fn prefix_end_bounds() {
+    assert_eq!(prefix_end("/v2/x/"), "/v2/x0");
+    assert_eq!(prefix_end("a"), "b");
+}

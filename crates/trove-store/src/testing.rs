@@ -1,0 +1,205 @@
+//! The contract every `BlobStore` must keep, as one suite run against each implementation
+//! (as distribution runs one test suite per storage driver).
+
+use std::io;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use trove_core::{Algorithm, BlobStore, ByteStream, ErrorKind, UploadId};
+
+use crate::digest_of;
+
+/// A body from literal chunks.
+pub fn body(chunks: &[&[u8]]) -> ByteStream {
+    let chunks: Vec<io::Result<Bytes>> = chunks
+        .iter()
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    Box::pin(futures_util::stream::iter(chunks))
+}
+
+/// Collects a stream into one buffer.
+pub async fn read_all(mut s: ByteStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(c) = s.next().await {
+        out.extend_from_slice(&c.expect("stream chunk"));
+    }
+    out
+}
+
+async fn upload(store: &dyn BlobStore, data: &[u8]) -> UploadId {
+    let id = store.begin_upload().await.unwrap();
+    store.append(&id, 0, body(&[data])).await.unwrap();
+    id
+}
+
+/// Runs the whole contract against `store`. Panics on the first violation.
+pub async fn blob_store_conformance(store: &dyn BlobStore) {
+    let hello = digest_of(Algorithm::Sha256, b"hello world");
+
+    // Chunked upload, then full and ranged reads.
+    let id = store.begin_upload().await.unwrap();
+    assert_eq!(store.upload_size(&id).await.unwrap(), 0);
+    assert_eq!(
+        store.append(&id, 0, body(&[b"hel", b"lo "])).await.unwrap(),
+        6
+    );
+    assert_eq!(store.append(&id, 6, body(&[b"world"])).await.unwrap(), 11);
+    assert_eq!(store.upload_size(&id).await.unwrap(), 11);
+    assert_eq!(
+        store.stat(&hello).await.unwrap(),
+        None,
+        "invisible before commit"
+    );
+    let info = store.commit(&id, &hello).await.unwrap();
+    assert_eq!((info.digest.clone(), info.size), (hello.clone(), 11));
+    assert_eq!(store.stat(&hello).await.unwrap(), Some(info));
+    assert_eq!(
+        read_all(store.open(&hello, None).await.unwrap()).await,
+        b"hello world"
+    );
+    assert_eq!(
+        read_all(store.open(&hello, Some((6, 5))).await.unwrap()).await,
+        b"world"
+    );
+    assert_eq!(
+        read_all(store.open(&hello, Some((0, 1))).await.unwrap()).await,
+        b"h"
+    );
+    assert_eq!(
+        store.upload_size(&id).await.unwrap_err().kind,
+        ErrorKind::NotFound,
+        "session ended"
+    );
+
+    // Out-of-order chunks are refused and change nothing.
+    let id = upload(store, b"abc").await;
+    for offset in [0, 2, 4] {
+        let err = store.append(&id, offset, body(&[b"x"])).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::RangeNotSatisfiable, "offset {offset}");
+    }
+    assert_eq!(store.upload_size(&id).await.unwrap(), 3);
+
+    // A wrong digest is refused, nothing becomes visible, and the session ends.
+    let wrong = digest_of(Algorithm::Sha256, b"something else");
+    let err = store.commit(&id, &wrong).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::DigestMismatch);
+    assert_eq!(store.stat(&wrong).await.unwrap(), None);
+    assert_eq!(
+        store
+            .stat(&digest_of(Algorithm::Sha256, b"abc"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.upload_size(&id).await.unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+
+    // Committing content that already exists is idempotent.
+    let again = upload(store, b"hello world").await;
+    assert_eq!(store.commit(&again, &hello).await.unwrap().size, 11);
+    assert_eq!(
+        read_all(store.open(&hello, None).await.unwrap()).await,
+        b"hello world"
+    );
+
+    // The empty blob.
+    let empty = digest_of(Algorithm::Sha256, b"");
+    let id = store.begin_upload().await.unwrap();
+    assert_eq!(store.commit(&id, &empty).await.unwrap().size, 0);
+    assert!(
+        read_all(store.open(&empty, None).await.unwrap())
+            .await
+            .is_empty()
+    );
+
+    // Many small chunks hash as one stream.
+    let chunk = [7u8; 1000];
+    let chunks: Vec<&[u8]> = (0..600).map(|_| &chunk[..]).collect();
+    let id = store.begin_upload().await.unwrap();
+    assert_eq!(store.append(&id, 0, body(&chunks)).await.unwrap(), 600_000);
+    let big = digest_of(Algorithm::Sha256, &[7u8; 600_000]);
+    assert_eq!(store.commit(&id, &big).await.unwrap().size, 600_000);
+    let tail = read_all(store.open(&big, Some((599_990, 10))).await.unwrap()).await;
+    assert_eq!(tail, [7u8; 10]);
+
+    // sha512 digests are verified too.
+    let d512 = digest_of(Algorithm::Sha512, b"sha512 content");
+    let id = upload(store, b"sha512 content").await;
+    assert_eq!(store.commit(&id, &d512).await.unwrap().size, 14);
+    assert_eq!(
+        read_all(store.open(&d512, None).await.unwrap()).await,
+        b"sha512 content"
+    );
+
+    // A body that fails midway keeps what arrived before the failure, and the upload resumes.
+    let id = store.begin_upload().await.unwrap();
+    let failing: ByteStream = Box::pin(futures_util::stream::iter(vec![
+        Ok(Bytes::from_static(b"part one,")),
+        Err(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "client went away",
+        )),
+    ]));
+    assert!(store.append(&id, 0, failing).await.is_err());
+    let have = store.upload_size(&id).await.unwrap();
+    assert_eq!(have, 9);
+    store
+        .append(&id, have, body(&[b" part two"]))
+        .await
+        .unwrap();
+    let whole = digest_of(Algorithm::Sha256, b"part one, part two");
+    assert_eq!(store.commit(&id, &whole).await.unwrap().size, 18);
+
+    // Unknown uploads and blobs answer NotFound.
+    let ghost = UploadId::parse("00000000-0000-4000-8000-000000000000").unwrap();
+    assert_eq!(
+        store.upload_size(&ghost).await.unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        store
+            .append(&ghost, 0, body(&[b"x"]))
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        store.commit(&ghost, &hello).await.unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        store.abort(&ghost).await.unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+    let missing = digest_of(Algorithm::Sha256, b"never stored");
+    assert_eq!(
+        store.open(&missing, None).await.err().unwrap().kind,
+        ErrorKind::NotFound
+    );
+
+    // Abort ends a session; delete removes a blob.
+    let id = upload(store, b"to be aborted").await;
+    store.abort(&id).await.unwrap();
+    assert_eq!(
+        store.upload_size(&id).await.unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+    store.delete(&hello).await.unwrap();
+    assert_eq!(store.stat(&hello).await.unwrap(), None);
+    assert_eq!(
+        store.delete(&hello).await.unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn mem_store_conformance() {
+        super::blob_store_conformance(&crate::MemBlobStore::new()).await;
+    }
+}
