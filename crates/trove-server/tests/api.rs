@@ -5,49 +5,10 @@ mod support;
 
 use actix_web::test::TestRequest;
 use serde_json::json;
-use support::{call, instance, sha256};
-
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-
-fn get(uri: &str) -> TestRequest {
-    TestRequest::get().uri(uri)
-}
-
-/// Pushes `data` as a blob of `/v2/hosted/<img>` in one request; returns its digest.
-macro_rules! push_blob {
-    ($app:expr, $img:expr, $data:expr) => {{
-        let data: &[u8] = $data;
-        let d = sha256(data);
-        let uri = format!("/v2/hosted/{}/blobs/uploads/?digest={d}", $img);
-        let r = call(
-            &$app,
-            TestRequest::post().uri(&uri).set_payload(data.to_vec()),
-        )
-        .await;
-        assert_eq!(r.status, 201, "{:?}", r.body);
-        d
-    }};
-}
-
-fn image_manifest(media_type: &str, config: (&str, usize), layers: &[(&str, usize)]) -> Vec<u8> {
-    let desc = |mt: &str, (d, n): (&str, usize)| json!({"mediaType": mt, "digest": d, "size": n});
-    let doc = json!({
-        "schemaVersion": 2,
-        "mediaType": media_type,
-        "config": desc("application/vnd.oci.image.config.v1+json", config),
-        "layers": layers.iter().map(|l| desc("application/vnd.oci.image.layer.v1.tar+gzip", *l)).collect::<Vec<_>>(),
-    });
-    serde_json::to_vec_pretty(&doc).unwrap()
-}
-
-fn put_manifest(uri: &str, ctype: &str, body: &[u8]) -> TestRequest {
-    TestRequest::put()
-        .uri(uri)
-        .insert_header(("content-type", ctype))
-        .set_payload(body.to_vec())
-}
+use support::{
+    DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, call, get, image_manifest, instance, put_manifest,
+    sha256,
+};
 
 #[actix_web::test]
 async fn every_response_carries_the_api_version_header() {
@@ -107,13 +68,7 @@ async fn bad_names_digests_tags_and_paths() {
     call(&app, get(&format!("/v2/hosted/x/blobs/{d}")))
         .await
         .expect_error(404, "BLOB_UNKNOWN");
-    let r = call(
-        &app,
-        TestRequest::default()
-            .method(actix_web::http::Method::HEAD)
-            .uri(&format!("/v2/hosted/x/blobs/{d}")),
-    )
-    .await;
+    let r = call(&app, support::head(&format!("/v2/hosted/x/blobs/{d}"))).await;
     assert_eq!(r.status, 404);
 }
 
@@ -137,9 +92,8 @@ async fn monolithic_upload_then_head_get_and_ranges() {
     );
     assert_eq!(r.header("docker-content-digest").unwrap(), d);
 
-    let head = TestRequest::default().method(actix_web::http::Method::HEAD);
     // Any image name of the repository serves the blob (one blob namespace per repository).
-    let r = call(&app, head.uri(&format!("/v2/hosted/other/blobs/{d}"))).await;
+    let r = call(&app, support::head(&format!("/v2/hosted/other/blobs/{d}"))).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length").as_deref(), Some("16"));
     assert_eq!(r.header("docker-content-digest").unwrap(), d);
@@ -366,13 +320,7 @@ async fn empty_blob() {
     )
     .await;
     assert_eq!(r.status, 201);
-    let r = call(
-        &app,
-        TestRequest::default()
-            .method(actix_web::http::Method::HEAD)
-            .uri(&format!("/v2/hosted/img/blobs/{d}")),
-    )
-    .await;
+    let r = call(&app, support::head(&format!("/v2/hosted/img/blobs/{d}"))).await;
     assert_eq!(
         (r.status, r.header("content-length").as_deref()),
         (200, Some("0"))
@@ -422,9 +370,7 @@ async fn manifests_by_tag_and_digest_keep_their_bytes() {
             assert_eq!(r.header("docker-content-digest").unwrap(), d);
             let r = call(
                 &app,
-                TestRequest::default()
-                    .method(actix_web::http::Method::HEAD)
-                    .uri(&format!("/v2/hosted/img/manifests/{reference}")),
+                support::head(&format!("/v2/hosted/img/manifests/{reference}")),
             )
             .await;
             assert_eq!(r.header("content-length").unwrap(), m.len().to_string());

@@ -84,3 +84,18 @@ pub async fn get(
     res.insert_header((header::ACCEPT_RANGES, "bytes"));
     Ok(res.body(SizedStream::new(len, asset.body)))
 }
+
+/// `DELETE /v2/<name>/blobs/<digest>` (end-10): unlinks the blob from the repository (every
+/// image name shares the link); the bytes stay until garbage collection.
+pub async fn delete(t: &Target, name: &str, digest: &Digest) -> Result<HttpResponse, OciError> {
+    let path = asset_path(format!("/v2/{name}/blobs/{digest}"))?;
+    let removed = t
+        .repo
+        .delete(&t.ctx, &path)
+        .await
+        .map_err(|e| OciError::from_core(e, Subject::Blob))?;
+    if !removed {
+        return Err(unknown(digest));
+    }
+    Ok(HttpResponse::Accepted().finish())
+}

@@ -85,6 +85,7 @@ struct Manifest {
     layers: Option<Vec<Descriptor>>,
     manifests: Option<Vec<Descriptor>>,
     subject: Option<Descriptor>,
+    annotations: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -274,6 +275,9 @@ pub async fn put(
     if let Some(a) = artifact_type {
         attrs["artifactType"] = json!(a);
     }
+    if let Some(a) = manifest.annotations.filter(|a| a.is_object()) {
+        attrs["annotations"] = a;
+    }
 
     let blob = store_bytes(api, bytes, &digest).await?;
     let asset = NewAsset {
@@ -317,4 +321,43 @@ async fn store_bytes(
     let body = Box::pin(futures_util::stream::iter([Ok(bytes)]));
     api.blobs.append(&id, 0, body).await.map_err(err)?;
     api.blobs.commit(&id, digest).await.map_err(err)
+}
+
+/// `DELETE /v2/<name>/manifests/<reference>` (end-9). By tag: removes the tag only. By digest:
+/// removes the manifest and every tag of this image that points at it (the spec: a deleted
+/// manifest must not stay reachable by tag). Referrers lists are computed, so a deleted
+/// referrer disappears from them at once; referrers of a deleted subject stay listed.
+pub async fn delete(
+    t: &Target,
+    name: &str,
+    reference: &Reference,
+) -> Result<HttpResponse, OciError> {
+    let err = |e| OciError::from_core(e, Subject::Manifest);
+    let path = asset_path(format!("/v2/{name}/manifests/{}", reference.as_string()))?;
+    let Reference::Digest(digest) = reference else {
+        return match t.repo.delete(&t.ctx, &path).await.map_err(err)? {
+            true => Ok(HttpResponse::Accepted().finish()),
+            false => Err(unknown(name, reference)),
+        };
+    };
+    if t.repo.head(&t.ctx, &path).await.map_err(err)?.is_none() {
+        return Err(unknown(name, reference));
+    }
+    let prefix = format!("/v2/{name}/manifests/");
+    let rows = t
+        .repo
+        .list(&t.ctx, &prefix, &trove_core::Page::default())
+        .await
+        .map_err(err)?;
+    // Tags first, the digest row last: a failure midway never leaves a tag without its manifest.
+    for row in rows
+        .iter()
+        .filter(|r| r.blob.digest == *digest && r.path != path)
+    {
+        if !row.path.as_str()[prefix.len()..].contains('/') {
+            t.repo.delete(&t.ctx, &row.path).await.map_err(err)?;
+        }
+    }
+    t.repo.delete(&t.ctx, &path).await.map_err(err)?;
+    Ok(HttpResponse::Accepted().finish())
 }

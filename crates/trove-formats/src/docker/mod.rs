@@ -11,6 +11,7 @@ pub mod route;
 mod blobs;
 mod body;
 mod manifests;
+mod referrers;
 mod spec;
 mod tags;
 mod uploads;
@@ -47,7 +48,7 @@ pub struct ConnectorRepo(pub RepoName);
 
 /// How a listener addresses repositories.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mount {
+pub(crate) enum Mount {
     /// `/repository/<repo>/v2/<image>/...` (main port; what a rewriting proxy forwards to).
     PathBased,
     /// `/v2/<repo>/<image>/...` (main port; reachable by stock docker clients without a proxy).
@@ -89,6 +90,7 @@ pub(crate) struct Target {
     pub repo: Arc<dyn Repository>,
     /// Ends with `/`: `/v2/`, `/v2/<repo>/` or `/repository/<repo>/v2/`.
     pub prefix: String,
+    pub mount: Mount,
     pub ctx: Ctx,
 }
 
@@ -129,17 +131,12 @@ fn locate(req: &HttpRequest, mount: Mount) -> Result<(Option<(String, String)>, 
     }
 }
 
-fn resolve(api: &DockerApi, name: String, prefix: String) -> Result<Target, OciError> {
-    let repo = api.repos.get(&name).ok_or_else(|| {
+fn lookup(api: &DockerApi, name: &str) -> Result<Arc<dyn Repository>, OciError> {
+    api.repos.get(name).ok_or_else(|| {
         OciError::new(
             OciCode::NameUnknown,
             format!("repository {name:?} does not exist or is offline"),
         )
-    })?;
-    Ok(Target {
-        repo,
-        prefix,
-        ctx: Ctx::default(),
     })
 }
 
@@ -162,12 +159,27 @@ async fn dispatch(
             Err(unsupported(&req))
         };
     };
-    let target = resolve(&api, name, prefix)?;
+    let target = Target {
+        repo: lookup(&api, &name)?,
+        prefix,
+        mount,
+        ctx: Ctx::default(),
+    };
     let route = route::parse(&tail)?;
     let head = req.method() == Method::HEAD;
     match (route, req.method().clone()) {
         (Route::Ping, Method::GET | Method::HEAD) => Ok(ping()),
         (Route::Tags { name }, Method::GET) => tags::list(&target, &req, &name).await,
+        (Route::Catalog, Method::GET) => tags::catalog(&target, &req).await,
+        (Route::Referrers { name, digest }, Method::GET) => {
+            referrers::list(&target, &req, &name, &digest).await
+        }
+        (Route::Manifest { name, reference }, Method::DELETE) => {
+            manifests::delete(&target, &name, &reference).await
+        }
+        (Route::Blob { name, digest }, Method::DELETE) => {
+            blobs::delete(&target, &name, &digest).await
+        }
         (Route::Manifest { name, reference }, Method::GET | Method::HEAD) => {
             manifests::get(&target, &name, &reference, head).await
         }

@@ -34,17 +34,22 @@ pub enum Route {
     UploadStart { name: String },
     /// `/v2/<name>/blobs/uploads/<id>`
     Upload { name: String, id: UploadId },
+    /// `/v2/<name>/referrers/<digest>`
+    Referrers { name: String, digest: Digest },
+    /// `/v2/_catalog`
+    Catalog,
 }
 
 impl Route {
     pub fn name(&self) -> Option<&str> {
         match self {
-            Route::Ping => None,
+            Route::Ping | Route::Catalog => None,
             Route::Tags { name }
             | Route::Manifest { name, .. }
             | Route::Blob { name, .. }
             | Route::UploadStart { name }
-            | Route::Upload { name, .. } => Some(name),
+            | Route::Upload { name, .. }
+            | Route::Referrers { name, .. } => Some(name),
         }
     }
 }
@@ -65,6 +70,9 @@ pub fn parse(tail: &str) -> Result<Route, OciError> {
         "" | "/" => return Ok(Route::Ping),
         t => t.strip_prefix('/').ok_or_else(unknown_path)?,
     };
+    if tail == "_catalog" {
+        return Ok(Route::Catalog);
+    }
     if let Some(name) = tail.strip_suffix("/tags/list") {
         return Ok(Route::Tags {
             name: valid_name(name)?,
@@ -87,6 +95,13 @@ pub fn parse(tail: &str) -> Result<Route, OciError> {
             )
         })?;
         return Ok(Route::Upload { name, id });
+    }
+    if let Some((name, digest)) = split_last(tail, "/referrers/") {
+        let name = valid_name(name)?;
+        return Ok(Route::Referrers {
+            name,
+            digest: parse_digest(digest)?,
+        });
     }
     if let Some((name, reference)) = split_last(tail, "/manifests/") {
         let name = valid_name(name)?;
@@ -231,6 +246,14 @@ mod tests {
             parse("/x/y/blobs/uploads").unwrap(),
             Route::UploadStart { name: "x/y".into() }
         );
+        assert_eq!(parse("/_catalog").unwrap(), Route::Catalog);
+        assert_eq!(
+            parse(&format!("/a/b/referrers/{D}")).unwrap(),
+            Route::Referrers {
+                name: "a/b".into(),
+                digest: Digest::parse(D).unwrap()
+            }
+        );
         assert_eq!(
             parse(&format!("/x/blobs/uploads/{U}")).unwrap(),
             Route::Upload {
@@ -311,6 +334,69 @@ mod tests {
         ] {
             let e = parse(bad).unwrap_err();
             assert_eq!((e.code, e.status), (OciCode::NameUnknown, 404), "{bad:?}");
+        }
+    }
+
+    /// Property test over random paths built from the characters that matter to the grammar:
+    /// the parser never panics, and whatever it accepts satisfies the grammar it claims.
+    #[test]
+    fn random_paths_never_panic_and_accepted_parts_are_valid() {
+        let alphabet: Vec<&str> = vec![
+            "/",
+            "a",
+            "Z",
+            "0",
+            ".",
+            "_",
+            "__",
+            "-",
+            ":",
+            "sha256:",
+            "sha512:",
+            "manifests",
+            "blobs",
+            "uploads",
+            "tags",
+            "list",
+            "referrers",
+            "_catalog",
+            "..",
+            "%",
+            " ",
+            "\u{0}",
+            "é",
+            D,
+            U,
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..50_000 {
+            let len = next() % 12;
+            let path: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            for candidate in [path.clone(), format!("/{path}")] {
+                match parse(&candidate) {
+                    Ok(route) => {
+                        if let Some(name) = route.name() {
+                            assert!(is_name(name), "{candidate:?} gave name {name:?}");
+                        }
+                        if let Route::Manifest {
+                            reference: Reference::Tag(t),
+                            ..
+                        } = &route
+                        {
+                            assert!(is_tag(t), "{candidate:?} gave tag {t:?}");
+                        }
+                    }
+                    Err(e) => assert!((400..500).contains(&e.status), "{candidate:?}: {e}"),
+                }
+            }
         }
     }
 }

@@ -1,65 +1,105 @@
-//! Tag listing (end-8a/8b): `GET /v2/<name>/tags/list[?n=<int>&last=<tag>]`, paginated with a
-//! `Link` header as the spec describes.
+//! Listings computed by the repository: tags (end-8a/8b), the catalog, with `n`/`last`
+//! pagination and a `Link` header as the spec describes.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
+use trove_core::Error;
 
 use super::errors::{OciCode, OciError, Subject};
 use super::{Target, asset_path};
 
 #[derive(Deserialize)]
-struct Query {
-    n: Option<usize>,
-    last: Option<String>,
+pub(crate) struct ListQuery {
+    pub n: Option<usize>,
+    pub last: Option<String>,
+    #[serde(rename = "artifactType")]
+    pub artifact_type: Option<String>,
 }
 
-#[derive(Deserialize, serde::Serialize)]
-struct TagList {
-    name: String,
-    tags: Vec<String>,
+pub(crate) fn list_query(req: &HttpRequest) -> Result<ListQuery, OciError> {
+    web::Query::<ListQuery>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| {
+            OciError::new(OciCode::Unsupported, format!("bad query string: {e}")).status(400)
+        })
+}
+
+/// The JSON document a repository generates at `path`, or `None` when it has none.
+pub(crate) async fn generated(
+    t: &Target,
+    path: String,
+) -> Result<Option<serde_json::Value>, OciError> {
+    let path = asset_path(path)?;
+    let err = |e| OciError::from_core(e, Subject::Repository);
+    let Some(asset) = t.repo.get(&t.ctx, &path, None).await.map_err(err)? else {
+        return Ok(None);
+    };
+    let mut doc = Vec::with_capacity(asset.meta.blob.size as usize);
+    let mut body = asset.body;
+    while let Some(chunk) = body.next().await {
+        doc.extend_from_slice(&chunk.map_err(|e| err(Error::io("reading a listing", e)))?);
+    }
+    let doc = serde_json::from_slice(&doc)
+        .map_err(|e| err(Error::internal(format!("listing document: {e}"))))?;
+    Ok(Some(doc))
+}
+
+/// Applies `last` and `n` to a sorted list of strings; returns the `Link` header value for the
+/// next page when entries were cut.
+pub(crate) fn paginate(
+    items: &mut Vec<serde_json::Value>,
+    q: &ListQuery,
+    next_url: impl Fn(usize, &str) -> String,
+) -> Option<String> {
+    if let Some(last) = &q.last {
+        items.retain(|t| t.as_str().is_some_and(|t| t > last.as_str()));
+    }
+    let n = q.n?;
+    if items.len() <= n {
+        return None;
+    }
+    items.truncate(n);
+    let last = items.last().and_then(|v| v.as_str())?;
+    Some(format!("<{}>; rel=\"next\"", next_url(n, last)))
+}
+
+fn page_response(link: Option<String>, doc: &serde_json::Value) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    if let Some(link) = link {
+        res.insert_header(("Link", link));
+    }
+    res.json(doc)
 }
 
 pub async fn list(t: &Target, req: &HttpRequest, name: &str) -> Result<HttpResponse, OciError> {
-    let q = web::Query::<Query>::from_query(req.query_string())
-        .map_err(|e| OciError::new(OciCode::Unsupported, format!("bad query: {e}")).status(400))?;
-    let path = asset_path(format!("/v2/{name}/tags/list"))?;
-    let asset = t
-        .repo
-        .get(&t.ctx, &path, None)
-        .await
-        .map_err(|e| OciError::from_core(e, Subject::Repository))?;
-    let asset = asset.ok_or_else(|| {
-        OciError::new(
-            OciCode::NameUnknown,
-            format!("repository name {name:?} is not known"),
-        )
-    })?;
-    let mut doc = Vec::new();
-    let mut body = asset.body;
-    while let Some(chunk) = body.next().await {
-        doc.extend_from_slice(&chunk.map_err(|e| {
-            OciError::from_core(trove_core::Error::io("tag list", e), Subject::Repository)
-        })?);
-    }
-    let mut list: TagList = serde_json::from_slice(&doc).map_err(|e| {
-        OciError::from_core(
-            trove_core::Error::internal(format!("tag list document: {e}")),
-            Subject::Repository,
-        )
-    })?;
-    if let Some(last) = &q.last {
-        list.tags.retain(|t| t.as_str() > last.as_str());
-    }
-    let mut res = HttpResponse::Ok();
-    if let Some(n) = q.n {
-        if list.tags.len() > n {
-            list.tags.truncate(n);
-            if let Some(last) = list.tags.last() {
-                let next = t.url(&format!("{name}/tags/list?n={n}&last={last}"));
-                res.insert_header(("Link", format!("<{next}>; rel=\"next\"")));
-            }
-        }
-    }
-    Ok(res.json(list))
+    let q = list_query(req)?;
+    let mut doc = generated(t, format!("/v2/{name}/tags/list"))
+        .await?
+        .ok_or_else(|| {
+            OciError::new(
+                OciCode::NameUnknown,
+                format!("repository name {name:?} is not known"),
+            )
+        })?;
+    let tags = doc["tags"].as_array_mut().expect("generated tag list");
+    let link = paginate(tags, &q, |n, last| {
+        t.url(&format!("{name}/tags/list?n={n}&last={last}"))
+    });
+    Ok(page_response(link, &doc))
+}
+
+/// `GET /v2/_catalog[?n=&last=]`: the image names of the repository.
+pub async fn catalog(t: &Target, req: &HttpRequest) -> Result<HttpResponse, OciError> {
+    let q = list_query(req)?;
+    let mut doc = generated(t, "/v2/_catalog".into())
+        .await?
+        .unwrap_or_else(|| serde_json::json!({"repositories": []}));
+    let names = doc["repositories"]
+        .as_array_mut()
+        .expect("generated catalog");
+    let link = paginate(names, &q, |n, last| {
+        t.url(&format!("_catalog?n={n}&last={last}"))
+    });
+    Ok(page_response(link, &doc))
 }

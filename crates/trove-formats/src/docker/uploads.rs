@@ -14,11 +14,13 @@ use trove_core::{
 
 use super::body::bridge;
 use super::errors::{OciCode, OciError, Subject};
-use super::{CONTENT_DIGEST, DockerApi, Target, asset_path, route};
+use super::{CONTENT_DIGEST, DockerApi, Mount, Target, asset_path, route};
 
 #[derive(Deserialize)]
 struct Query {
     digest: Option<String>,
+    mount: Option<String>,
+    from: Option<String>,
 }
 
 fn query(req: &HttpRequest) -> Result<Query, OciError> {
@@ -115,6 +117,11 @@ pub async fn start(
     t.repo.check_writable().map_err(upload_err)?;
     let q = query(req)?;
     let digest = q.digest.as_deref().map(route::parse_digest).transpose()?;
+    if let Some(mount) = &q.mount {
+        if let Some(res) = try_mount(t, api, name, mount, q.from.as_deref()).await? {
+            return Ok(res);
+        }
+    }
     let id = api.blobs.begin_upload().await.map_err(upload_err)?;
     if let Some(digest) = digest {
         // Monolithic upload: the whole blob in this request (end-4b).
@@ -134,6 +141,36 @@ pub async fn start(
     let mut res = HttpResponse::Accepted();
     in_progress(&mut res, t, name, &id, 0);
     Ok(res.finish())
+}
+
+/// Cross-repository mount (end-11): links a blob the registry already holds into this
+/// repository without a byte moving. `from` names an image of the same repository, or, on the
+/// main port's `/v2/<repository>/...` form, `<repository>/<image>` of another one. `None` means
+/// the blob is not reachable there: the caller falls back to a normal upload session (202).
+async fn try_mount(
+    t: &Target,
+    api: &DockerApi,
+    name: &str,
+    mount: &str,
+    from: Option<&str>,
+) -> Result<Option<HttpResponse>, OciError> {
+    let digest = route::parse_digest(mount)?;
+    let source = match (t.mount, from.and_then(|f| f.split_once('/'))) {
+        (Mount::ByName, Some((repo, _))) => match api.repos.get(repo) {
+            Some(r) => r,
+            None => return Ok(None),
+        },
+        _ => t.repo.clone(),
+    };
+    let path = asset_path(format!("/v2/{name}/blobs/{digest}"))?;
+    let found = source
+        .head(&t.ctx, &path)
+        .await
+        .map_err(|e| OciError::from_core(e, Subject::Blob))?;
+    match found {
+        Some(meta) => link(t, name, meta.blob).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Finds the session and checks that it belongs to this repository and image name.

@@ -96,3 +96,60 @@ macro_rules! main_app {
         actix_web::test::init_service(actix_web::App::new().configure($trove.main_routes())).await
     };
 }
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+pub fn get(uri: &str) -> TestRequest {
+    TestRequest::get().uri(uri)
+}
+
+pub fn head(uri: &str) -> TestRequest {
+    TestRequest::default()
+        .method(actix_web::http::Method::HEAD)
+        .uri(uri)
+}
+
+/// Pushes `data` as a blob of `/v2/hosted/<img>` in one request; returns its digest.
+#[macro_export]
+macro_rules! push_blob {
+    ($app:expr, $img:expr, $data:expr) => {{
+        let data: &[u8] = $data;
+        let d = support::sha256(data);
+        let uri = format!("/v2/hosted/{}/blobs/uploads/?digest={d}", $img);
+        let req = actix_web::test::TestRequest::post()
+            .uri(&uri)
+            .set_payload(data.to_vec());
+        let r = support::call(&$app, req).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        d
+    }};
+}
+
+/// An image manifest document of `media_type` over `config` and `layers` (digest, size).
+pub fn image_manifest(
+    media_type: &str,
+    config: (&str, usize),
+    layers: &[(&str, usize)],
+) -> Vec<u8> {
+    let desc = |mt: &str, (d, n): (&str, usize)| serde_json::json!({"mediaType": mt, "digest": d, "size": n});
+    let layers: Vec<_> = layers
+        .iter()
+        .map(|l| desc("application/vnd.oci.image.layer.v1.tar+gzip", *l))
+        .collect();
+    let doc = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "config": desc("application/vnd.oci.image.config.v1+json", config),
+        "layers": layers,
+    });
+    serde_json::to_vec_pretty(&doc).unwrap()
+}
+
+pub fn put_manifest(uri: &str, ctype: &str, body: &[u8]) -> TestRequest {
+    TestRequest::put()
+        .uri(uri)
+        .insert_header(("content-type", ctype))
+        .set_payload(body.to_vec())
+}
