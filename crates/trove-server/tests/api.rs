@@ -659,3 +659,54 @@ async fn content_survives_a_restart() {
     );
     assert!(dir.path().join("data/admin.password").exists());
 }
+
+#[actix_web::test]
+async fn mount_across_repositories_on_the_main_port() {
+    let t =
+        instance("[[repository]]\nname = \"team\"\nformat = \"docker\"\nkind = \"hosted\"").await;
+    let app = main_app!(t.trove);
+    let d = push_blob!(app, "src/img", b"shared layer");
+    // `from` names <repository>/<image> on the /v2/<repository>/ form: linked, nothing copied.
+    let r = call(
+        &app,
+        TestRequest::post().uri(&format!(
+            "/v2/team/dst/blobs/uploads/?mount={d}&from=hosted/src/img"
+        )),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (201, Some(format!("/v2/team/dst/blobs/{d}")))
+    );
+    assert_eq!(
+        &call(&app, get(&format!("/v2/team/dst/blobs/{d}")))
+            .await
+            .body[..],
+        b"shared layer"
+    );
+    // An unknown source repository falls back to an upload session.
+    let r = call(
+        &app,
+        TestRequest::post().uri(&format!(
+            "/v2/team/dst/blobs/uploads/?mount={d}&from=nowhere/img"
+        )),
+    )
+    .await;
+    assert_eq!(r.status, 202);
+    // Deleting the link in one repository leaves the other's intact.
+    assert_eq!(
+        call(
+            &app,
+            TestRequest::delete().uri(&format!("/v2/team/dst/blobs/{d}"))
+        )
+        .await
+        .status,
+        202
+    );
+    assert_eq!(
+        call(&app, get(&format!("/v2/hosted/src/img/blobs/{d}")))
+            .await
+            .status,
+        200
+    );
+}
