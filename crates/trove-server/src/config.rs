@@ -154,13 +154,14 @@ impl Config {
                     r.kind.as_str()
                 );
             }
-            if let Some(port) = r.connector.as_ref().and_then(|c| c.http) {
-                if port != 0 && (port == self.server.listen.port() || !ports.insert(port)) {
-                    bail!(
-                        "repository {}: connector port {port} is already used",
-                        r.name
-                    );
-                }
+            if let Some(port) = r.connector.as_ref().and_then(|c| c.http)
+                && port != 0
+                && (port == self.server.listen.port() || !ports.insert(port))
+            {
+                bail!(
+                    "repository {}: connector port {port} is already used",
+                    r.name
+                );
             }
         }
         Ok(())
@@ -268,7 +269,7 @@ mod tests {
             ),
         ];
         for (text, want) in cases {
-            let err = format!("{:#}", Config::from_toml_str(text).err().expect(text));
+            let err = format!("{:#}", Config::from_toml_str(text).expect_err(text));
             assert!(err.contains(want), "{text:?}: {err}");
         }
         let err = Config::from_toml_str("\n\n[server]\nlisen = 1")

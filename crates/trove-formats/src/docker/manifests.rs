@@ -147,12 +147,12 @@ fn media_type_of(req: &HttpRequest, m: &Manifest) -> Result<String, OciError> {
             "unsupported manifest media type {ctype:?}"
         )));
     }
-    if let Some(body) = &m.media_type {
-        if *body != ctype {
-            return Err(invalid(format!(
-                "Content-Type {ctype:?} does not match the manifest's mediaType {body:?}"
-            )));
-        }
+    if let Some(body) = &m.media_type
+        && *body != ctype
+    {
+        return Err(invalid(format!(
+            "Content-Type {ctype:?} does not match the manifest's mediaType {body:?}"
+        )));
     }
     Ok(ctype)
 }
@@ -251,13 +251,13 @@ pub async fn put(
         Reference::Tag(_) => Algorithm::Sha256,
     };
     let digest = trove_store::digest_of(algo, &bytes);
-    if let Reference::Digest(d) = reference {
-        if *d != digest {
-            return Err(OciError::new(
-                OciCode::DigestInvalid,
-                format!("manifest content has digest {digest}, not {d}"),
-            ));
-        }
+    if let Reference::Digest(d) = reference
+        && *d != digest
+    {
+        return Err(OciError::new(
+            OciCode::DigestInvalid,
+            format!("manifest content has digest {digest}, not {d}"),
+        ));
     }
     let subject = manifest
         .subject

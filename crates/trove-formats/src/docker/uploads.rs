@@ -117,10 +117,10 @@ pub async fn start(
     t.repo.check_writable().map_err(upload_err)?;
     let q = query(req)?;
     let digest = q.digest.as_deref().map(route::parse_digest).transpose()?;
-    if let Some(mount) = &q.mount {
-        if let Some(res) = try_mount(t, api, name, mount, q.from.as_deref()).await? {
-            return Ok(res);
-        }
+    if let Some(mount) = &q.mount
+        && let Some(res) = try_mount(t, api, name, mount, q.from.as_deref()).await?
+    {
+        return Ok(res);
     }
     let id = api.blobs.begin_upload().await.map_err(upload_err)?;
     if let Some(digest) = digest {
@@ -284,15 +284,15 @@ pub async fn finish(
     })?;
     let digest = route::parse_digest(digest)?;
     let size = api.blobs.upload_size(id).await.map_err(upload_err)?;
-    if let Some((start, _)) = content_range(req)? {
-        if start != size {
-            return Err(OciError::new(
-                OciCode::BlobUploadInvalid,
-                format!("final chunk starts at {start} but the upload has {size} bytes"),
-            )
-            .status(416)
-            .header("Range", range_header(size)));
-        }
+    if let Some((start, _)) = content_range(req)?
+        && start != size
+    {
+        return Err(OciError::new(
+            OciCode::BlobUploadInvalid,
+            format!("final chunk starts at {start} but the upload has {size} bytes"),
+        )
+        .status(416)
+        .header("Range", range_header(size)));
     }
     append(api, id, size, payload).await.map_err(upload_err)?;
     complete(t, api, name, id, &digest).await
