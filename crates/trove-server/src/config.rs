@@ -37,6 +37,9 @@ pub struct ServerConfig {
     /// Seconds a graceful shutdown waits for requests in flight.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout: u64,
+    /// Hours an upload session may sit idle before it expires and its bytes are removed.
+    #[serde(default = "default_upload_ttl_hours")]
+    pub upload_ttl_hours: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +66,9 @@ fn default_workers() -> usize {
 fn default_shutdown_timeout() -> u64 {
     30
 }
+fn default_upload_ttl_hours() -> u64 {
+    24
+}
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -73,6 +79,7 @@ impl Default for ServerConfig {
             blob_store: BlobStoreConfig::Default,
             workers: default_workers(),
             shutdown_timeout: default_shutdown_timeout(),
+            upload_ttl_hours: default_upload_ttl_hours(),
         }
     }
 }

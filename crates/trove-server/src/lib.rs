@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::{ServerHandle, Service};
 use actix_web::{App, HttpServer, web};
@@ -26,6 +26,7 @@ pub struct Running {
     main_addr: SocketAddr,
     connectors: HashMap<String, SocketAddr>,
     servers: Vec<(ServerHandle, tokio::task::JoinHandle<std::io::Result<()>>)>,
+    janitor: tokio::task::JoinHandle<()>,
     meta: MetadataStore,
 }
 
@@ -49,6 +50,7 @@ impl Running {
         for (_, task) in self.servers {
             let _ = task.await;
         }
+        self.janitor.abort();
         self.meta.close().await;
     }
 }
@@ -94,6 +96,24 @@ impl Trove {
         Ok(Trove { meta, api })
     }
 
+    /// Ends upload sessions idle for longer than `ttl`: their partial bytes are removed from the
+    /// blob store, then their rows. Returns how many ended. Run periodically by `start`.
+    pub async fn expire_uploads(&self, ttl: Duration) -> anyhow::Result<usize> {
+        let before = trove_core::now_millis() - ttl.as_millis() as i64;
+        let ids = self.meta.uploads().idle_since(before).await?;
+        for id in &ids {
+            if let Ok(upload) = trove_core::UploadId::parse(id) {
+                match self.api.blobs.abort(&upload).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind == trove_core::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            self.meta.uploads().delete(id).await?;
+        }
+        Ok(ids.len())
+    }
+
     /// The routes of the main port.
     pub fn main_routes(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
         let api = self.api.clone();
@@ -119,7 +139,7 @@ impl Trove {
 /// Starts Trove on the current (multi-thread) tokio runtime; returns once every listener is
 /// bound.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let trove = Trove::open(&config).await?;
+    let trove = Arc::new(Trove::open(&config).await?);
     let mut servers = Vec::new();
     let routes = trove.main_routes();
     let (main_addr, main) = serve(&config, config.server.listen, move || {
@@ -141,12 +161,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         connectors.insert(decl.name.to_string(), addr);
         servers.push(server);
     }
-    Ok(Running {
-        main_addr,
-        connectors,
-        servers,
-        meta: trove.meta,
-    })
+    let ttl = Duration::from_secs(config.server.upload_ttl_hours * 3600);
+    let janitor = tokio::spawn(expire_uploads_periodically(trove.clone(), ttl));
+    Ok(Running { main_addr, connectors, servers, janitor, meta: trove.meta.clone() })
+}
+
+/// Background job: abandoned upload sessions (a client that disconnected mid-push) expire.
+/// It runs on the runtime, never inside a request, so a cancelled request cannot stop it.
+async fn expire_uploads_periodically(trove: Arc<Trove>, ttl: Duration) {
+    let period = Duration::from_secs(600).min(ttl).max(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        match trove.expire_uploads(ttl).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "expired idle upload sessions"),
+            Err(e) => tracing::warn!(error = %e, "expiring upload sessions failed"),
+        }
+    }
 }
 
 type ServerEntry = (ServerHandle, tokio::task::JoinHandle<std::io::Result<()>>);

@@ -417,6 +417,15 @@ impl Uploads<'_> {
         Ok(())
     }
 
+    /// Sessions with no activity since `before` (unix millis), oldest first.
+    pub async fn idle_since(&self, before: i64) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT id FROM uploads WHERE updated < $1 ORDER BY updated")
+            .bind(before)
+            .fetch_all(self.0)
+            .await
+            .map_err(db_err)
+    }
+
     pub async fn delete(&self, id: &str) -> Result<bool> {
         let r = sqlx::query("DELETE FROM uploads WHERE id = $1")
             .bind(id)
