@@ -1,7 +1,246 @@
-//! Security for Trove: password hashing now; users, roles, privileges, anonymous access, the
-//! Basic and Docker bearer-token realms and authorization as the security model lands.
+//! Security for Trove: users, roles (nested) holding Nexus-style privileges, the anonymous user
+//! and switch, the Basic and Docker bearer-token realms, authorization with explanations, and
+//! the token service.
 //!
-//! Takes header strings, never HTTP framework types, and must never depend on a format or
-//! repository kind.
+//! Takes header *strings* and hands back decisions; it never sees an HTTP framework type, and
+//! must never depend on a format or repository kind. State lives in the database
+//! (`trove_store::security`); this crate keeps an in-memory snapshot for the hot path.
+//!
+//! Typical use by a front-end:
+//! ```text
+//! let id = auth.authenticator.identify(header).await?;          // 401 on Err
+//! auth.authorize(&id, RegistryOp::Pull.action(), repo, Some(image))?;  // 401 anonymous / 403
+//! ```
 
+mod authn;
+mod builtins;
+mod declare;
+pub mod docker;
+mod model;
 pub mod password;
+mod policy;
+mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use trove_core::{RepositoryConfig, Result};
+use trove_store::{MetadataStore, RoleDef};
+
+pub use authn::{AuthError, AuthStats, Authenticator, Identity};
+pub use builtins::{ADMIN_ROLE, ANONYMOUS_READ_ROLE, BOOTSTRAP_ADMIN_USER};
+pub use declare::{PrivilegeDecl, RoleDecl, SecurityDecl, UserDecl};
+pub use model::{ADMIN_PRIVILEGE, Action, ActionSet, Pattern, Principal, Privilege, Realm, Realms};
+pub use policy::{Authorizer, Denied, Explanation, Grant};
+pub use token::{
+    AccessClaim, Claims, DEFAULT_TTL, ISSUER, RequestedAccess, SIGNING_KEY_PURPOSE, Token,
+    TokenService, allows,
+};
+pub use trove_store::{ANONYMOUS_USER, PrivilegeKind, SecurityReport, UserStatus};
+
+use policy::PolicyCache;
+
+/// Tunables; the defaults suit a single node as well as several.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// The token audience, `service=` in challenges.
+    pub service: String,
+    /// Bearer token lifetime.
+    pub token_ttl: Duration,
+    /// How long a successful Basic login is trusted without re-running argon2.
+    pub basic_cache_ttl: Duration,
+    /// How often the in-memory policy is re-read from the database (edits on other nodes).
+    pub policy_ttl: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            service: "trove".into(),
+            token_ttl: DEFAULT_TTL,
+            basic_cache_ttl: Duration::from_secs(5),
+            policy_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The security model, wired: authentication, authorization and tokens over one policy
+/// snapshot. Cheap to clone.
+#[derive(Clone)]
+pub struct Auth {
+    pub authenticator: Authenticator,
+    pub authorizer: Authorizer,
+    pub tokens: TokenService,
+    meta: MetadataStore,
+    policy: Arc<PolicyCache>,
+}
+
+impl Auth {
+    /// Creates the built-ins if missing (roles `admin` and `docker-pull-anonymous`, the
+    /// anonymous user; the first-start `admin` user gets role `admin` once), loads the token
+    /// signing key (creating it if no node has) and the policy.
+    ///
+    /// Run the server's first-start admin bootstrap *before* this: it checks for "no users",
+    /// and this creates the anonymous user (or make it use
+    /// `security().count_users(false)`).
+    pub async fn init(meta: MetadataStore, settings: AuthSettings) -> Result<Auth> {
+        builtins::ensure_builtins(&meta).await?;
+        let policy = Arc::new(PolicyCache::load(meta.clone(), settings.policy_ttl).await?);
+        let authorizer = Authorizer {
+            policy: policy.clone(),
+        };
+        let tokens = TokenService::load(
+            &meta,
+            &settings.service,
+            settings.token_ttl,
+            authorizer.clone(),
+        )
+        .await?;
+        let authenticator = Authenticator::new(
+            meta.clone(),
+            policy.clone(),
+            tokens.clone(),
+            settings.basic_cache_ttl,
+        );
+        Ok(Auth {
+            authenticator,
+            authorizer,
+            tokens,
+            meta,
+            policy,
+        })
+    }
+
+    /// Re-reads the policy now and forgets cached Basic logins (after edits made elsewhere).
+    pub async fn reload(&self) -> Result<()> {
+        self.policy.reload().await?;
+        self.authenticator.clear_cache();
+        Ok(())
+    }
+
+    /// The full check for a request: with a bearer token, its scope must cover the docker
+    /// action (`docker::token_action`) on this repository id and image; then the principal's
+    /// current roles must grant `action` (so revoking a role counts before the token expires).
+    /// `image` is `None` for repository-wide calls (catalog), which only the role check covers.
+    pub fn authorize(
+        &self,
+        identity: &Identity,
+        action: Action,
+        repo: &RepositoryConfig,
+        image: Option<&str>,
+    ) -> std::result::Result<Grant, Denied> {
+        if let (Some(claims), Some(image)) = (&identity.token, image) {
+            let needed = docker::token_action(action);
+            if !claims.allows(&repo.id, image, needed) {
+                return Err(Denied {
+                    principal: identity.principal.clone(),
+                    action,
+                    repo: repo.name.to_string(),
+                    reason: format!(
+                        "the bearer token does not grant {needed} on {image} in repository {}",
+                        repo.name
+                    ),
+                });
+            }
+        }
+        self.authorizer.check(&identity.principal, action, repo)
+    }
+
+    /// Allowed or denied and why, for `trove access explain` (reads the latest policy first).
+    pub async fn explain(
+        &self,
+        user: &str,
+        repo: &RepositoryConfig,
+        action: Action,
+    ) -> Result<Explanation> {
+        self.policy.reload().await?;
+        Ok(self.authorizer.explain(user, repo, action))
+    }
+
+    /// Applies the declarative security config in one transaction (see
+    /// `trove_store::Security::reconcile`), then reloads.
+    pub async fn apply_config(&self, decl: &SecurityDecl) -> Result<SecurityReport> {
+        let declared = declare::resolve(&self.meta, decl).await?;
+        let report = self.meta.security().reconcile(&declared).await?;
+        self.reload().await?;
+        Ok(report)
+    }
+
+    /// Creates a user (`managed_by` e.g. `ui` or `cli`) with an optional password and roles.
+    pub async fn add_user(
+        &self,
+        name: &str,
+        password: Option<&str>,
+        roles: &[String],
+        managed_by: &str,
+    ) -> Result<()> {
+        let hash = match password {
+            Some(pw) => Some(hash_blocking(pw).await?),
+            None => None,
+        };
+        let sec = self.meta.security();
+        sec.create_user(name, hash.as_deref(), managed_by).await?;
+        if !roles.is_empty() {
+            sec.set_user_roles(name, roles).await?;
+        }
+        self.reload().await
+    }
+
+    pub async fn set_password(&self, name: &str, password: &str) -> Result<()> {
+        let hash = hash_blocking(password).await?;
+        self.meta
+            .security()
+            .set_password(name, &hash, false)
+            .await?;
+        self.reload().await
+    }
+
+    pub async fn set_user_status(&self, name: &str, status: UserStatus) -> Result<()> {
+        self.meta.security().set_user_status(name, status).await?;
+        self.reload().await
+    }
+
+    pub async fn set_user_roles(&self, name: &str, roles: &[String]) -> Result<()> {
+        self.meta.security().set_user_roles(name, roles).await?;
+        self.reload().await
+    }
+
+    /// Creates or replaces a role (cycles and unknown child roles refused).
+    pub async fn upsert_role(&self, role: &RoleDecl, managed_by: &str) -> Result<()> {
+        let def: RoleDef = role.to_role_def()?;
+        self.meta.security().upsert_role(&def, managed_by).await?;
+        self.reload().await
+    }
+
+    pub async fn set_anonymous_enabled(&self, on: bool, managed_by: &str) -> Result<()> {
+        self.meta
+            .security()
+            .set_anonymous_enabled(on, managed_by)
+            .await?;
+        self.reload().await
+    }
+
+    pub async fn set_realms(&self, realms: Realms, managed_by: &str) -> Result<()> {
+        self.meta
+            .security()
+            .set_realms(&realms.names(), managed_by)
+            .await?;
+        self.reload().await
+    }
+
+    /// Which realms are on (for choosing the `WWW-Authenticate` challenge).
+    pub fn realms(&self) -> Realms {
+        self.authorizer.realms()
+    }
+
+    pub fn anonymous_enabled(&self) -> bool {
+        self.authorizer.anonymous_enabled()
+    }
+}
+
+async fn hash_blocking(password: &str) -> Result<String> {
+    let pw = password.to_owned();
+    tokio::task::spawn_blocking(move || password::hash(&pw))
+        .await
+        .map_err(|e| trove_core::Error::internal(format!("hashing a password: {e}")))?
+}

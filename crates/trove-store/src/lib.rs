@@ -8,6 +8,7 @@
 mod fs_blobs;
 mod mem_blobs;
 mod meta;
+pub mod security;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -15,6 +16,10 @@ pub mod testing;
 pub use fs_blobs::FsBlobStore;
 pub use mem_blobs::MemBlobStore;
 pub use meta::{DeclaredRepo, MetadataStore, PutOutcome, ReconcileReport, UploadRow, UserRow};
+pub use security::{
+    ANONYMOUS_USER, DeclaredSecurity, DeclaredUser, PrivilegeDef, PrivilegeKind, RoleDef,
+    RoleRecord, Security, SecurityReport, SecuritySnapshot, UserGrants, UserStatus,
+};
 
 use sha2::Digest as _;
 use trove_core::{Algorithm, Digest};

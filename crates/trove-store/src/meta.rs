@@ -58,6 +58,9 @@ impl MetadataStore {
     pub fn users(&self) -> Users<'_> {
         Users(&self.pool)
     }
+    pub fn security(&self) -> crate::security::Security<'_> {
+        crate::security::Security(&self.pool)
+    }
 
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(&self) {

@@ -1,0 +1,324 @@
+//! Authentication: an `Authorization` header string in, a [`Principal`] out.
+//!
+//! - `Basic`: argon2id verify on a blocking thread; successes are cached for a few seconds
+//!   (docker sends Basic on every request of a pull), keyed by a salted SHA-256 of the
+//!   credentials, never the plaintext.
+//! - `Bearer`: a Trove JWT (see [`crate::TokenService::verify`]).
+//! - nothing: anonymous, if anonymous access is on.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use rand::RngCore;
+use sha2::{Digest as _, Sha256};
+use trove_core::{Error, ErrorKind};
+use trove_store::{MetadataStore, UserStatus};
+
+use crate::model::Principal;
+use crate::password;
+use crate::policy::PolicyCache;
+use crate::token::{Claims, TokenService};
+
+/// Headers longer than this are refused before any parsing or hashing.
+const MAX_HEADER_LEN: usize = 8 * 1024;
+/// The Basic cache never grows past this many entries (only successful logins enter it).
+const MAX_CACHE_ENTRIES: usize = 10_000;
+
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Why a request could not be authenticated. Every variant but `Internal` is
+/// `ErrorKind::Unauthenticated`: the front-end answers 401 with a challenge.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No credentials, and anonymous access is off.
+    #[error("authentication required")]
+    Required,
+    /// Wrong password or unknown user: the same answer for both.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// The password was right but the account is disabled.
+    #[error("user account is disabled")]
+    Disabled,
+    #[error("token expired")]
+    TokenExpired,
+    #[error("invalid token: {0}")]
+    InvalidToken(&'static str),
+    #[error("malformed authorization header: {0}")]
+    Malformed(&'static str),
+    /// The realm the credentials belong to is switched off.
+    #[error("{0} authentication is turned off")]
+    RealmDisabled(&'static str),
+    /// The database failed; not the caller's fault.
+    #[error("{0}")]
+    Internal(Error),
+}
+
+impl AuthError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            AuthError::Internal(e) => e.kind.clone(),
+            _ => ErrorKind::Unauthenticated,
+        }
+    }
+}
+
+impl From<AuthError> for Error {
+    fn from(e: AuthError) -> Error {
+        match e {
+            AuthError::Internal(e) => e,
+            e => Error::new(ErrorKind::Unauthenticated, e.to_string()),
+        }
+    }
+}
+
+/// Who is calling, plus the token's claims when they came with a bearer token (whose scope
+/// then limits what they may do, see `Auth::authorize`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub principal: Principal,
+    pub token: Option<Claims>,
+}
+
+/// Counters for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthStats {
+    /// Argon2 verifications run (cache misses with a known user, plus dummy runs for unknown
+    /// users so timing does not reveal which names exist).
+    pub password_verifications: u64,
+    pub cache_hits: u64,
+}
+
+struct BasicCache {
+    ttl: Duration,
+    salt: [u8; 32],
+    entries: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+}
+
+impl BasicCache {
+    fn new(ttl: Duration) -> Self {
+        let mut salt = [0u8; 32];
+        rand::rng().fill_bytes(&mut salt);
+        BasicCache {
+            ttl,
+            salt,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A per-process salted hash, so even a memory dump holds no fast-to-test password hash.
+    fn key(&self, credentials: &[u8]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.salt);
+        h.update(credentials);
+        h.finalize().into()
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<Principal> {
+        let mut entries = self.entries.lock().expect("cache lock");
+        match entries.get(key) {
+            Some((p, at)) if at.elapsed() < self.ttl => Some(p.clone()),
+            Some(_) => {
+                entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put(&self, key: [u8; 32], p: Principal) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().expect("cache lock");
+        if entries.len() >= MAX_CACHE_ENTRIES {
+            let ttl = self.ttl;
+            entries.retain(|_, (_, at)| at.elapsed() < ttl);
+            if entries.len() >= MAX_CACHE_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (p, Instant::now()));
+    }
+
+    fn clear(&self) {
+        self.entries.lock().expect("cache lock").clear();
+    }
+}
+
+struct Inner {
+    meta: MetadataStore,
+    policy: Arc<PolicyCache>,
+    tokens: TokenService,
+    cache: BasicCache,
+    verifications: AtomicU64,
+    hits: AtomicU64,
+}
+
+/// Turns an `Authorization` header into a [`Principal`].
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+/// A hash no password matches, verified against when the user is unknown or has no
+/// password, so those answers take as long as a wrong password.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        password::hash(&password::generate()).expect("hashing a random password works")
+    })
+}
+
+impl Authenticator {
+    pub(crate) fn new(
+        meta: MetadataStore,
+        policy: Arc<PolicyCache>,
+        tokens: TokenService,
+        cache_ttl: Duration,
+    ) -> Self {
+        Authenticator {
+            inner: Arc::new(Inner {
+                meta,
+                policy,
+                tokens,
+                cache: BasicCache::new(cache_ttl),
+                verifications: AtomicU64::new(0),
+                hits: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// `Basic` → a user, `Bearer` → the token's principal, no header → anonymous if anonymous
+    /// access is on. Every failure is `Unauthenticated` with a message saying what is wrong.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        self.identify(authorization).await.map(|i| i.principal)
+    }
+
+    /// Like [`Self::authenticate`], also returning the bearer token's claims.
+    pub async fn identify(&self, authorization: Option<&str>) -> Result<Identity, AuthError> {
+        let inner = &self.inner;
+        inner.policy.refresh_if_stale().await;
+        let policy = inner.policy.current();
+        let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) else {
+            return if policy.anonymous_enabled {
+                Ok(Identity {
+                    principal: Principal::Anonymous,
+                    token: None,
+                })
+            } else {
+                Err(AuthError::Required)
+            };
+        };
+        if header.len() > MAX_HEADER_LEN {
+            return Err(AuthError::Malformed("too long"));
+        }
+        let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("basic") {
+            if !policy.realms.basic {
+                return Err(AuthError::RealmDisabled("basic"));
+            }
+            let principal = self.basic(rest).await?;
+            Ok(Identity {
+                principal,
+                token: None,
+            })
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            if !policy.realms.docker_token {
+                return Err(AuthError::RealmDisabled("docker-token"));
+            }
+            if rest.is_empty() {
+                return Err(AuthError::Malformed("empty bearer token"));
+            }
+            let claims = inner.tokens.verify(rest, inner.tokens.service())?;
+            let principal = claims.principal();
+            match &principal {
+                Principal::Anonymous if !policy.anonymous_enabled => {
+                    return Err(AuthError::Required);
+                }
+                Principal::Anonymous => {}
+                Principal::User { id, .. } => inner.policy.ensure_user_known(id, false).await,
+            }
+            Ok(Identity {
+                principal,
+                token: Some(claims),
+            })
+        } else {
+            Err(AuthError::Malformed(
+                "unsupported scheme (use Basic or Bearer)",
+            ))
+        }
+    }
+
+    async fn basic(&self, encoded: &str) -> Result<Principal, AuthError> {
+        let inner = &self.inner;
+        if encoded.is_empty() {
+            return Err(AuthError::Malformed("empty Basic credentials"));
+        }
+        let decoded = BASE64
+            .decode(encoded)
+            .map_err(|_| AuthError::Malformed("Basic credentials are not base64"))?;
+        let key = inner.cache.key(&decoded);
+        if let Some(p) = inner.cache.get(&key) {
+            inner.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(p);
+        }
+        let text = String::from_utf8(decoded)
+            .map_err(|_| AuthError::Malformed("Basic credentials are not UTF-8"))?;
+        let (user, password) = text
+            .split_once(':')
+            .ok_or(AuthError::Malformed("Basic credentials have no ':'"))?;
+        if user.is_empty() {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let row = inner
+            .meta
+            .security()
+            .user(user)
+            .await
+            .map_err(AuthError::Internal)?;
+        let stored = row.as_ref().and_then(|r| r.password_hash.clone());
+        let known = stored.is_some();
+        let password = password.to_owned();
+        inner.verifications.fetch_add(1, Ordering::Relaxed);
+        let ok = tokio::task::spawn_blocking(move || {
+            password::verify(&password, stored.as_deref().unwrap_or_else(|| dummy_hash()))
+        })
+        .await
+        .map_err(|e| AuthError::Internal(Error::internal(format!("password check: {e}"))))?;
+        let row = match row {
+            Some(row) if ok && known => row,
+            _ => return Err(AuthError::InvalidCredentials),
+        };
+        if UserStatus::parse(&row.status) != UserStatus::Active {
+            return Err(AuthError::Disabled);
+        }
+        inner.policy.ensure_user_known(&row.id, true).await;
+        let principal = Principal::User {
+            id: row.id,
+            name: row.name,
+        };
+        inner.cache.put(key, principal.clone());
+        Ok(principal)
+    }
+
+    /// Forgets every cached Basic login (after a password change or a user is disabled; the
+    /// entries would expire within the TTL anyway).
+    pub fn clear_cache(&self) {
+        self.inner.cache.clear();
+    }
+
+    pub fn stats(&self) -> AuthStats {
+        AuthStats {
+            password_verifications: self.inner.verifications.load(Ordering::Relaxed),
+            cache_hits: self.inner.hits.load(Ordering::Relaxed),
+        }
+    }
+}

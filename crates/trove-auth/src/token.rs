@@ -1,0 +1,337 @@
+//! The Docker bearer-token realm: JWTs whose access claims are the intersection of what the
+//! client asked for and what the caller may do (<https://distribution.github.io/distribution/spec/auth/token/>).
+//!
+//! HS256 with a key kept in the database, so every node verifies every node's tokens. Access
+//! entries name the Trove repository **id** as well as the image, so a token minted for one
+//! repository (or connector) is worthless on another.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use trove_core::{Error, RepositoryConfig, Result};
+use trove_store::MetadataStore;
+
+use crate::authn::AuthError;
+use crate::docker;
+use crate::model::Principal;
+use crate::policy::Authorizer;
+
+/// The `iss` of every token Trove mints.
+pub const ISSUER: &str = "trove";
+/// The `signing_keys.purpose` of the token key.
+pub const SIGNING_KEY_PURPOSE: &str = "docker-token";
+/// Default token lifetime (the docker spec suggests short-lived tokens; clients refresh).
+pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+/// Clock skew tolerated between nodes when checking `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 5;
+
+/// What a client asked for on one repository: `scope=repository:<image>:<actions>`, with the
+/// repository already resolved by the front-end.
+#[derive(Debug, Clone)]
+pub struct RequestedAccess<'a> {
+    pub repo: &'a RepositoryConfig,
+    /// The image name inside the repository (`library/nginx`).
+    pub image: String,
+    /// Docker actions: `pull`, `push`, `delete` or `*`. Unknown ones are never granted.
+    pub actions: Vec<String>,
+}
+
+/// One granted access entry, as in the docker token spec, plus the Trove repository id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaim {
+    /// Always `repository` for now.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The image name.
+    pub name: String,
+    /// Granted docker actions (`pull`, `push`, `delete`).
+    pub actions: Vec<String>,
+    /// The Trove repository id the grant is bound to.
+    pub repository_id: String,
+}
+
+/// The claims of a Trove token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    /// The user name (`anonymous` for anonymous tokens).
+    pub sub: String,
+    /// The service (`service=` of the challenge).
+    pub aud: String,
+    pub exp: u64,
+    pub nbf: u64,
+    pub iat: u64,
+    pub jti: String,
+    /// The user id; absent for anonymous tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default)]
+    pub access: Vec<AccessClaim>,
+}
+
+impl Claims {
+    /// Who the token was minted for.
+    pub fn principal(&self) -> Principal {
+        match &self.uid {
+            Some(id) => Principal::User {
+                id: id.clone(),
+                name: self.sub.clone(),
+            },
+            None => Principal::Anonymous,
+        }
+    }
+
+    /// See [`allows`].
+    pub fn allows(&self, repo_id: &str, image: &str, docker_action: &str) -> bool {
+        allows(self, repo_id, image, docker_action)
+    }
+}
+
+/// Whether the token's scope covers `docker_action` (`pull`, `push`, `delete`) on `image` in the
+/// repository with id `repo_id`. This is the scope check only: pair it with
+/// `Authorizer::check` for the exact Trove action (as `Auth::authorize` does), so a role taken
+/// away counts at once rather than when the token expires.
+pub fn allows(claims: &Claims, repo_id: &str, image: &str, docker_action: &str) -> bool {
+    claims.access.iter().any(|a| {
+        a.kind == "repository"
+            && a.repository_id == repo_id
+            && a.name == image
+            && a.actions.iter().any(|x| x == docker_action || x == "*")
+    })
+}
+
+/// A minted token, in the shape `/v2/token` answers with (`token` and `access_token` both carry
+/// `token`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token {
+    pub token: String,
+    /// Seconds.
+    pub expires_in: u64,
+    /// RFC 3339.
+    pub issued_at: String,
+}
+
+/// Never prints the token itself.
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("issued_at", &self.issued_at)
+            .finish()
+    }
+}
+
+struct Inner {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    service: String,
+    ttl: Duration,
+    authorizer: Authorizer,
+}
+
+/// Mints and verifies bearer tokens. The key is read from the database once, at construction.
+#[derive(Clone)]
+pub struct TokenService {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenService")
+            .field("service", &self.inner.service)
+            .field("ttl", &self.inner.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl TokenService {
+    /// Loads the signing key from the database, creating it if no node has yet.
+    pub(crate) async fn load(
+        meta: &MetadataStore,
+        service: &str,
+        ttl: Duration,
+        authorizer: Authorizer,
+    ) -> Result<TokenService> {
+        let mut candidate = [0u8; 64];
+        rand::rng().fill_bytes(&mut candidate);
+        let key = meta
+            .security()
+            .signing_key(SIGNING_KEY_PURPOSE, &candidate)
+            .await?;
+        Ok(TokenService::with_key(&key, service, ttl, authorizer))
+    }
+
+    /// A service over an explicit HS256 key (tests, tools).
+    pub fn with_key(key: &[u8], service: &str, ttl: Duration, authorizer: Authorizer) -> Self {
+        TokenService {
+            inner: Arc::new(Inner {
+                encoding: EncodingKey::from_secret(key),
+                decoding: DecodingKey::from_secret(key),
+                service: service.to_owned(),
+                ttl,
+                authorizer,
+            }),
+        }
+    }
+
+    /// The audience tokens are minted for (`service=` in challenges).
+    pub fn service(&self) -> &str {
+        &self.inner.service
+    }
+
+    /// Mints a token for `principal` granting, per requested repository and image, the
+    /// requested docker actions the principal may take there (the intersection the docker token
+    /// spec asks for): `pull` needs read; `push` needs read, add and edit; `delete` needs
+    /// delete; `*` asks for all three. Entries left with no action are dropped; a token with
+    /// no access at all is still valid (it only proves who the caller is).
+    pub fn issue(&self, principal: &Principal, requested: &[RequestedAccess<'_>]) -> Result<Token> {
+        let mut access: Vec<AccessClaim> = Vec::new();
+        for r in requested {
+            let allowed = self.inner.authorizer.allowed_actions(principal, r.repo);
+            let mut granted: Vec<String> = Vec::new();
+            for asked in &r.actions {
+                let one = [asked.as_str()];
+                let expanded: &[&str] = if asked == "*" {
+                    &docker::ALL_ACTIONS
+                } else {
+                    &one
+                };
+                for a in expanded {
+                    if docker::required_actions(a).is_some_and(|need| allowed.contains_all(need))
+                        && !granted.iter().any(|g| g == a)
+                    {
+                        granted.push((*a).to_owned());
+                    }
+                }
+            }
+            if granted.is_empty() {
+                continue;
+            }
+            match access
+                .iter_mut()
+                .find(|a| a.repository_id == r.repo.id && a.name == r.image)
+            {
+                Some(entry) => {
+                    for g in granted {
+                        if !entry.actions.contains(&g) {
+                            entry.actions.push(g);
+                        }
+                    }
+                }
+                None => access.push(AccessClaim {
+                    kind: "repository".into(),
+                    name: r.image.clone(),
+                    actions: granted,
+                    repository_id: r.repo.id.clone(),
+                }),
+            }
+        }
+        for a in &mut access {
+            a.actions
+                .sort_by_key(|x| docker::ALL_ACTIONS.iter().position(|y| y == x));
+        }
+        let now = now_secs();
+        let mut jti = [0u8; 16];
+        rand::rng().fill_bytes(&mut jti);
+        let claims = Claims {
+            iss: ISSUER.into(),
+            sub: principal.name().to_owned(),
+            aud: self.inner.service.clone(),
+            exp: now + self.inner.ttl.as_secs(),
+            nbf: now,
+            iat: now,
+            jti: hex::encode(jti),
+            uid: match principal {
+                Principal::Anonymous => None,
+                Principal::User { id, .. } => Some(id.clone()),
+            },
+            access,
+        };
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.inner.encoding,
+        )
+        .map_err(|e| Error::internal(format!("signing a token: {e}")))?;
+        Ok(Token {
+            token,
+            expires_in: self.inner.ttl.as_secs(),
+            issued_at: rfc3339(now),
+        })
+    }
+
+    /// Verifies signature (HS256 only: `none`, other HMAC sizes and public-key algorithms are
+    /// refused), `exp`, `nbf`, `iss` = `trove` and `aud` = `audience`.
+    pub fn verify(&self, token: &str, audience: &str) -> Result<Claims, AuthError> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.algorithms = vec![Algorithm::HS256];
+        v.set_audience(&[audience]);
+        v.set_issuer(&[ISSUER]);
+        v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        v.validate_exp = true;
+        v.validate_nbf = true;
+        v.validate_aud = true;
+        v.leeway = LEEWAY_SECS;
+        jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &v)
+            .map(|d| d.claims)
+            .map_err(|e| {
+                AuthError::InvalidToken(match e.kind() {
+                    JwtErrorKind::ExpiredSignature => return AuthError::TokenExpired,
+                    JwtErrorKind::InvalidSignature => "bad signature",
+                    JwtErrorKind::InvalidAlgorithm | JwtErrorKind::InvalidAlgorithmName => {
+                        "algorithm not allowed"
+                    }
+                    JwtErrorKind::InvalidAudience => "issued for another service",
+                    JwtErrorKind::InvalidIssuer => "wrong issuer",
+                    JwtErrorKind::ImmatureSignature => "not valid yet",
+                    JwtErrorKind::MissingRequiredClaim(_) => "missing claim",
+                    _ => "malformed",
+                })
+            })
+    }
+}
+
+/// `2026-11-22T10:00:00Z` from Unix seconds (days-from-civil inverse, H. Hinnant).
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+}

@@ -1,0 +1,78 @@
+//! Shared setup: a real SQLite database in a temp dir, the real `Auth`.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use trove_auth::{Auth, AuthSettings, PrivilegeDecl, RoleDecl, UserDecl};
+use trove_core::{KindConfig, RepoName, RepositoryConfig, WritePolicy};
+use trove_store::MetadataStore;
+
+pub async fn store() -> (tempfile::TempDir, MetadataStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let meta = MetadataStore::open(&url).await.unwrap();
+    (dir, meta)
+}
+
+pub async fn auth_with(settings: AuthSettings) -> (tempfile::TempDir, MetadataStore, Auth) {
+    let (dir, meta) = store().await;
+    let auth = Auth::init(meta.clone(), settings).await.unwrap();
+    (dir, meta, auth)
+}
+
+pub async fn auth() -> (tempfile::TempDir, MetadataStore, Auth) {
+    auth_with(AuthSettings::default()).await
+}
+
+pub fn settings(cache_ttl: Duration) -> AuthSettings {
+    AuthSettings {
+        basic_cache_ttl: cache_ttl,
+        ..AuthSettings::default()
+    }
+}
+
+pub fn repo(id: &str, name: &str, format: &str) -> RepositoryConfig {
+    RepositoryConfig {
+        id: id.into(),
+        name: RepoName::parse(name).unwrap(),
+        format: format.into(),
+        online: true,
+        kind: KindConfig::Hosted {
+            write_policy: WritePolicy::Allow,
+        },
+    }
+}
+
+pub fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+pub fn privilege(format: &str, repo: &str, actions: &[&str]) -> PrivilegeDecl {
+    PrivilegeDecl {
+        format: Some(format.into()),
+        repo: Some(repo.into()),
+        actions: actions.iter().map(|s| s.to_string()).collect(),
+        admin: false,
+    }
+}
+
+pub fn role(name: &str, privileges: Vec<PrivilegeDecl>, roles: &[&str]) -> RoleDecl {
+    RoleDecl {
+        name: name.into(),
+        description: String::new(),
+        privileges,
+        roles: roles.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+pub fn user(name: &str, password: Option<&str>, roles: &[&str]) -> UserDecl {
+    UserDecl {
+        name: name.into(),
+        password: password.map(str::to_owned),
+        roles: roles.iter().map(|s| s.to_string()).collect(),
+    }
+}
