@@ -15,6 +15,18 @@ pub fn hosted_docker_toml(name: &str) -> String {
     )
 }
 
+/// A test-only policy: anonymous access on, and the anonymous user holds every action on every
+/// repository. Never a default of Trove itself (there, anonymous access is off).
+pub const OPEN_ACCESS: &str = r#"[security]
+anonymous = true
+[[role]]
+name = "e2e-open"
+privileges = [{ repo = "*", actions = ["*"] }]
+[[user]]
+name = "anonymous"
+roles = ["e2e-open"]
+"#;
+
 /// Sends Trove's `tracing` output (one line per request) to stderr, which the test runner shows
 /// for failed tests. `RUST_LOG` overrides the default `info`.
 pub fn init_logging() {
@@ -37,9 +49,17 @@ pub struct TroveInstance {
 }
 
 impl TroveInstance {
-    /// Writes `[server] listen = "127.0.0.1:0"`, `data_dir` in a fresh tempdir, then `extra_toml`
-    /// (repositories etc.), and starts Trove on the current (multi-thread) runtime.
+    /// [`TroveInstance::start_secured`] plus [`OPEN_ACCESS`]: anonymous callers may do
+    /// everything, so protocol tests need no credentials. Tests of the security model use
+    /// `start_secured` with their own `[security]`, roles and users.
     pub async fn start(extra_toml: &str) -> TroveInstance {
+        TroveInstance::start_secured(&format!("{OPEN_ACCESS}\n{extra_toml}")).await
+    }
+
+    /// Writes `[server] listen = "127.0.0.1:0"`, `data_dir` in a fresh tempdir, then `extra_toml`
+    /// (repositories, security etc.), and starts Trove on the current (multi-thread) runtime.
+    /// Trove's own defaults apply: anonymous access off.
+    pub async fn start_secured(extra_toml: &str) -> TroveInstance {
         init_logging();
         let dir = tempfile::Builder::new()
             .prefix("trove.")

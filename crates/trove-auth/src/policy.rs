@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use trove_core::{Error, ErrorKind, RepositoryConfig, Result};
-use trove_store::{ANONYMOUS_USER, MetadataStore, SecuritySnapshot, UserStatus};
+use trove_store::{ANONYMOUS_USER, MetadataStore, PrivilegeKind, SecuritySnapshot, UserStatus};
 
 use crate::model::{Action, ActionSet, Principal, Privilege, Realms};
 
@@ -140,6 +140,11 @@ impl Policy {
         action: Action,
         repo: &RepositoryConfig,
     ) -> Evaluation {
+        self.evaluate_with(principal, &|p| p.grants(action, repo))
+    }
+
+    /// Walks the principal's roles (nested, breadth first) for a privilege that `grants`.
+    fn evaluate_with(&self, principal: &Principal, grants: &dyn Fn(&Privilege) -> bool) -> Evaluation {
         let user = match self.entry(principal) {
             Ok(u) => u,
             Err(r) => return Evaluation::Refused(r),
@@ -160,7 +165,7 @@ impl Policy {
             };
             let mut privileges: Vec<&Privilege> = role.privileges.iter().collect();
             privileges.sort_by(|a, b| a.name.cmp(&b.name));
-            if let Some(p) = privileges.into_iter().find(|p| p.grants(action, repo)) {
+            if let Some(p) = privileges.into_iter().find(|p| grants(p)) {
                 return Evaluation::Allowed(Grant {
                     role_path: path.iter().map(|s| s.to_string()).collect(),
                     privilege: p.name.clone(),
@@ -446,6 +451,16 @@ impl Authorizer {
     /// requests), from the same evaluation `check` runs.
     pub fn explain(&self, user: &str, repo: &RepositoryConfig, action: Action) -> Explanation {
         self.policy.current().explain(user, repo, action)
+    }
+
+    /// Whether the principal holds the admin privilege (`nx-all`), directly or through nested
+    /// roles: what the admin API and console require.
+    pub fn is_admin(&self, principal: &Principal) -> bool {
+        let policy = self.policy.current();
+        matches!(
+            policy.evaluate_with(principal, &|p| p.kind == PrivilegeKind::Admin),
+            Evaluation::Allowed(_)
+        )
     }
 
     pub fn anonymous_enabled(&self) -> bool {

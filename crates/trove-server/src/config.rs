@@ -17,6 +17,40 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default, rename = "repository")]
     pub repositories: Vec<RepoDecl>,
+    #[serde(default)]
+    pub security: SecurityConfig,
+    #[serde(default, rename = "role")]
+    pub roles: Vec<trove_auth::RoleDecl>,
+    #[serde(default, rename = "user")]
+    pub users: Vec<UserConfig>,
+}
+
+/// `[security]`: keys left out keep what the database has (set in the console, or defaults:
+/// anonymous access off, both realms on).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Anonymous requests get the `anonymous` user's roles when on.
+    pub anonymous: Option<bool>,
+    /// Active realms: `"basic"` (HTTP Basic with local users) and `"docker-token"` (Bearer
+    /// tokens from `/v2/token`).
+    pub realms: Option<Vec<String>>,
+    /// Bearer token lifetime in seconds (default 300).
+    pub token_ttl: Option<u64>,
+}
+
+/// `[[user]]`. Passwords are read from an environment variable or a file, never written in the
+/// config; a user declared without one keeps the password it has.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// Refused with a clear error: present only to say so.
+    password: Option<toml::Value>,
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,7 +173,44 @@ impl Config {
         Ok(config)
     }
 
+    /// The security section with passwords read from their env vars and files.
+    pub fn security_decl(&self) -> anyhow::Result<trove_auth::SecurityDecl> {
+        let mut users = Vec::new();
+        for u in &self.users {
+            let password = match (&u.password_env, &u.password_file) {
+                (Some(var), None) => Some(
+                    std::env::var(var)
+                        .with_context(|| format!("user {}: environment variable {var} is not set", u.name))?,
+                ),
+                (None, Some(file)) => Some(
+                    std::fs::read_to_string(file)
+                        .with_context(|| format!("user {}: reading {}", u.name, file.display()))?
+                        .trim_end_matches(['\r', '\n'])
+                        .to_owned(),
+                ),
+                (None, None) => None,
+                (Some(_), Some(_)) => bail!("user {}: set password_env or password_file, not both", u.name),
+            };
+            users.push(trove_auth::UserDecl { name: u.name.clone(), password, roles: u.roles.clone() });
+        }
+        Ok(trove_auth::SecurityDecl {
+            anonymous: self.security.anonymous,
+            realms: self.security.realms.clone(),
+            roles: self.roles.clone(),
+            users,
+        })
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
+        for u in &self.users {
+            if u.password.is_some() {
+                bail!(
+                    "user {}: passwords are not written in the config file; use password_env = \"VAR\" \
+                     or password_file = \"/path\"",
+                    u.name
+                );
+            }
+        }
         let mut names = HashSet::new();
         let mut ports = HashSet::new();
         for r in &self.repositories {

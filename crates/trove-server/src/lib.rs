@@ -4,6 +4,7 @@
 
 pub mod config;
 mod registry;
+mod rest;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use actix_web::dev::{ServerHandle, Service};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use trove_core::RepoName;
+use trove_core::{RepoLookup as _, RepoName};
 use trove_formats::docker::{self, ConnectorRepo, DockerApi};
 use trove_store::{FsBlobStore, MetadataStore};
 
@@ -59,6 +60,7 @@ impl Running {
 /// shared by every listener (and by in-process tests, which mount the same routes).
 pub struct Trove {
     pub meta: MetadataStore,
+    pub auth: trove_auth::Auth,
     api: web::Data<DockerApi>,
 }
 
@@ -78,6 +80,15 @@ impl Trove {
                 .context("opening the blob store")?,
         );
         bootstrap_admin(&meta, data_dir).await?;
+        let mut settings = trove_auth::AuthSettings::default();
+        if let Some(ttl) = config.security.token_ttl {
+            settings.token_ttl = Duration::from_secs(ttl);
+        }
+        let auth = trove_auth::Auth::init(meta.clone(), settings).await.context("loading the security model")?;
+        let report = auth.apply_config(&config.security_decl()?).await.context("applying [security], [[role]], [[user]]")?;
+        if !report.is_empty() {
+            tracing::info!(?report, "security reconciled with the config file");
+        }
         let report = meta
             .repos()
             .reconcile(&config.declared_repos())
@@ -90,10 +101,11 @@ impl Trove {
         let registry = Arc::new(RepoRegistry::build(&repos, &meta, blobs.clone())?);
         let api = web::Data::new(DockerApi {
             repos: registry,
+            auth: auth.clone(),
             blobs,
             meta: meta.clone(),
         });
-        Ok(Trove { meta, api })
+        Ok(Trove { meta, auth, api })
     }
 
     /// Ends upload sessions idle for longer than `ttl`: their partial bytes are removed from the
@@ -114,11 +126,18 @@ impl Trove {
         Ok(ids.len())
     }
 
+    /// The online repository called `name`.
+    pub fn repository(&self, name: &str) -> Option<Arc<dyn trove_core::Repository>> {
+        self.api.repos.get(name)
+    }
+
     /// The routes of the main port.
     pub fn main_routes(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
         let api = self.api.clone();
         move |cfg| {
-            cfg.app_data(api.clone()).configure(docker::configure_main);
+            cfg.app_data(api.clone())
+                .configure(docker::configure_main)
+                .configure(rest::configure);
         }
     }
 

@@ -25,6 +25,81 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Users: add, change password, disable, enable.
+    User {
+        #[arg(long, env = "TROVE_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Roles: add or replace, list.
+    Role {
+        #[arg(long, env = "TROVE_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: RoleCommand,
+    },
+    /// Explains access decisions.
+    Access {
+        #[arg(long, env = "TROVE_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: AccessCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Creates a user. The password is read from standard input with --password-stdin,
+    /// otherwise a random one is generated and printed once.
+    Add {
+        name: String,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Sets a new password (from standard input with --password-stdin, else generated).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disables a user: their credentials and tokens stop working at once.
+    Disable { name: String },
+    /// Enables a disabled user.
+    Enable { name: String },
+}
+
+#[derive(Subcommand)]
+enum RoleCommand {
+    /// Creates or replaces a role. A privilege is FORMAT:REPO:ACTIONS, e.g.
+    /// `docker:docker-hosted:read,browse` or `*:*:*`; `admin` is the admin privilege.
+    Add {
+        name: String,
+        #[arg(long = "privilege")]
+        privileges: Vec<String>,
+        /// Roles whose privileges this one includes.
+        #[arg(long = "include")]
+        roles: Vec<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Lists roles with their privileges and included roles.
+    List,
+}
+
+#[derive(Subcommand)]
+enum AccessCommand {
+    /// Says whether USER may take ACTION (browse, read, add, edit, delete) on REPO, and why.
+    Explain {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        repo: String,
+        #[arg(long)]
+        action: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -51,6 +126,9 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             rt.block_on(serve(config))
         }
+        Command::User { config, command } => admin(config, |t| Box::pin(user(t, command))),
+        Command::Role { config, command } => admin(config, |t| Box::pin(role(t, command))),
+        Command::Access { config, command } => admin(config, |t| Box::pin(access(t, command))),
         Command::Config {
             command: ConfigCommand::Check { config },
         } => {
@@ -75,5 +153,114 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing requests in flight");
     running.stop().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+type Job<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>>;
+
+/// Runs an administrative command against the node's database (the same config file the
+/// server uses; its declarative sections are applied first, as at start).
+fn admin(
+    config: Option<PathBuf>,
+    job: impl for<'a> FnOnce(&'a trove_server::Trove) -> Job<'a>,
+) -> anyhow::Result<()> {
+    let config = Config::load(config.as_deref())?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let trove = trove_server::Trove::open(&config).await?;
+        let result = job(&trove).await;
+        trove.meta.close().await;
+        result
+    })
+}
+
+fn password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        let pw = line.trim_end_matches(['\r', '\n']).to_owned();
+        anyhow::ensure!(!pw.is_empty(), "empty password on standard input");
+        Ok((pw, false))
+    } else {
+        Ok((trove_auth::password::generate(), true))
+    }
+}
+
+async fn user(t: &trove_server::Trove, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add { name, roles, password_stdin } => {
+            let (pw, generated) = password(password_stdin)?;
+            t.auth.add_user(&name, Some(&pw), &roles, "cli").await?;
+            println!("created user {name}");
+            if generated {
+                println!("password: {pw}");
+            }
+        }
+        UserCommand::Passwd { name, password_stdin } => {
+            let (pw, generated) = password(password_stdin)?;
+            t.auth.set_password(&name, &pw).await?;
+            println!("password of {name} changed");
+            if generated {
+                println!("password: {pw}");
+            }
+        }
+        UserCommand::Disable { name } => {
+            t.auth.set_user_status(&name, trove_auth::UserStatus::Disabled).await?;
+            println!("disabled user {name}");
+        }
+        UserCommand::Enable { name } => {
+            t.auth.set_user_status(&name, trove_auth::UserStatus::Active).await?;
+            println!("enabled user {name}");
+        }
+    }
+    Ok(())
+}
+
+/// `FORMAT:REPO:ACTIONS` (e.g. `docker:docker-hosted:read,browse`), or `admin`.
+fn privilege(spec: &str) -> anyhow::Result<trove_auth::PrivilegeDecl> {
+    if spec == "admin" {
+        return Ok(trove_auth::PrivilegeDecl { admin: true, ..Default::default() });
+    }
+    let parts: Vec<&str> = spec.splitn(3, ':').collect();
+    let [format, repo, actions] = parts[..] else {
+        anyhow::bail!("privilege {spec:?}: expected FORMAT:REPO:ACTIONS, e.g. docker:docker-hosted:read");
+    };
+    Ok(trove_auth::PrivilegeDecl {
+        format: Some(format.to_owned()),
+        repo: Some(repo.to_owned()),
+        actions: actions.split(',').map(str::to_owned).collect(),
+        admin: false,
+    })
+}
+
+async fn role(t: &trove_server::Trove, command: RoleCommand) -> anyhow::Result<()> {
+    match command {
+        RoleCommand::Add { name, privileges, roles, description } => {
+            let privileges = privileges.iter().map(|p| privilege(p)).collect::<anyhow::Result<_>>()?;
+            let decl = trove_auth::RoleDecl { name: name.clone(), description, privileges, roles };
+            t.auth.upsert_role(&decl, "cli").await?;
+            println!("role {name} saved");
+        }
+        RoleCommand::List => {
+            for r in t.meta.security().list_roles().await? {
+                let privileges: Vec<&str> = r.privileges.iter().map(|p| p.name.as_str()).collect();
+                println!("{}\tprivileges: {}\troles: {}", r.name, privileges.join(", "), r.roles.join(", "));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn access(t: &trove_server::Trove, command: AccessCommand) -> anyhow::Result<()> {
+    let AccessCommand::Explain { user, repo, action } = command;
+    let action = trove_auth::Action::parse(&action)?;
+    let repo = t
+        .repository(&repo)
+        .ok_or_else(|| anyhow::anyhow!("repository {repo:?} does not exist or is offline"))?;
+    let e = t.auth.explain(&user, repo.config(), action).await?;
+    println!("{e}");
+    if !e.allowed {
+        std::process::exit(1);
+    }
     Ok(())
 }

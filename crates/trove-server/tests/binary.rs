@@ -15,13 +15,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn http_get(port: u16, path: &str) -> Option<String> {
+fn http_get(port: u16, path: &str, authorization: Option<&str>) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n").ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
@@ -43,7 +40,7 @@ fn serve_on_embedded_defaults_then_sigterm() {
         .unwrap();
     let started = Instant::now();
     let ping = loop {
-        if let Some(r) = http_get(port, "/v2/") {
+        if let Some(r) = http_get(port, "/v2/", None) {
             break r;
         }
         assert!(
@@ -52,11 +49,11 @@ fn serve_on_embedded_defaults_then_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(ping.starts_with("HTTP/1.1 200"), "{ping}");
-    assert!(
-        ping.to_ascii_lowercase()
-            .contains("docker-distribution-api-version: registry/2.0")
-    );
+    // Without credentials: the challenge docker login follows, with the API version header.
+    assert!(ping.starts_with("HTTP/1.1 401"), "{ping}");
+    let lower = ping.to_ascii_lowercase();
+    assert!(lower.contains("docker-distribution-api-version: registry/2.0"), "{ping}");
+    assert!(lower.contains("www-authenticate: bearer realm=\"http://x/v2/token\""), "{ping}");
 
     let data = dir.path().join("data");
     assert!(data.join("trove.db").exists());
@@ -65,7 +62,15 @@ fn serve_on_embedded_defaults_then_sigterm() {
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&pw).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
-    assert_eq!(std::fs::read_to_string(&pw).unwrap().len(), 24);
+    let password = std::fs::read_to_string(&pw).unwrap();
+    assert_eq!(password.len(), 24);
+    // The first-start admin signs in with that password; a wrong one is refused.
+    use base64::Engine;
+    let basic = |p: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("admin:{p}")));
+    let ok = http_get(port, "/v2/", Some(&basic(&password))).unwrap();
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    let wrong = http_get(port, "/v2/", Some(&basic("wrong"))).unwrap();
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
 
     let status = Command::new("kill")
         .arg("-TERM")

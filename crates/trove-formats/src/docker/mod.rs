@@ -9,11 +9,13 @@ pub mod errors;
 pub mod route;
 
 mod blobs;
+mod auth;
 mod body;
 mod manifests;
 mod referrers;
 mod spec;
 mod tags;
+mod token;
 mod uploads;
 
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use actix_web::http::Method;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
+use trove_auth::Action;
 use trove_core::{AssetPath, BlobStore, Ctx, RepoLookup, RepoName, Repository};
 use trove_store::MetadataStore;
 
@@ -38,6 +41,7 @@ pub const CONTENT_DIGEST: &str = "Docker-Content-Digest";
 /// What the docker handlers share: set once as app data on every server that mounts them.
 pub struct DockerApi {
     pub repos: Arc<dyn RepoLookup>,
+    pub auth: trove_auth::Auth,
     pub blobs: Arc<dyn BlobStore>,
     pub meta: MetadataStore,
 }
@@ -92,6 +96,7 @@ pub(crate) struct Target {
     pub prefix: String,
     pub mount: Mount,
     pub ctx: Ctx,
+    pub caller: auth::Caller,
 }
 
 impl Target {
@@ -100,10 +105,34 @@ impl Target {
     pub fn url(&self, rest: &str) -> String {
         format!("{}{rest}", self.prefix)
     }
+
+    /// Checks that the caller may do `action` on `image` of this repository: 401 with a
+    /// challenge for anonymous callers, 403 `DENIED` saying what is missing for users.
+    pub fn authorize(&self, action: Action, image: &str) -> Result<(), OciError> {
+        self.authorize_on(self.repo.as_ref(), action, image)
+    }
+
+    /// The same on another repository (the source of a cross-repository mount).
+    pub fn authorize_on(&self, repo: &dyn Repository, action: Action, image: &str) -> Result<(), OciError> {
+        let c = &self.caller;
+        let Err(d) = c.auth.authorize(&c.identity, action, repo.config(), Some(image)) else {
+            return Ok(());
+        };
+        // A token that lacks the scope while the role would allow it: challenge for the wider
+        // scope (docker then fetches a new token), as distribution does, instead of a final 403.
+        if c.identity.token.is_some()
+            && c.auth.authorizer.check(&c.identity.principal, action, repo.config()).is_ok()
+        {
+            let scope = if matches!(action, Action::Browse | Action::Read) { "pull" } else { "pull,push" };
+            let scope = if action == Action::Delete { "delete" } else { scope };
+            return Err(c.challenge(format!("insufficient scope: {}", d.reason), Some((image, scope))));
+        }
+        Err(c.denied(d, image))
+    }
 }
 
 /// Splits the request into the repository (with its URL prefix) and the `/v2` tail the route
-/// parser reads. `None` for the repository means the bare `/v2/` of the main port.
+/// parser reads. `None` for the repository means the main port's own `/v2/` or `/v2/token`.
 fn locate(req: &HttpRequest, mount: Mount) -> Result<(Option<(String, String)>, String), OciError> {
     let tail = req.match_info().get("tail").unwrap_or("");
     match mount {
@@ -113,19 +142,15 @@ fn locate(req: &HttpRequest, mount: Mount) -> Result<(Option<(String, String)>, 
             Ok((Some((name, prefix)), tail.to_owned()))
         }
         Mount::Connector => {
-            let c = req
-                .app_data::<ConnectorRepo>()
-                .expect("connector apps carry ConnectorRepo");
+            let c = req.app_data::<ConnectorRepo>().expect("connector apps carry ConnectorRepo");
             Ok((Some((c.0.to_string(), "/v2/".to_owned())), tail.to_owned()))
         }
         Mount::ByName => match tail.strip_prefix('/').filter(|t| !t.is_empty()) {
             None => Ok((None, tail.to_owned())),
+            Some("token") => Ok((None, "/token".to_owned())),
             Some(rest) => {
                 let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
-                Ok((
-                    Some((name.to_owned(), format!("/v2/{name}/"))),
-                    format!("/{rest}"),
-                ))
+                Ok((Some((name.to_owned(), format!("/v2/{name}/"))), format!("/{rest}")))
             }
         },
     }
@@ -133,10 +158,7 @@ fn locate(req: &HttpRequest, mount: Mount) -> Result<(Option<(String, String)>, 
 
 fn lookup(api: &DockerApi, name: &str) -> Result<Arc<dyn Repository>, OciError> {
     api.repos.get(name).ok_or_else(|| {
-        OciError::new(
-            OciCode::NameUnknown,
-            format!("repository {name:?} does not exist or is offline"),
-        )
+        OciError::new(OciCode::NameUnknown, format!("repository {name:?} does not exist or is offline"))
     })
 }
 
@@ -152,67 +174,123 @@ async fn dispatch(
 ) -> Result<HttpResponse, OciError> {
     let is_get = matches!(*req.method(), Method::GET | Method::HEAD);
     let (repo, tail) = locate(&req, mount)?;
-    let Some((name, prefix)) = repo else {
-        return if is_get {
-            Ok(ping())
-        } else {
-            Err(unsupported(&req))
-        };
+    let origin = auth::origin(&req);
+    let (repo, prefix, token_url, scope_prefix) = match repo {
+        Some((name, prefix)) => {
+            let repo = lookup(&api, &name)?;
+            let (token_url, scope_prefix) = match mount {
+                Mount::ByName => (format!("{origin}/v2/token"), format!("{name}/")),
+                _ => (format!("{origin}{prefix}token"), String::new()),
+            };
+            (Some(repo), prefix, token_url, scope_prefix)
+        }
+        None => (None, "/v2/".to_owned(), format!("{origin}/v2/token"), String::new()),
     };
-    let target = Target {
-        repo: lookup(&api, &name)?,
-        prefix,
-        mount,
-        ctx: Ctx::default(),
+    if tail == "/token" {
+        return if is_get { token::issue(&api, &req, repo).await } else { Err(unsupported(&req)) };
+    }
+    let challenge_caller = |identity| auth::Caller {
+        identity,
+        auth: api.auth.clone(),
+        token_url: token_url.clone(),
+        scope_prefix: scope_prefix.clone(),
     };
-    let route = route::parse(&tail)?;
+    // The route is parsed before authentication (it is pure and reveals nothing) so that a
+    // challenge can name the scope the client needs.
+    let route = if repo.is_some() { Some(route::parse(&tail)?) } else { None };
+    let scope = route.as_ref().and_then(|r| Some((r.name()?.to_owned(), scope_actions(req.method()))));
+    let unauthenticated = trove_auth::Identity { principal: trove_auth::Principal::Anonymous, token: None };
+    let identity = auth::identify(&api.auth, &req, |msg| {
+        let scope = scope.as_ref().map(|(name, actions)| (name.as_str(), *actions));
+        challenge_caller(unauthenticated.clone()).challenge(msg, scope)
+    })
+    .await?;
+    let caller = challenge_caller(identity);
+    let (Some(repo), Some(route)) = (repo, route) else {
+        return if is_get { ping(&caller, &req) } else { Err(unsupported(&req)) };
+    };
+    let target = Target { repo, prefix, mount, ctx: Ctx::default(), caller };
     let head = req.method() == Method::HEAD;
     match (route, req.method().clone()) {
-        (Route::Ping, Method::GET | Method::HEAD) => Ok(ping()),
-        (Route::Tags { name }, Method::GET) => tags::list(&target, &req, &name).await,
-        (Route::Catalog, Method::GET) => tags::catalog(&target, &req).await,
+        (Route::Ping, Method::GET | Method::HEAD) => ping(&target.caller, &req),
+        (Route::Tags { name }, Method::GET) => {
+            target.authorize(Action::Browse, &name)?;
+            tags::list(&target, &req, &name).await
+        }
+        (Route::Catalog, Method::GET) => {
+            let c = &target.caller;
+            c.auth
+                .authorize(&c.identity, Action::Browse, target.repo.config(), None)
+                .map_err(|d| c.denied(d, "*"))?;
+            tags::catalog(&target, &req).await
+        }
         (Route::Referrers { name, digest }, Method::GET) => {
+            target.authorize(Action::Read, &name)?;
             referrers::list(&target, &req, &name, &digest).await
         }
         (Route::Manifest { name, reference }, Method::DELETE) => {
+            target.authorize(Action::Delete, &name)?;
             manifests::delete(&target, &name, &reference).await
         }
         (Route::Blob { name, digest }, Method::DELETE) => {
+            target.authorize(Action::Delete, &name)?;
             blobs::delete(&target, &name, &digest).await
         }
         (Route::Manifest { name, reference }, Method::GET | Method::HEAD) => {
+            target.authorize(Action::Read, &name)?;
             manifests::get(&target, &name, &reference, head).await
         }
         (Route::Manifest { name, reference }, Method::PUT) => {
+            // Add here; moving an existing tag also needs Edit, checked in `put`.
+            target.authorize(Action::Add, &name)?;
             manifests::put(&target, &api, &req, payload, &name, &reference).await
         }
         (Route::Blob { name, digest }, Method::GET | Method::HEAD) => {
+            target.authorize(Action::Read, &name)?;
             blobs::get(&target, &req, &name, &digest, head).await
         }
         (Route::UploadStart { name }, Method::POST) => {
+            target.authorize(Action::Add, &name)?;
             uploads::start(&target, &api, &req, payload, &name).await
         }
         (Route::Upload { name, id }, m) if m == Method::GET => {
+            target.authorize(Action::Add, &name)?;
             uploads::status(&target, &api, &name, &id).await
         }
         (Route::Upload { name, id }, m) if m == Method::PATCH => {
+            target.authorize(Action::Add, &name)?;
             uploads::patch(&target, &api, &req, payload, &name, &id).await
         }
         (Route::Upload { name, id }, Method::PUT) => {
+            target.authorize(Action::Add, &name)?;
             uploads::finish(&target, &api, &req, payload, &name, &id).await
         }
         (Route::Upload { name, id }, Method::DELETE) => {
+            target.authorize(Action::Add, &name)?;
             uploads::cancel(&target, &api, &name, &id).await
         }
         _ => Err(unsupported(&req)),
     }
 }
 
-/// `GET /v2/`: the API version check (end-1).
-fn ping() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body("{}")
+/// `GET /v2/` (end-1). Without credentials it always answers 401 with a challenge, even when
+/// anonymous access is on: `docker login` pings first and, on a 200, reports success without
+/// ever checking the password. Anonymous pulls still work: clients go on without credentials
+/// (Basic realm) or fetch an anonymous token (Bearer realm).
+fn ping(caller: &auth::Caller, req: &HttpRequest) -> Result<HttpResponse, OciError> {
+    if auth::authorization(req).is_none() {
+        return Err(caller.challenge("authentication required".into(), None));
+    }
+    Ok(HttpResponse::Ok().content_type("application/json").body("{}"))
+}
+
+/// The docker actions a request needs, for challenges (the token scope clients ask for).
+fn scope_actions(method: &Method) -> &'static str {
+    match *method {
+        Method::GET | Method::HEAD => "pull",
+        Method::DELETE => "delete",
+        _ => "pull,push",
+    }
 }
 
 fn unsupported(req: &HttpRequest) -> OciError {

@@ -155,13 +155,18 @@ async fn try_mount(
     from: Option<&str>,
 ) -> Result<Option<HttpResponse>, OciError> {
     let digest = route::parse_digest(mount)?;
-    let source = match (t.mount, from.and_then(|f| f.split_once('/'))) {
-        (Mount::ByName, Some((repo, _))) => match api.repos.get(repo) {
-            Some(r) => r,
+    let (source, source_image) = match (t.mount, from.and_then(|f| f.split_once('/'))) {
+        (Mount::ByName, Some((repo, image))) => match api.repos.get(repo) {
+            Some(r) => (r, image),
             None => return Ok(None),
         },
-        _ => t.repo.clone(),
+        _ => (t.repo.clone(), from.unwrap_or(name)),
     };
+    // The caller must be allowed to read the source; otherwise nothing is revealed and the
+    // client uploads the blob itself.
+    if t.authorize_on(source.as_ref(), trove_auth::Action::Read, source_image).is_err() {
+        return Ok(None);
+    }
     let path = asset_path(format!("/v2/{name}/blobs/{digest}"))?;
     let found = source
         .head(&t.ctx, &path)

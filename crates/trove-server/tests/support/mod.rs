@@ -5,10 +5,12 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{self, HeaderMap, HeaderName};
 use actix_web::test::{self, TestRequest};
 use sha2::Digest as _;
 use trove_server::{Config, Trove};
+
+const ANON: HeaderName = HeaderName::from_static("x-test-anonymous");
 
 pub struct Instance {
     pub dir: tempfile::TempDir,
@@ -23,13 +25,29 @@ pub async fn instance(extra: &str) -> Instance {
 }
 
 pub async fn open(dir: &tempfile::TempDir, extra: &str) -> Trove {
+    let pw = dir.path().join("tester.password");
+    std::fs::write(&pw, TESTER_PASSWORD).unwrap();
     let toml = format!(
-        "[server]\ndata_dir = {:?}\n[[repository]]\nname = \"hosted\"\nformat = \"docker\"\nkind = \"hosted\"\n{extra}",
+        "[server]\ndata_dir = {:?}\n[[repository]]\nname = \"hosted\"\nformat = \"docker\"\nkind = \"hosted\"\n\
+         [[user]]\nname = \"tester\"\npassword_file = {pw:?}\nroles = [\"admin\"]\n{extra}",
         dir.path().join("data")
     );
-    Trove::open(&Config::from_toml_str(&toml).unwrap())
-        .await
-        .unwrap()
+    Trove::open(&Config::from_toml_str(&toml).unwrap()).await.unwrap()
+}
+
+/// The declared admin every test request is signed with unless it carries its own
+/// `Authorization` (or asks for none with [`anonymous`]).
+pub const TESTER_PASSWORD: &str = "tester-password";
+
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let pair = format!("{user}:{password}");
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+}
+
+/// Marks a request to be sent without credentials.
+pub fn anonymous(req: TestRequest) -> TestRequest {
+    req.insert_header(("x-test-anonymous", "1"))
 }
 
 pub struct Resp {
@@ -74,7 +92,13 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    let res = test::call_service(app, req.to_request()).await;
+    let mut req = req.to_request();
+    let headers = req.headers_mut();
+    if headers.remove(ANON).next().is_none() && !headers.contains_key(header::AUTHORIZATION) {
+        let v = header::HeaderValue::from_str(&basic("tester", TESTER_PASSWORD)).unwrap();
+        headers.insert(header::AUTHORIZATION, v);
+    }
+    let res = test::call_service(app, req).await;
     let status = res.status().as_u16();
     let headers = res.headers().clone();
     let body = test::read_body(res).await;

@@ -1,0 +1,108 @@
+//! The Docker token endpoint (`GET .../v2/token?service=&scope=...`), the realm of the Bearer
+//! challenges: Basic credentials or nobody (when anonymous access is on) in, a signed JWT whose
+//! access is the intersection of the requested scopes and the caller's privileges out
+//! (https://distribution.github.io/distribution/spec/auth/token/).
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+use trove_auth::{AuthError, Realm, RequestedAccess};
+use trove_core::Repository;
+
+use super::auth::authorization;
+use super::errors::{OciCode, OciError, Subject};
+use super::{DockerApi, route};
+
+/// Parses `repository:<name>:<actions>` scopes (several `scope` parameters, or several scopes
+/// separated by spaces in one). Other resource types are ignored, as the spec allows.
+pub(crate) fn parse_scopes(query: &str) -> Result<Vec<(String, Vec<String>)>, OciError> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
+        .map_err(|e| OciError::new(OciCode::Unsupported, format!("bad query string: {e}")).status(400))?;
+    let mut out = Vec::new();
+    for (k, v) in pairs.into_inner() {
+        if k != "scope" {
+            continue;
+        }
+        for scope in v.split_whitespace() {
+            let Some(rest) = scope.strip_prefix("repository:") else { continue };
+            let Some((name, actions)) = rest.rsplit_once(':') else { continue };
+            let actions = actions.split(',').filter(|a| !a.is_empty()).map(str::to_owned).collect();
+            out.push((name.to_owned(), actions));
+        }
+    }
+    Ok(out)
+}
+
+/// Issues a token. `fixed` is the repository of a connector or `/repository/<name>/` mount;
+/// on the main port's shared endpoint scope names are `<repository>/<image>`.
+pub async fn issue(
+    api: &DockerApi,
+    req: &HttpRequest,
+    fixed: Option<Arc<dyn Repository>>,
+) -> Result<HttpResponse, OciError> {
+    let auth = &api.auth;
+    if !auth.realms().contains(Realm::DockerToken) {
+        return Err(OciError::new(OciCode::Unsupported, "the docker token realm is turned off").status(404));
+    }
+    let principal = match auth.authenticator.authenticate(authorization(req)).await {
+        Ok(p) => p,
+        Err(AuthError::Internal(e)) => return Err(OciError::from_core(e, Subject::Repository)),
+        Err(e) => {
+            return Err(OciError::new(OciCode::Unauthorized, e.to_string())
+                .header("WWW-Authenticate", "Basic realm=\"trove\"".into()));
+        }
+    };
+    let mut targets: Vec<(Arc<dyn Repository>, String, Vec<String>)> = Vec::new();
+    for (name, actions) in parse_scopes(req.query_string())? {
+        let (repo, image) = match &fixed {
+            Some(repo) => (Some(repo.clone()), name),
+            None => match name.split_once('/') {
+                Some((repo, image)) => (api.repos.get(repo), image.to_owned()),
+                None => (None, name),
+            },
+        };
+        // Scopes for repositories that do not exist, or malformed names, are simply not
+        // granted: the token is still issued, with less access (the spec's intersection).
+        if let Some(repo) = repo.filter(|_| route::is_name(&image)) {
+            targets.push((repo, image, actions));
+        }
+    }
+    let requested: Vec<RequestedAccess<'_>> = targets
+        .iter()
+        .map(|(repo, image, actions)| RequestedAccess {
+            repo: repo.config(),
+            image: image.clone(),
+            actions: actions.clone(),
+        })
+        .collect();
+    let token = auth
+        .tokens
+        .issue(&principal, &requested)
+        .map_err(|e| OciError::from_core(e, Subject::Repository))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "token": token.token,
+        "access_token": token.token,
+        "expires_in": token.expires_in,
+        "issued_at": token.issued_at,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes() {
+        let s = parse_scopes("service=trove&scope=repository:a/b:pull,push&scope=repository:c:pull%20registry:catalog:*%20repository:d:*").unwrap();
+        assert_eq!(
+            s,
+            [
+                ("a/b".to_owned(), vec!["pull".to_owned(), "push".to_owned()]),
+                ("c".to_owned(), vec!["pull".to_owned()]),
+                ("d".to_owned(), vec!["*".to_owned()]),
+            ]
+        );
+        assert!(parse_scopes("scope=repository:nocolon").unwrap().is_empty());
+    }
+}
