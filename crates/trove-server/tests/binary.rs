@@ -88,3 +88,56 @@ fn serve_on_embedded_defaults_then_sigterm() {
         "password must not be logged"
     );
 }
+
+/// The security CLI against the node's database: add a user with a role, explain a decision
+/// (exit 0 when allowed, 1 when denied), disable the user.
+#[test]
+fn user_role_and_access_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("trove.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = {:?}\n[[repository]]\nname = \"hosted\"\nformat = \"docker\"\nkind = \"hosted\"\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let trove = |args: &[&str], stdin: &str| {
+        use std::io::Write as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trove"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, out) = trove(&["role", "add", "pullers", "--privilege", "docker:hosted:browse,read"], "");
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = trove(&["user", "add", "bob", "--role", "pullers", "--password-stdin"], "s3cret\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("s3cret"), "a password from stdin is never echoed");
+    let (code, out) = trove(&["access", "explain", "--user", "bob", "--repo", "hosted", "--action", "read"], "");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("allowed") && out.contains("pullers"), "{out}");
+    let (code, out) = trove(&["access", "explain", "--user", "bob", "--repo", "hosted", "--action", "add"], "");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("denied"), "{out}");
+    let (code, out) = trove(&["role", "list"], "");
+    assert!(code == Some(0) && out.contains("nx-repository-view-docker-hosted-browse,read"), "{out}");
+    let (code, out) = trove(&["user", "disable", "bob"], "");
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = trove(&["access", "explain", "--user", "bob", "--repo", "hosted", "--action", "read"], "");
+    assert_eq!(code, Some(1), "a disabled user is denied: {out}");
+    let (code, out) = trove(&["role", "add", "bad", "--privilege", "docker-read"], "");
+    assert_ne!(code, Some(0));
+    assert!(out.contains("FORMAT:REPO:ACTIONS"), "{out}");
+}
