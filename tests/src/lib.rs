@@ -9,15 +9,18 @@
 //! [`blocking`], which keeps the runtime's workers free for the server.
 
 pub mod dockerd;
+pub mod faults;
 pub mod flows;
 pub mod images;
 pub mod proxy;
+pub mod pullthrough;
 pub mod tools;
 pub mod trove;
 pub mod upstream;
 pub mod util;
 
 pub use dockerd::Dockerd;
+pub use faults::{Fault, FaultProxy};
 pub use images::{DockerArchive, ImageSpec, OciLayout, PlatformImage};
 pub use proxy::PrefixProxy;
 pub use tools::{Podman, Skopeo};

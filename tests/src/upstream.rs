@@ -24,16 +24,22 @@ pub struct Upstream {
 impl Upstream {
     /// An anonymous read-write registry with filesystem storage in a tempdir.
     pub fn start() -> Upstream {
-        Upstream::start_inner(None)
+        Upstream::start_inner(None, "")
     }
 
     /// A registry that requires basic auth; `htpasswd` is the file content (bcrypt entries,
     /// `user:$2y$…`, the only hash distribution accepts).
     pub fn start_with_htpasswd(htpasswd: &str) -> Upstream {
-        Upstream::start_inner(Some(htpasswd))
+        Upstream::start_inner(Some(htpasswd), "")
     }
 
-    fn start_inner(htpasswd: Option<&str>) -> Upstream {
+    /// The reference registry as a pull-through cache of `remote` (`proxy: remoteurl:`): the
+    /// baseline Trove's proxy repositories are measured against.
+    pub fn start_proxy_of(remote: &str) -> Upstream {
+        Upstream::start_inner(None, &format!("proxy:\n  remoteurl: {remote}\n"))
+    }
+
+    fn start_inner(htpasswd: Option<&str>, extra: &str) -> Upstream {
         let dir = tempfile::Builder::new()
             .prefix("reg.")
             .tempdir_in("/tmp")
@@ -57,7 +63,7 @@ impl Upstream {
         let config = format!(
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n\
              storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-             http:\n  addr: {addr}\n{auth}",
+             http:\n  addr: {addr}\n{auth}{extra}",
             d.join("data").display()
         );
         std::fs::write(d.join("config.yml"), config).expect("config.yml");

@@ -57,7 +57,8 @@ async fn login_anonymous_pull_and_refusals_with_docker() {
     blocking(move || {
         let docker = Dockerd::start();
         let dir = tempfile::tempdir().unwrap();
-        let archive = images::write_docker_archive(&dir.path().join("img.tar"), &ImageSpec::new(7, 2), None);
+        let archive =
+            images::write_docker_archive(&dir.path().join("img.tar"), &ImageSpec::new(7, 2), None);
         docker.load(&archive.path);
         let id = archive.config_digest.clone();
 
@@ -84,7 +85,11 @@ async fn login_anonymous_pull_and_refusals_with_docker() {
         assert_eq!(docker.image_id(&format!("{public}/team/app:1")), id);
         let o = docker.try_docker(&["pull", &format!("{private}/team/app:1")]);
         assert!(!o.status.success());
-        assert!(stderr(&o).contains("authentication required"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("authentication required"),
+            "{}",
+            stderr(&o)
+        );
         let o = docker.try_docker(&["push", &format!("{public}/team/app:1")]);
         assert!(!o.status.success(), "anonymous push must fail");
 
@@ -95,7 +100,10 @@ async fn login_anonymous_pull_and_refusals_with_docker() {
         let o = docker.try_docker(&["push", &format!("{private}/team/app:2")]);
         assert!(!o.status.success(), "a reader must not push");
         let text = stderr(&o);
-        assert!(text.contains("denied") || text.contains("unauthorized"), "{text}");
+        assert!(
+            text.contains("denied") || text.contains("unauthorized"),
+            "{text}"
+        );
     })
     .await;
     trove.stop().await;

@@ -144,7 +144,11 @@ impl Policy {
     }
 
     /// Walks the principal's roles (nested, breadth first) for a privilege that `grants`.
-    fn evaluate_with(&self, principal: &Principal, grants: &dyn Fn(&Privilege) -> bool) -> Evaluation {
+    fn evaluate_with(
+        &self,
+        principal: &Principal,
+        grants: &dyn Fn(&Privilege) -> bool,
+    ) -> Evaluation {
         let user = match self.entry(principal) {
             Ok(u) => u,
             Err(r) => return Evaluation::Refused(r),

@@ -17,10 +17,13 @@ pub use asset::{Asset, AssetMeta, ByteRange, ByteStream, NewAsset, Page};
 pub use blob::{BlobInfo, BlobStore, UploadId};
 pub use digest::{Algorithm, Digest};
 pub use error::{Error, ErrorKind, Result};
-pub use format::{AssetIndex, FormatId, FormatSpec, Generated};
+pub use format::{
+    ATTR_UPSTREAM_STALE, AssetClass, AssetIndex, FormatId, FormatSpec, Generated, UpstreamHeaders,
+    UpstreamRequest,
+};
 pub use names::{AssetPath, RepoName};
 pub use repository::{
-    Ctx, KindConfig, RepoKind, RepoLookup, Repository, RepositoryConfig, WritePolicy,
+    Ctx, KindConfig, ProxyConfig, RepoKind, RepoLookup, Repository, RepositoryConfig, WritePolicy,
 };
 
 /// Milliseconds since the Unix epoch: the one time representation stored anywhere.

@@ -51,6 +51,65 @@ pub enum KindConfig {
         #[serde(default)]
         write_policy: WritePolicy,
     },
+    Proxy(ProxyConfig),
+}
+
+/// Settings of a proxy repository (a pull-through cache of `remote`). Secrets are never stored
+/// here: only where to read the upstream password (an environment variable or a file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProxyConfig {
+    /// The upstream's base URL (`https://registry-1.docker.io`).
+    pub remote: String,
+    /// Docker Hub naming: single-segment image names mean `library/<name>` upstream.
+    #[serde(default)]
+    pub docker_hub_index: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_password_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_password_file: Option<String>,
+    /// Seconds a cached mutable asset (a tag) is served before it is revalidated upstream.
+    #[serde(default = "ProxyConfig::default_metadata_max_age")]
+    pub metadata_max_age: u64,
+    /// Seconds an upstream "not found" is remembered; 0 turns the negative cache off.
+    #[serde(default = "ProxyConfig::default_negative_cache_ttl")]
+    pub negative_cache_ttl: u64,
+    /// Seconds to wait for the upstream to connect, answer, or send the next bytes.
+    #[serde(default = "ProxyConfig::default_upstream_timeout")]
+    pub upstream_timeout: u64,
+    /// Stop contacting an upstream for a while after repeated connection failures.
+    #[serde(default = "ProxyConfig::default_auto_block")]
+    pub auto_block: bool,
+}
+
+impl ProxyConfig {
+    pub fn default_metadata_max_age() -> u64 {
+        300
+    }
+    pub fn default_negative_cache_ttl() -> u64 {
+        60
+    }
+    pub fn default_upstream_timeout() -> u64 {
+        60
+    }
+    pub fn default_auto_block() -> bool {
+        true
+    }
+    /// A proxy of `remote` with every other setting at its default.
+    pub fn new(remote: impl Into<String>) -> Self {
+        ProxyConfig {
+            remote: remote.into(),
+            docker_hub_index: false,
+            upstream_username: None,
+            upstream_password_env: None,
+            upstream_password_file: None,
+            metadata_max_age: Self::default_metadata_max_age(),
+            negative_cache_ttl: Self::default_negative_cache_ttl(),
+            upstream_timeout: Self::default_upstream_timeout(),
+            auto_block: Self::default_auto_block(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +126,7 @@ impl RepositoryConfig {
     pub fn kind(&self) -> RepoKind {
         match self.kind {
             KindConfig::Hosted { .. } => RepoKind::Hosted,
+            KindConfig::Proxy(_) => RepoKind::Proxy,
         }
     }
 }

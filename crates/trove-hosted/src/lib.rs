@@ -40,6 +40,8 @@ impl HostedRepository {
     fn write_policy(&self) -> WritePolicy {
         match self.cfg.kind {
             KindConfig::Hosted { write_policy } => write_policy,
+            // Only hosted configs build a hosted repository; anything else is read-only.
+            _ => WritePolicy::Deny,
         }
     }
 

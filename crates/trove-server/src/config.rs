@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use trove_core::{KindConfig, RepoKind, RepoName, WritePolicy};
+use trove_core::{KindConfig, ProxyConfig, RepoKind, RepoName, WritePolicy};
 use trove_store::DeclaredRepo;
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +65,11 @@ pub struct ServerConfig {
     pub database: Option<String>,
     #[serde(default)]
     pub blob_store: BlobStoreConfig,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-Proto`, `-Host`, `-Port`
+    /// and `-Prefix` headers shape the URLs Trove sends back (token realm, `Location`).
+    /// From anyone else those headers are ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// HTTP worker threads per listener.
     #[serde(default = "default_workers")]
     pub workers: usize,
@@ -114,6 +119,7 @@ impl Default for ServerConfig {
             workers: default_workers(),
             shutdown_timeout: default_shutdown_timeout(),
             upload_ttl_hours: default_upload_ttl_hours(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -129,6 +135,120 @@ pub struct RepoDecl {
     /// Hosted only: `allow` (default), `allow_once`, `deny`.
     #[serde(default)]
     pub write_policy: Option<WritePolicy>,
+    /// Proxy only: the upstream's base URL (`https://registry-1.docker.io`).
+    pub remote: Option<String>,
+    /// Proxy only: Docker Hub naming (`alpine` means `library/alpine` upstream).
+    pub docker_hub_index: Option<bool>,
+    /// Proxy only: credentials for a private upstream; the password comes from an environment
+    /// variable or a file, never from this file.
+    pub upstream_username: Option<String>,
+    pub upstream_password_env: Option<String>,
+    pub upstream_password_file: Option<PathBuf>,
+    /// Refused with a clear error: present only to say so.
+    upstream_password: Option<toml::Value>,
+    /// Proxy only: seconds a cached tag is served before it is revalidated upstream (300).
+    pub metadata_max_age: Option<u64>,
+    /// Proxy only: seconds an upstream "not found" is remembered (60; 0 = off).
+    pub negative_cache_ttl: Option<u64>,
+    /// Proxy only: seconds to wait for the upstream to connect, answer or send more (60).
+    pub upstream_timeout: Option<u64>,
+    /// Proxy only: block the upstream for a while after repeated connection failures (true).
+    pub auto_block: Option<bool>,
+}
+
+impl RepoDecl {
+    /// The proxy keys this declaration sets, by name.
+    fn proxy_keys(&self) -> Vec<&'static str> {
+        let set = [
+            ("remote", self.remote.is_some()),
+            ("docker_hub_index", self.docker_hub_index.is_some()),
+            ("upstream_username", self.upstream_username.is_some()),
+            (
+                "upstream_password_env",
+                self.upstream_password_env.is_some(),
+            ),
+            (
+                "upstream_password_file",
+                self.upstream_password_file.is_some(),
+            ),
+            ("upstream_password", self.upstream_password.is_some()),
+            ("metadata_max_age", self.metadata_max_age.is_some()),
+            ("negative_cache_ttl", self.negative_cache_ttl.is_some()),
+            ("upstream_timeout", self.upstream_timeout.is_some()),
+            ("auto_block", self.auto_block.is_some()),
+        ];
+        set.into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    fn validate_proxy(&self) -> anyhow::Result<()> {
+        let name = &self.name;
+        if self.upstream_password.is_some() {
+            bail!(
+                "repository {name}: passwords are not written in the config file; use \
+                 upstream_password_env = \"VAR\" or upstream_password_file = \"/path\""
+            );
+        }
+        let Some(remote) = &self.remote else {
+            bail!("repository {name}: a proxy needs remote = \"https://upstream.example\"");
+        };
+        let scheme_ok = remote
+            .split_once("://")
+            .is_some_and(|(s, rest)| (s == "http" || s == "https") && !rest.is_empty());
+        if !scheme_ok {
+            bail!("repository {name}: remote {remote:?} is not an http:// or https:// URL");
+        }
+        if self.write_policy.is_some() {
+            bail!("repository {name}: write_policy is a hosted setting; a proxy is read-only");
+        }
+        let password =
+            self.upstream_password_env.is_some() || self.upstream_password_file.is_some();
+        if self.upstream_password_env.is_some() && self.upstream_password_file.is_some() {
+            bail!(
+                "repository {name}: set upstream_password_env or upstream_password_file, not both"
+            );
+        }
+        if password != self.upstream_username.is_some() {
+            bail!(
+                "repository {name}: upstream_username goes with upstream_password_env or \
+                 upstream_password_file"
+            );
+        }
+        Ok(())
+    }
+
+    fn kind_config(&self) -> KindConfig {
+        match self.kind {
+            RepoKind::Proxy => KindConfig::Proxy(ProxyConfig {
+                remote: self.remote.clone().unwrap_or_default(),
+                docker_hub_index: self.docker_hub_index.unwrap_or(false),
+                upstream_username: self.upstream_username.clone(),
+                upstream_password_env: self.upstream_password_env.clone(),
+                upstream_password_file: self
+                    .upstream_password_file
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
+                metadata_max_age: self
+                    .metadata_max_age
+                    .unwrap_or_else(ProxyConfig::default_metadata_max_age),
+                negative_cache_ttl: self
+                    .negative_cache_ttl
+                    .unwrap_or_else(ProxyConfig::default_negative_cache_ttl),
+                upstream_timeout: self
+                    .upstream_timeout
+                    .unwrap_or_else(ProxyConfig::default_upstream_timeout),
+                auto_block: self
+                    .auto_block
+                    .unwrap_or_else(ProxyConfig::default_auto_block),
+            }),
+            // Validation admits only hosted and proxy.
+            RepoKind::Hosted | RepoKind::Group => KindConfig::Hosted {
+                write_policy: self.write_policy.unwrap_or_default(),
+            },
+        }
+    }
 }
 
 /// Extra ports that serve one repository at `/v2/` (what docker clients need for a
@@ -178,10 +298,9 @@ impl Config {
         let mut users = Vec::new();
         for u in &self.users {
             let password = match (&u.password_env, &u.password_file) {
-                (Some(var), None) => Some(
-                    std::env::var(var)
-                        .with_context(|| format!("user {}: environment variable {var} is not set", u.name))?,
-                ),
+                (Some(var), None) => Some(std::env::var(var).with_context(|| {
+                    format!("user {}: environment variable {var} is not set", u.name)
+                })?),
                 (None, Some(file)) => Some(
                     std::fs::read_to_string(file)
                         .with_context(|| format!("user {}: reading {}", u.name, file.display()))?
@@ -189,9 +308,16 @@ impl Config {
                         .to_owned(),
                 ),
                 (None, None) => None,
-                (Some(_), Some(_)) => bail!("user {}: set password_env or password_file, not both", u.name),
+                (Some(_), Some(_)) => bail!(
+                    "user {}: set password_env or password_file, not both",
+                    u.name
+                ),
             };
-            users.push(trove_auth::UserDecl { name: u.name.clone(), password, roles: u.roles.clone() });
+            users.push(trove_auth::UserDecl {
+                name: u.name.clone(),
+                password,
+                roles: u.roles.clone(),
+            });
         }
         Ok(trove_auth::SecurityDecl {
             anonymous: self.security.anonymous,
@@ -202,6 +328,7 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.trusted_proxies()?;
         for u in &self.users {
             if u.password.is_some() {
                 bail!(
@@ -225,12 +352,22 @@ impl Config {
                     FORMATS.join(", ")
                 );
             }
-            if r.kind != RepoKind::Hosted {
-                bail!(
-                    "repository {}: kind {:?} is not available in this version (only \"hosted\")",
+            match r.kind {
+                RepoKind::Hosted => {
+                    if let Some(key) = r.proxy_keys().first() {
+                        bail!(
+                            "repository {}: {key} is a proxy setting; this repository is hosted",
+                            r.name
+                        );
+                    }
+                }
+                RepoKind::Proxy => r.validate_proxy()?,
+                RepoKind::Group => bail!(
+                    "repository {}: kind {:?} is not available in this version (only \"hosted\" \
+                     and \"proxy\")",
                     r.name,
                     r.kind.as_str()
-                );
+                ),
             }
             if let Some(port) = r.connector.as_ref().and_then(|c| c.http)
                 && port != 0
@@ -243,6 +380,21 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// `trusted_proxies` parsed; a bare address means just that address.
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .with_context(|| {
+                        format!("trusted_proxies: {p:?} is not an address or CIDR range")
+                    })
+            })
+            .collect()
     }
 
     pub fn database_url(&self) -> String {
@@ -267,9 +419,7 @@ impl Config {
             .map(|r| DeclaredRepo {
                 name: r.name.clone(),
                 format: r.format.clone(),
-                kind: KindConfig::Hosted {
-                    write_policy: r.write_policy.unwrap_or_default(),
-                },
+                kind: r.kind_config(),
             })
             .collect()
     }
@@ -320,6 +470,63 @@ mod tests {
     }
 
     #[test]
+    fn proxy_repositories() {
+        let c = Config::from_toml_str(
+            r#"
+            [[repository]]
+            name = "docker-hub"
+            format = "docker"
+            kind = "proxy"
+            remote = "https://registry-1.docker.io"
+            docker_hub_index = true
+            metadata_max_age = 60
+
+            [[repository]]
+            name = "private"
+            format = "docker"
+            kind = "proxy"
+            remote = "https://registry.example.com"
+            upstream_username = "ci"
+            upstream_password_file = "/run/secrets/upstream"
+            negative_cache_ttl = 0
+            upstream_timeout = 5
+            auto_block = false
+            "#,
+        )
+        .unwrap();
+        let d = c.declared_repos();
+        let KindConfig::Proxy(hub) = &d[0].kind else {
+            panic!("{:?}", d[0].kind)
+        };
+        assert_eq!(hub.remote, "https://registry-1.docker.io");
+        assert!(hub.docker_hub_index);
+        assert_eq!(hub.metadata_max_age, 60);
+        assert_eq!(
+            hub.negative_cache_ttl,
+            ProxyConfig::default_negative_cache_ttl()
+        );
+        assert!(hub.upstream_username.is_none());
+        let KindConfig::Proxy(p) = &d[1].kind else {
+            panic!("{:?}", d[1].kind)
+        };
+        assert_eq!(p.upstream_username.as_deref(), Some("ci"));
+        assert_eq!(
+            p.upstream_password_file.as_deref(),
+            Some("/run/secrets/upstream")
+        );
+        assert_eq!(
+            (p.negative_cache_ttl, p.upstream_timeout, p.auto_block),
+            (0, 5, false)
+        );
+        assert!(!p.docker_hub_index);
+        // What the database keeps: no password, only where to read it.
+        let stored = serde_json::to_string(&d[1].kind).unwrap();
+        assert!(stored.contains(r#""kind":"proxy""#), "{stored}");
+        let back: KindConfig = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back, d[1].kind);
+    }
+
+    #[test]
     fn clear_errors() {
         let cases = [
             ("[server]\nlisten = \"x\"", "invalid socket address"),
@@ -329,8 +536,37 @@ mod tests {
                 "unknown format",
             ),
             (
-                "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"proxy\"",
+                "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"group\"",
                 "not available",
+            ),
+            (
+                "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"proxy\"",
+                "a proxy needs remote",
+            ),
+            (
+                "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"proxy\"\n\
+                 remote = \"ftp://x\"",
+                "not an http:// or https:// URL",
+            ),
+            (
+                "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"proxy\"\n\
+                 remote = \"https://x\"\nupstream_username = \"u\"\nupstream_password = \"p\"",
+                "passwords are not written in the config file",
+            ),
+            (
+                "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"proxy\"\n\
+                 remote = \"https://x\"\nupstream_username = \"u\"",
+                "upstream_username goes with",
+            ),
+            (
+                "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"proxy\"\n\
+                 remote = \"https://x\"\nwrite_policy = \"deny\"",
+                "write_policy is a hosted setting",
+            ),
+            (
+                "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"hosted\"\n\
+                 remote = \"https://x\"",
+                "remote is a proxy setting",
             ),
             (
                 "[[repository]]\nname = \"a b\"\nformat = \"docker\"\nkind = \"hosted\"",
@@ -350,6 +586,14 @@ mod tests {
             let err = format!("{:#}", Config::from_toml_str(text).expect_err(text));
             assert!(err.contains(want), "{text:?}: {err}");
         }
+        let err = format!(
+            "{:#}",
+            Config::from_toml_str("[[user]]\nname = \"a\"\npassword = \"x\"").unwrap_err()
+        );
+        assert!(
+            err.contains("password_env"),
+            "inline passwords are refused: {err}"
+        );
         let err = Config::from_toml_str("\n\n[server]\nlisen = 1")
             .err()
             .unwrap()

@@ -84,8 +84,13 @@ impl Trove {
         if let Some(ttl) = config.security.token_ttl {
             settings.token_ttl = Duration::from_secs(ttl);
         }
-        let auth = trove_auth::Auth::init(meta.clone(), settings).await.context("loading the security model")?;
-        let report = auth.apply_config(&config.security_decl()?).await.context("applying [security], [[role]], [[user]]")?;
+        let auth = trove_auth::Auth::init(meta.clone(), settings)
+            .await
+            .context("loading the security model")?;
+        let report = auth
+            .apply_config(&config.security_decl()?)
+            .await
+            .context("applying [security], [[role]], [[user]]")?;
         if !report.is_empty() {
             tracing::info!(?report, "security reconciled with the config file");
         }
@@ -102,6 +107,7 @@ impl Trove {
         let api = web::Data::new(DockerApi {
             repos: registry,
             auth: auth.clone(),
+            trusted_proxies: config.trusted_proxies()?,
             blobs,
             meta: meta.clone(),
         });
@@ -182,13 +188,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     let ttl = Duration::from_secs(config.server.upload_ttl_hours * 3600);
     let janitor = tokio::spawn(expire_uploads_periodically(trove.clone(), ttl));
-    Ok(Running { main_addr, connectors, servers, janitor, meta: trove.meta.clone() })
+    Ok(Running {
+        main_addr,
+        connectors,
+        servers,
+        janitor,
+        meta: trove.meta.clone(),
+    })
 }
 
 /// Background job: abandoned upload sessions (a client that disconnected mid-push) expire.
 /// It runs on the runtime, never inside a request, so a cancelled request cannot stop it.
 async fn expire_uploads_periodically(trove: Arc<Trove>, ttl: Duration) {
-    let period = Duration::from_secs(600).min(ttl).max(Duration::from_secs(1));
+    let period = Duration::from_secs(600)
+        .min(ttl)
+        .max(Duration::from_secs(1));
     let mut tick = tokio::time::interval(period);
     loop {
         tick.tick().await;

@@ -165,7 +165,9 @@ fn admin(
     job: impl for<'a> FnOnce(&'a trove_server::Trove) -> Job<'a>,
 ) -> anyhow::Result<()> {
     let config = Config::load(config.as_deref())?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let trove = trove_server::Trove::open(&config).await?;
         let result = job(&trove).await;
@@ -188,7 +190,11 @@ fn password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
 
 async fn user(t: &trove_server::Trove, command: UserCommand) -> anyhow::Result<()> {
     match command {
-        UserCommand::Add { name, roles, password_stdin } => {
+        UserCommand::Add {
+            name,
+            roles,
+            password_stdin,
+        } => {
             let (pw, generated) = password(password_stdin)?;
             t.auth.add_user(&name, Some(&pw), &roles, "cli").await?;
             println!("created user {name}");
@@ -196,7 +202,10 @@ async fn user(t: &trove_server::Trove, command: UserCommand) -> anyhow::Result<(
                 println!("password: {pw}");
             }
         }
-        UserCommand::Passwd { name, password_stdin } => {
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
             let (pw, generated) = password(password_stdin)?;
             t.auth.set_password(&name, &pw).await?;
             println!("password of {name} changed");
@@ -205,11 +214,15 @@ async fn user(t: &trove_server::Trove, command: UserCommand) -> anyhow::Result<(
             }
         }
         UserCommand::Disable { name } => {
-            t.auth.set_user_status(&name, trove_auth::UserStatus::Disabled).await?;
+            t.auth
+                .set_user_status(&name, trove_auth::UserStatus::Disabled)
+                .await?;
             println!("disabled user {name}");
         }
         UserCommand::Enable { name } => {
-            t.auth.set_user_status(&name, trove_auth::UserStatus::Active).await?;
+            t.auth
+                .set_user_status(&name, trove_auth::UserStatus::Active)
+                .await?;
             println!("enabled user {name}");
         }
     }
@@ -219,11 +232,16 @@ async fn user(t: &trove_server::Trove, command: UserCommand) -> anyhow::Result<(
 /// `FORMAT:REPO:ACTIONS` (e.g. `docker:docker-hosted:read,browse`), or `admin`.
 fn privilege(spec: &str) -> anyhow::Result<trove_auth::PrivilegeDecl> {
     if spec == "admin" {
-        return Ok(trove_auth::PrivilegeDecl { admin: true, ..Default::default() });
+        return Ok(trove_auth::PrivilegeDecl {
+            admin: true,
+            ..Default::default()
+        });
     }
     let parts: Vec<&str> = spec.splitn(3, ':').collect();
     let [format, repo, actions] = parts[..] else {
-        anyhow::bail!("privilege {spec:?}: expected FORMAT:REPO:ACTIONS, e.g. docker:docker-hosted:read");
+        anyhow::bail!(
+            "privilege {spec:?}: expected FORMAT:REPO:ACTIONS, e.g. docker:docker-hosted:read"
+        );
     };
     Ok(trove_auth::PrivilegeDecl {
         format: Some(format.to_owned()),
@@ -235,16 +253,34 @@ fn privilege(spec: &str) -> anyhow::Result<trove_auth::PrivilegeDecl> {
 
 async fn role(t: &trove_server::Trove, command: RoleCommand) -> anyhow::Result<()> {
     match command {
-        RoleCommand::Add { name, privileges, roles, description } => {
-            let privileges = privileges.iter().map(|p| privilege(p)).collect::<anyhow::Result<_>>()?;
-            let decl = trove_auth::RoleDecl { name: name.clone(), description, privileges, roles };
+        RoleCommand::Add {
+            name,
+            privileges,
+            roles,
+            description,
+        } => {
+            let privileges = privileges
+                .iter()
+                .map(|p| privilege(p))
+                .collect::<anyhow::Result<_>>()?;
+            let decl = trove_auth::RoleDecl {
+                name: name.clone(),
+                description,
+                privileges,
+                roles,
+            };
             t.auth.upsert_role(&decl, "cli").await?;
             println!("role {name} saved");
         }
         RoleCommand::List => {
             for r in t.meta.security().list_roles().await? {
                 let privileges: Vec<&str> = r.privileges.iter().map(|p| p.name.as_str()).collect();
-                println!("{}\tprivileges: {}\troles: {}", r.name, privileges.join(", "), r.roles.join(", "));
+                println!(
+                    "{}\tprivileges: {}\troles: {}",
+                    r.name,
+                    privileges.join(", "),
+                    r.roles.join(", ")
+                );
             }
         }
     }

@@ -9,7 +9,10 @@ use trove_auth::{Action, Principal};
 use trove_formats::docker::DockerApi;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/service/rest/v1/security/access/explain", web::get().to(explain));
+    cfg.route(
+        "/service/rest/v1/security/access/explain",
+        web::get().to(explain),
+    );
 }
 
 fn error(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
@@ -23,11 +26,17 @@ fn error(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
 /// Admin callers pass; anyone else gets 401 (no or bad credentials) or 403.
 async fn require_admin(req: &HttpRequest, api: &DockerApi) -> Result<Principal, HttpResponse> {
     use actix_web::http::StatusCode;
-    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     match api.auth.authenticator.authenticate(authorization).await {
         Ok(p) if api.auth.authorizer.is_admin(&p) => Ok(p),
         Ok(Principal::Anonymous) => Err(error(StatusCode::UNAUTHORIZED, "authentication required")),
-        Ok(p) => Err(error(StatusCode::FORBIDDEN, &format!("{p} is not an administrator"))),
+        Ok(p) => Err(error(
+            StatusCode::FORBIDDEN,
+            &format!("{p} is not an administrator"),
+        )),
         Err(e) => Err(error(StatusCode::UNAUTHORIZED, &e.to_string())),
     }
 }
@@ -48,14 +57,22 @@ async fn explain(req: HttpRequest, api: web::Data<DockerApi>) -> HttpResponse {
     }
     let q = match web::Query::<ExplainQuery>::from_query(req.query_string()) {
         Ok(q) => q.into_inner(),
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("query: {e} (need user, repo, action)")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("query: {e} (need user, repo, action)"),
+            );
+        }
     };
     let action = match Action::parse(&q.action) {
         Ok(a) => a,
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("action: {}", e.msg)),
     };
     let Some(repo) = api.repos.get(&q.repo) else {
-        return error(StatusCode::NOT_FOUND, &format!("repository {:?} does not exist or is offline", q.repo));
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("repository {:?} does not exist or is offline", q.repo),
+        );
     };
     match api.auth.explain(&q.user, repo.config(), action).await {
         Ok(e) => HttpResponse::Ok().json(json!({

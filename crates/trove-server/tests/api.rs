@@ -715,13 +715,44 @@ async fn mount_across_repositories_on_the_main_port() {
 async fn idle_upload_sessions_expire_and_leave_nothing() {
     let t = instance("").await;
     let app = main_app!(t.trove);
-    let r = call(&app, TestRequest::post().uri("/v2/hosted/img/blobs/uploads/")).await;
+    let r = call(
+        &app,
+        TestRequest::post().uri("/v2/hosted/img/blobs/uploads/"),
+    )
+    .await;
     let loc = r.header("location").unwrap();
-    assert_eq!(call(&app, TestRequest::patch().uri(&loc).set_payload(&b"half a layer"[..])).await.status, 202);
-    assert_eq!(t.trove.expire_uploads(std::time::Duration::from_secs(3600)).await.unwrap(), 0, "still fresh");
+    assert_eq!(
+        call(
+            &app,
+            TestRequest::patch()
+                .uri(&loc)
+                .set_payload(&b"half a layer"[..])
+        )
+        .await
+        .status,
+        202
+    );
+    assert_eq!(
+        t.trove
+            .expire_uploads(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0,
+        "still fresh"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    assert_eq!(t.trove.expire_uploads(std::time::Duration::ZERO).await.unwrap(), 1);
-    call(&app, get(&loc)).await.expect_error(404, "BLOB_UPLOAD_UNKNOWN");
-    let left = std::fs::read_dir(t.dir.path().join("data/blobs/uploads")).unwrap().count();
+    assert_eq!(
+        t.trove
+            .expire_uploads(std::time::Duration::ZERO)
+            .await
+            .unwrap(),
+        1
+    );
+    call(&app, get(&loc))
+        .await
+        .expect_error(404, "BLOB_UPLOAD_UNKNOWN");
+    let left = std::fs::read_dir(t.dir.path().join("data/blobs/uploads"))
+        .unwrap()
+        .count();
     assert_eq!(left, 0, "partial bytes removed");
 }

@@ -17,8 +17,14 @@ fn free_port() -> u16 {
 
 fn http_get(port: u16, path: &str, authorization: Option<&str>) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n").ok()?;
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
@@ -52,8 +58,14 @@ fn serve_on_embedded_defaults_then_sigterm() {
     // Without credentials: the challenge docker login follows, with the API version header.
     assert!(ping.starts_with("HTTP/1.1 401"), "{ping}");
     let lower = ping.to_ascii_lowercase();
-    assert!(lower.contains("docker-distribution-api-version: registry/2.0"), "{ping}");
-    assert!(lower.contains("www-authenticate: bearer realm=\"http://x/v2/token\""), "{ping}");
+    assert!(
+        lower.contains("docker-distribution-api-version: registry/2.0"),
+        "{ping}"
+    );
+    assert!(
+        lower.contains("www-authenticate: bearer realm=\"http://x/v2/token\""),
+        "{ping}"
+    );
 
     let data = dir.path().join("data");
     assert!(data.join("trove.db").exists());
@@ -66,7 +78,12 @@ fn serve_on_embedded_defaults_then_sigterm() {
     assert_eq!(password.len(), 24);
     // The first-start admin signs in with that password; a wrong one is refused.
     use base64::Engine;
-    let basic = |p: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("admin:{p}")));
+    let basic = |p: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("admin:{p}"))
+        )
+    };
     let ok = http_get(port, "/v2/", Some(&basic(&password))).unwrap();
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     let wrong = http_get(port, "/v2/", Some(&basic("wrong"))).unwrap();
@@ -115,27 +132,73 @@ fn user_role_and_access_cli() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
         (out.status.code(), text)
     };
-    let (code, out) = trove(&["role", "add", "pullers", "--privilege", "docker:hosted:browse,read"], "");
+    let (code, out) = trove(
+        &[
+            "role",
+            "add",
+            "pullers",
+            "--privilege",
+            "docker:hosted:browse,read",
+        ],
+        "",
+    );
     assert_eq!(code, Some(0), "{out}");
-    let (code, out) = trove(&["user", "add", "bob", "--role", "pullers", "--password-stdin"], "s3cret\n");
+    let (code, out) = trove(
+        &[
+            "user",
+            "add",
+            "bob",
+            "--role",
+            "pullers",
+            "--password-stdin",
+        ],
+        "s3cret\n",
+    );
     assert_eq!(code, Some(0), "{out}");
-    assert!(!out.contains("s3cret"), "a password from stdin is never echoed");
-    let (code, out) = trove(&["access", "explain", "--user", "bob", "--repo", "hosted", "--action", "read"], "");
+    assert!(
+        !out.contains("s3cret"),
+        "a password from stdin is never echoed"
+    );
+    let (code, out) = trove(
+        &[
+            "access", "explain", "--user", "bob", "--repo", "hosted", "--action", "read",
+        ],
+        "",
+    );
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("allowed") && out.contains("pullers"), "{out}");
-    let (code, out) = trove(&["access", "explain", "--user", "bob", "--repo", "hosted", "--action", "add"], "");
+    let (code, out) = trove(
+        &[
+            "access", "explain", "--user", "bob", "--repo", "hosted", "--action", "add",
+        ],
+        "",
+    );
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("denied"), "{out}");
     let (code, out) = trove(&["role", "list"], "");
-    assert!(code == Some(0) && out.contains("nx-repository-view-docker-hosted-browse,read"), "{out}");
+    assert!(
+        code == Some(0) && out.contains("nx-repository-view-docker-hosted-browse,read"),
+        "{out}"
+    );
     let (code, out) = trove(&["user", "disable", "bob"], "");
     assert_eq!(code, Some(0), "{out}");
-    let (code, out) = trove(&["access", "explain", "--user", "bob", "--repo", "hosted", "--action", "read"], "");
+    let (code, out) = trove(
+        &[
+            "access", "explain", "--user", "bob", "--repo", "hosted", "--action", "read",
+        ],
+        "",
+    );
     assert_eq!(code, Some(1), "a disabled user is denied: {out}");
     let (code, out) = trove(&["role", "add", "bad", "--privilege", "docker-read"], "");
     assert_ne!(code, Some(0));

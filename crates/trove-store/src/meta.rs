@@ -203,6 +203,7 @@ impl DeclaredRepo {
     fn kind_name(&self) -> &'static str {
         match self.kind {
             KindConfig::Hosted { .. } => "hosted",
+            KindConfig::Proxy(_) => "proxy",
         }
     }
 }

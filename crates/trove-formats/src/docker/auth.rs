@@ -19,22 +19,76 @@ pub(crate) struct Caller {
     pub scope_prefix: String,
 }
 
-/// `scheme://host` of this listener as the client addressed it. Only the `Host` header and
-/// the listener's own TLS setting are used: `X-Forwarded-*` is not trusted here.
-pub(crate) fn origin(req: &HttpRequest) -> String {
-    let scheme = if req.app_config().secure() { "https" } else { "http" };
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()) && !h.contains('"'))
-        .map(str::to_owned)
-        .unwrap_or_else(|| req.app_config().host().to_owned());
-    format!("{scheme}://{host}")
+/// How the client addressed this listener: `scheme://host[:port]` and, behind a path-mapping
+/// proxy, the external path prefix. `X-Forwarded-Proto`, `-Host`, `-Port` and `-Prefix` count
+/// only from `trusted` peers (scenario S1: a TLS-terminating proxy in front of plain HTTP);
+/// otherwise the `Host` header and the listener's own TLS setting decide.
+pub(crate) struct External {
+    pub origin: String,
+    pub prefix: Option<String>,
+}
+
+fn first_header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    let v = req.headers().get(name)?.to_str().ok()?;
+    let v = v.split(',').next()?.trim();
+    // Values end up inside a quoted challenge parameter and in URLs: nothing exotic allowed.
+    (!v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'))
+    .then_some(v)
+}
+
+impl External {
+    pub fn of(req: &HttpRequest, trusted: &[ipnet::IpNet]) -> External {
+        let is_trusted = req
+            .peer_addr()
+            .is_some_and(|a| trusted.iter().any(|n| n.contains(&a.ip())));
+        let own_scheme = if req.app_config().secure() {
+            "https"
+        } else {
+            "http"
+        };
+        let own_host = first_header(req, "host")
+            .map(str::to_owned)
+            .unwrap_or_else(|| req.app_config().host().to_owned());
+        if !is_trusted {
+            return External {
+                origin: format!("{own_scheme}://{own_host}"),
+                prefix: None,
+            };
+        }
+        let scheme = match first_header(req, "x-forwarded-proto") {
+            Some("https") => "https",
+            Some("http") => "http",
+            _ => own_scheme,
+        };
+        let mut host = first_header(req, "x-forwarded-host").map_or(own_host, str::to_owned);
+        if let Some(port) =
+            first_header(req, "x-forwarded-port").filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            let default =
+                (scheme == "https" && port == "443") || (scheme == "http" && port == "80");
+            let has_port = host
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()));
+            if !default && !has_port {
+                host = format!("{host}:{port}");
+            }
+        }
+        let prefix = first_header(req, "x-forwarded-prefix")
+            .filter(|p| p.starts_with('/') && !p.contains(".."))
+            .map(|p| p.trim_end_matches('/').to_owned());
+        External {
+            origin: format!("{scheme}://{host}"),
+            prefix,
+        }
+    }
 }
 
 pub(crate) fn authorization(req: &HttpRequest) -> Option<&str> {
-    req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// Authenticates the request's credentials; invalid credentials answer 401 with a challenge.
@@ -45,7 +99,9 @@ pub(crate) async fn identify(
 ) -> Result<Identity, OciError> {
     match auth.authenticator.identify(authorization(req)).await {
         Ok(id) => Ok(id),
-        Err(AuthError::Internal(e)) => Err(OciError::from_core(e, super::errors::Subject::Repository)),
+        Err(AuthError::Internal(e)) => {
+            Err(OciError::from_core(e, super::errors::Subject::Repository))
+        }
         Err(e) => Err(challenge(e.to_string())),
     }
 }
@@ -72,7 +128,10 @@ impl Caller {
                 self.auth.tokens.service()
             );
             if let Some((image, actions)) = scope {
-                v.push_str(&format!(",scope=\"repository:{}{image}:{actions}\"", self.scope_prefix));
+                v.push_str(&format!(
+                    ",scope=\"repository:{}{image}:{actions}\"",
+                    self.scope_prefix
+                ));
             }
             v
         } else {

@@ -21,6 +21,10 @@ pub(crate) fn content_headers(res: &mut HttpResponseBuilder, meta: &AssetMeta, c
     res.insert_header((header::ETAG, format!("\"{digest}\"")))
         .insert_header((CONTENT_DIGEST, digest))
         .content_type(content_type);
+    // A proxy serving cached content while its upstream is down or rate-limiting says so.
+    for header in super::spec::upstream_headers(meta) {
+        res.insert_header(header);
+    }
 }
 
 /// A HEAD answer that announces `len` bytes and sends none.

@@ -282,7 +282,11 @@ pub async fn put(
     if let Reference::Tag(tag) = reference {
         // Moving an existing tag is an edit (Nexus' distinction); a new tag only needs add.
         let by_tag = asset_path(format!("/v2/{name}/manifests/{tag}"))?;
-        let current = t.repo.head(&t.ctx, &by_tag).await.map_err(|e| OciError::from_core(e, Subject::Manifest))?;
+        let current = t
+            .repo
+            .head(&t.ctx, &by_tag)
+            .await
+            .map_err(|e| OciError::from_core(e, Subject::Manifest))?;
         if current.is_some_and(|m| m.blob.digest != digest) {
             t.authorize(trove_auth::Action::Edit, name)?;
         }

@@ -8,8 +8,8 @@
 pub mod errors;
 pub mod route;
 
-mod blobs;
 mod auth;
+mod blobs;
 mod body;
 mod manifests;
 mod referrers;
@@ -42,6 +42,8 @@ pub const CONTENT_DIGEST: &str = "Docker-Content-Digest";
 pub struct DockerApi {
     pub repos: Arc<dyn RepoLookup>,
     pub auth: trove_auth::Auth,
+    /// Peers whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub blobs: Arc<dyn BlobStore>,
     pub meta: MetadataStore,
 }
@@ -113,19 +115,41 @@ impl Target {
     }
 
     /// The same on another repository (the source of a cross-repository mount).
-    pub fn authorize_on(&self, repo: &dyn Repository, action: Action, image: &str) -> Result<(), OciError> {
+    pub fn authorize_on(
+        &self,
+        repo: &dyn Repository,
+        action: Action,
+        image: &str,
+    ) -> Result<(), OciError> {
         let c = &self.caller;
-        let Err(d) = c.auth.authorize(&c.identity, action, repo.config(), Some(image)) else {
+        let Err(d) = c
+            .auth
+            .authorize(&c.identity, action, repo.config(), Some(image))
+        else {
             return Ok(());
         };
         // A token that lacks the scope while the role would allow it: challenge for the wider
         // scope (docker then fetches a new token), as distribution does, instead of a final 403.
         if c.identity.token.is_some()
-            && c.auth.authorizer.check(&c.identity.principal, action, repo.config()).is_ok()
+            && c.auth
+                .authorizer
+                .check(&c.identity.principal, action, repo.config())
+                .is_ok()
         {
-            let scope = if matches!(action, Action::Browse | Action::Read) { "pull" } else { "pull,push" };
-            let scope = if action == Action::Delete { "delete" } else { scope };
-            return Err(c.challenge(format!("insufficient scope: {}", d.reason), Some((image, scope))));
+            let scope = if matches!(action, Action::Browse | Action::Read) {
+                "pull"
+            } else {
+                "pull,push"
+            };
+            let scope = if action == Action::Delete {
+                "delete"
+            } else {
+                scope
+            };
+            return Err(c.challenge(
+                format!("insufficient scope: {}", d.reason),
+                Some((image, scope)),
+            ));
         }
         Err(c.denied(d, image))
     }
@@ -142,7 +166,9 @@ fn locate(req: &HttpRequest, mount: Mount) -> Result<(Option<(String, String)>, 
             Ok((Some((name, prefix)), tail.to_owned()))
         }
         Mount::Connector => {
-            let c = req.app_data::<ConnectorRepo>().expect("connector apps carry ConnectorRepo");
+            let c = req
+                .app_data::<ConnectorRepo>()
+                .expect("connector apps carry ConnectorRepo");
             Ok((Some((c.0.to_string(), "/v2/".to_owned())), tail.to_owned()))
         }
         Mount::ByName => match tail.strip_prefix('/').filter(|t| !t.is_empty()) {
@@ -150,7 +176,10 @@ fn locate(req: &HttpRequest, mount: Mount) -> Result<(Option<(String, String)>, 
             Some("token") => Ok((None, "/token".to_owned())),
             Some(rest) => {
                 let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
-                Ok((Some((name.to_owned(), format!("/v2/{name}/"))), format!("/{rest}")))
+                Ok((
+                    Some((name.to_owned(), format!("/v2/{name}/"))),
+                    format!("/{rest}"),
+                ))
             }
         },
     }
@@ -158,7 +187,10 @@ fn locate(req: &HttpRequest, mount: Mount) -> Result<(Option<(String, String)>, 
 
 fn lookup(api: &DockerApi, name: &str) -> Result<Arc<dyn Repository>, OciError> {
     api.repos.get(name).ok_or_else(|| {
-        OciError::new(OciCode::NameUnknown, format!("repository {name:?} does not exist or is offline"))
+        OciError::new(
+            OciCode::NameUnknown,
+            format!("repository {name:?} does not exist or is offline"),
+        )
     })
 }
 
@@ -174,7 +206,18 @@ async fn dispatch(
 ) -> Result<HttpResponse, OciError> {
     let is_get = matches!(*req.method(), Method::GET | Method::HEAD);
     let (repo, tail) = locate(&req, mount)?;
-    let origin = auth::origin(&req);
+    let external = auth::External::of(&req, &api.trusted_proxies);
+    let origin = external.origin.clone();
+    // Behind a proxy that maps a host onto one repository (`https://hub/` → `/repository/x/`),
+    // URLs sent back must use the client's path, which the proxy states in X-Forwarded-Prefix.
+    let repo = repo.map(|(name, prefix)| {
+        let prefix = match &external.prefix {
+            Some(p) if mount == Mount::ByName => format!("{p}/v2/{name}/"),
+            Some(p) => format!("{p}/v2/"),
+            None => prefix,
+        };
+        (name, prefix)
+    });
     let (repo, prefix, token_url, scope_prefix) = match repo {
         Some((name, prefix)) => {
             let repo = lookup(&api, &name)?;
@@ -184,10 +227,22 @@ async fn dispatch(
             };
             (Some(repo), prefix, token_url, scope_prefix)
         }
-        None => (None, "/v2/".to_owned(), format!("{origin}/v2/token"), String::new()),
+        None => {
+            let base = external.prefix.clone().unwrap_or_default();
+            (
+                None,
+                format!("{base}/v2/"),
+                format!("{origin}{base}/v2/token"),
+                String::new(),
+            )
+        }
     };
     if tail == "/token" {
-        return if is_get { token::issue(&api, &req, repo).await } else { Err(unsupported(&req)) };
+        return if is_get {
+            token::issue(&api, &req, repo).await
+        } else {
+            Err(unsupported(&req))
+        };
     }
     let challenge_caller = |identity| auth::Caller {
         identity,
@@ -197,19 +252,40 @@ async fn dispatch(
     };
     // The route is parsed before authentication (it is pure and reveals nothing) so that a
     // challenge can name the scope the client needs.
-    let route = if repo.is_some() { Some(route::parse(&tail)?) } else { None };
-    let scope = route.as_ref().and_then(|r| Some((r.name()?.to_owned(), scope_actions(req.method()))));
-    let unauthenticated = trove_auth::Identity { principal: trove_auth::Principal::Anonymous, token: None };
+    let route = if repo.is_some() {
+        Some(route::parse(&tail)?)
+    } else {
+        None
+    };
+    let scope = route
+        .as_ref()
+        .and_then(|r| Some((r.name()?.to_owned(), scope_actions(req.method()))));
+    let unauthenticated = trove_auth::Identity {
+        principal: trove_auth::Principal::Anonymous,
+        token: None,
+    };
     let identity = auth::identify(&api.auth, &req, |msg| {
-        let scope = scope.as_ref().map(|(name, actions)| (name.as_str(), *actions));
+        let scope = scope
+            .as_ref()
+            .map(|(name, actions)| (name.as_str(), *actions));
         challenge_caller(unauthenticated.clone()).challenge(msg, scope)
     })
     .await?;
     let caller = challenge_caller(identity);
     let (Some(repo), Some(route)) = (repo, route) else {
-        return if is_get { ping(&caller, &req) } else { Err(unsupported(&req)) };
+        return if is_get {
+            ping(&caller, &req)
+        } else {
+            Err(unsupported(&req))
+        };
     };
-    let target = Target { repo, prefix, mount, ctx: Ctx::default(), caller };
+    let target = Target {
+        repo,
+        prefix,
+        mount,
+        ctx: Ctx::default(),
+        caller,
+    };
     let head = req.method() == Method::HEAD;
     match (route, req.method().clone()) {
         (Route::Ping, Method::GET | Method::HEAD) => ping(&target.caller, &req),
@@ -281,7 +357,9 @@ fn ping(caller: &auth::Caller, req: &HttpRequest) -> Result<HttpResponse, OciErr
     if auth::authorization(req).is_none() {
         return Err(caller.challenge("authentication required".into(), None));
     }
-    Ok(HttpResponse::Ok().content_type("application/json").body("{}"))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body("{}"))
 }
 
 /// The docker actions a request needs, for challenges (the token scope clients ask for).

@@ -1,11 +1,15 @@
 use async_trait::async_trait;
 use bytes::Bytes;
-use trove_core::{AssetIndex, AssetPath, FormatId, FormatSpec, Generated, Page, Result};
+use trove_core::{
+    ATTR_UPSTREAM_STALE, AssetClass, AssetIndex, AssetMeta, AssetPath, BlobInfo, Digest, Error,
+    FormatId, FormatSpec, Generated, Page, ProxyConfig, Result, UpstreamHeaders, UpstreamRequest,
+};
 
 use serde_json::json;
 
-use super::manifests::OCI_INDEX;
-use super::route::{self, Route};
+use super::CONTENT_DIGEST;
+use super::manifests::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+use super::route::{self, Reference, Route};
 
 /// The docker format logic that repository kinds call.
 pub struct DockerFormat;
@@ -35,6 +39,69 @@ impl FormatSpec for DockerFormat {
         }
     }
 
+    /// Blobs and manifests by digest are immutable; a tag, a tag list and a referrers list
+    /// change; the catalog of a proxy is what it has cached.
+    fn classify(&self, path: &AssetPath) -> AssetClass {
+        match parse(path) {
+            Some(Route::Blob { digest, .. })
+            | Some(Route::Manifest {
+                reference: Reference::Digest(digest),
+                ..
+            }) => AssetClass::Content {
+                digest: Some(digest),
+            },
+            Some(Route::Manifest { .. } | Route::Tags { .. } | Route::Referrers { .. }) => {
+                AssetClass::Metadata
+            }
+            _ => AssetClass::Local,
+        }
+    }
+
+    /// `<remote>/v2/<name>/...`, where a Docker Hub index maps `<name>` without a `/` to
+    /// `library/<name>` (what `docker pull alpine` means); manifests ask for every manifest type
+    /// we serve, so the upstream never down-converts to schema 1; the token scope is a pull of
+    /// that name.
+    fn upstream(&self, proxy: &ProxyConfig, path: &AssetPath) -> Result<UpstreamRequest> {
+        let route = parse(path).ok_or_else(|| {
+            Error::invalid(format!("{path} is not fetched from an upstream registry"))
+        })?;
+        let Some(name) = route.name() else {
+            return Err(Error::invalid(format!(
+                "{path} is not fetched from an upstream"
+            )));
+        };
+        let upstream_name = if proxy.docker_hub_index && !name.contains('/') {
+            format!("library/{name}")
+        } else {
+            name.to_owned()
+        };
+        let rest = &path.as_str()["/v2/".len() + name.len()..];
+        let accept = matches!(route, Route::Manifest { .. })
+            .then(|| [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].join(", "));
+        Ok(UpstreamRequest {
+            url: format!(
+                "{}/v2/{upstream_name}{rest}",
+                proxy.remote.trim_end_matches('/')
+            ),
+            accept,
+            scope: Some(format!("repository:{upstream_name}:pull")),
+        })
+    }
+
+    fn announced_digest(&self, headers: &UpstreamHeaders) -> Option<Digest> {
+        Digest::parse(headers.get(CONTENT_DIGEST)?.trim()).ok()
+    }
+
+    fn content_alias(&self, path: &AssetPath, blob: &BlobInfo) -> Option<AssetPath> {
+        match parse(path)? {
+            Route::Manifest {
+                name,
+                reference: Reference::Tag(_),
+            } => AssetPath::parse(&format!("/v2/{name}/manifests/{}", blob.digest)).ok(),
+            _ => None,
+        }
+    }
+
     /// Documents computed from the manifest rows: `tags/list`, `referrers/<digest>` and
     /// `_catalog`. Pagination and filters are applied by the handlers.
     async fn generate(
@@ -58,6 +125,36 @@ impl FormatSpec for DockerFormat {
             content_type: content_type.into(),
         }))
     }
+}
+
+fn parse(path: &AssetPath) -> Option<Route> {
+    route::parse(path.as_str().strip_prefix("/v2")?).ok()
+}
+
+/// Response headers for an asset a proxy served from its cache because it could not ask the
+/// upstream: `Warning: 110` (RFC 7234 "response is stale", which clients log) and
+/// `X-Trove-Upstream: stale; <reason>`. Empty for anything else.
+pub fn upstream_headers(meta: &AssetMeta) -> Vec<(&'static str, String)> {
+    let Some(why) = meta.attrs.get(ATTR_UPSTREAM_STALE).and_then(|v| v.as_str()) else {
+        return vec![];
+    };
+    // Header values must be visible ASCII; the reason is ours, but may quote an upstream.
+    let why: String = why
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .filter(|c| *c != '"')
+        .take(200)
+        .collect();
+    vec![
+        ("Warning", format!("110 trove \"Response is stale: {why}\"")),
+        ("X-Trove-Upstream", format!("stale; {why}")),
+    ]
 }
 
 type Doc = (serde_json::Value, &'static str);
@@ -123,4 +220,134 @@ async fn catalog(index: &dyn AssetIndex) -> Result<Doc> {
     names.sort_unstable();
     names.dedup();
     Ok((json!({ "repositories": names }), "application/json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn p(s: &str) -> AssetPath {
+        AssetPath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn classify_for_proxies() {
+        let f = DockerFormat;
+        let digest = Some(Digest::parse(D).unwrap());
+        assert_eq!(
+            f.classify(&p(&format!("/v2/a/b/blobs/{D}"))),
+            AssetClass::Content {
+                digest: digest.clone()
+            }
+        );
+        assert_eq!(
+            f.classify(&p(&format!("/v2/a/manifests/{D}"))),
+            AssetClass::Content { digest }
+        );
+        assert_eq!(
+            f.classify(&p("/v2/a/manifests/latest")),
+            AssetClass::Metadata
+        );
+        assert_eq!(f.classify(&p("/v2/a/tags/list")), AssetClass::Metadata);
+        assert_eq!(
+            f.classify(&p(&format!("/v2/a/referrers/{D}"))),
+            AssetClass::Metadata
+        );
+        assert_eq!(f.classify(&p("/v2/_catalog")), AssetClass::Local);
+    }
+
+    #[test]
+    fn upstream_requests() {
+        let f = DockerFormat;
+        let mut cfg = ProxyConfig::new("https://registry-1.docker.io/");
+        let r = f.upstream(&cfg, &p("/v2/alpine/manifests/3")).unwrap();
+        assert_eq!(r.url, "https://registry-1.docker.io/v2/alpine/manifests/3");
+        assert!(r.accept.as_deref().unwrap().contains(DOCKER_LIST));
+        assert!(r.accept.as_deref().unwrap().contains(OCI_INDEX));
+        assert_eq!(r.scope.as_deref(), Some("repository:alpine:pull"));
+
+        cfg.docker_hub_index = true;
+        let r = f
+            .upstream(&cfg, &p(&format!("/v2/alpine/blobs/{D}")))
+            .unwrap();
+        assert_eq!(
+            r.url,
+            format!("https://registry-1.docker.io/v2/library/alpine/blobs/{D}")
+        );
+        assert_eq!(r.accept, None);
+        assert_eq!(r.scope.as_deref(), Some("repository:library/alpine:pull"));
+        let r = f.upstream(&cfg, &p("/v2/org/app/tags/list")).unwrap();
+        assert_eq!(r.url, "https://registry-1.docker.io/v2/org/app/tags/list");
+        // Names that contain route words keep them.
+        let r = f
+            .upstream(&cfg, &p("/v2/a/manifests/b/manifests/latest"))
+            .unwrap();
+        assert_eq!(
+            r.url,
+            "https://registry-1.docker.io/v2/a/manifests/b/manifests/latest"
+        );
+        assert!(f.upstream(&cfg, &p("/v2/_catalog")).is_err());
+    }
+
+    #[test]
+    fn upstream_checks_and_aliases() {
+        let f = DockerFormat;
+        let d = Digest::parse(D).unwrap();
+        let blob = BlobInfo {
+            digest: d.clone(),
+            size: 0,
+        };
+        let mut h = UpstreamHeaders::new();
+        assert_eq!(f.announced_digest(&h), None);
+        h.push("Docker-Content-Digest", D);
+        assert_eq!(f.announced_digest(&h), Some(d.clone()));
+        let path = p("/v2/a/manifests/1");
+        assert!(f.check_upstream(&path, &h, &blob).is_ok());
+        let other = BlobInfo {
+            digest: Digest::parse(&format!("sha256:{}", "0".repeat(64))).unwrap(),
+            size: 0,
+        };
+        let e = f.check_upstream(&path, &h, &other).unwrap_err();
+        assert_eq!(e.kind, trove_core::ErrorKind::Upstream);
+        assert_eq!(
+            f.content_alias(&path, &blob),
+            Some(p(&format!("/v2/a/manifests/{D}")))
+        );
+        assert_eq!(
+            f.content_alias(&p(&format!("/v2/a/manifests/{D}")), &blob),
+            None
+        );
+    }
+
+    #[test]
+    fn stale_headers() {
+        let mut meta = AssetMeta {
+            path: p("/v2/a/manifests/1"),
+            blob: BlobInfo {
+                digest: Digest::parse(D).unwrap(),
+                size: 0,
+            },
+            content_type: None,
+            created: 0,
+            last_downloaded: None,
+            attrs: json!({}),
+        };
+        assert!(upstream_headers(&meta).is_empty());
+        meta.attrs[ATTR_UPSTREAM_STALE] = json!("upstream \"x\" is unreachable\n");
+        let h = upstream_headers(&meta);
+        assert_eq!(h[0].0, "Warning");
+        assert_eq!(
+            h[0].1,
+            "110 trove \"Response is stale: upstream x is unreachable?\""
+        );
+        assert_eq!(
+            h[1],
+            (
+                "X-Trove-Upstream",
+                "stale; upstream x is unreachable?".into()
+            )
+        );
+    }
 }

@@ -17,17 +17,26 @@ use super::{DockerApi, route};
 /// Parses `repository:<name>:<actions>` scopes (several `scope` parameters, or several scopes
 /// separated by spaces in one). Other resource types are ignored, as the spec allows.
 pub(crate) fn parse_scopes(query: &str) -> Result<Vec<(String, Vec<String>)>, OciError> {
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
-        .map_err(|e| OciError::new(OciCode::Unsupported, format!("bad query string: {e}")).status(400))?;
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query).map_err(|e| {
+        OciError::new(OciCode::Unsupported, format!("bad query string: {e}")).status(400)
+    })?;
     let mut out = Vec::new();
     for (k, v) in pairs.into_inner() {
         if k != "scope" {
             continue;
         }
         for scope in v.split_whitespace() {
-            let Some(rest) = scope.strip_prefix("repository:") else { continue };
-            let Some((name, actions)) = rest.rsplit_once(':') else { continue };
-            let actions = actions.split(',').filter(|a| !a.is_empty()).map(str::to_owned).collect();
+            let Some(rest) = scope.strip_prefix("repository:") else {
+                continue;
+            };
+            let Some((name, actions)) = rest.rsplit_once(':') else {
+                continue;
+            };
+            let actions = actions
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect();
             out.push((name.to_owned(), actions));
         }
     }
@@ -43,7 +52,9 @@ pub async fn issue(
 ) -> Result<HttpResponse, OciError> {
     let auth = &api.auth;
     if !auth.realms().contains(Realm::DockerToken) {
-        return Err(OciError::new(OciCode::Unsupported, "the docker token realm is turned off").status(404));
+        return Err(
+            OciError::new(OciCode::Unsupported, "the docker token realm is turned off").status(404),
+        );
     }
     let principal = match auth.authenticator.authenticate(authorization(req)).await {
         Ok(p) => p,

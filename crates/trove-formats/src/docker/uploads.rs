@@ -164,7 +164,9 @@ async fn try_mount(
     };
     // The caller must be allowed to read the source; otherwise nothing is revealed and the
     // client uploads the blob itself.
-    if t.authorize_on(source.as_ref(), trove_auth::Action::Read, source_image).is_err() {
+    if t.authorize_on(source.as_ref(), trove_auth::Action::Read, source_image)
+        .is_err()
+    {
         return Ok(None);
     }
     let path = asset_path(format!("/v2/{name}/blobs/{digest}"))?;

@@ -19,20 +19,31 @@ pub struct Instance {
 
 /// A Trove with repository `hosted` (plus `extra` TOML) on a fresh temp dir.
 pub async fn instance(extra: &str) -> Instance {
+    instance_with_server("", extra).await
+}
+
+/// The same with extra `[server]` keys.
+pub async fn instance_with_server(server: &str, extra: &str) -> Instance {
     let dir = tempfile::tempdir().unwrap();
-    let trove = open(&dir, extra).await;
+    let trove = open_with_server(&dir, server, extra).await;
     Instance { dir, trove }
 }
 
 pub async fn open(dir: &tempfile::TempDir, extra: &str) -> Trove {
+    open_with_server(dir, "", extra).await
+}
+
+pub async fn open_with_server(dir: &tempfile::TempDir, server: &str, extra: &str) -> Trove {
     let pw = dir.path().join("tester.password");
     std::fs::write(&pw, TESTER_PASSWORD).unwrap();
     let toml = format!(
-        "[server]\ndata_dir = {:?}\n[[repository]]\nname = \"hosted\"\nformat = \"docker\"\nkind = \"hosted\"\n\
+        "[server]\ndata_dir = {:?}\n{server}\n[[repository]]\nname = \"hosted\"\nformat = \"docker\"\nkind = \"hosted\"\n\
          [[user]]\nname = \"tester\"\npassword_file = {pw:?}\nroles = [\"admin\"]\n{extra}",
         dir.path().join("data")
     );
-    Trove::open(&Config::from_toml_str(&toml).unwrap()).await.unwrap()
+    Trove::open(&Config::from_toml_str(&toml).unwrap())
+        .await
+        .unwrap()
 }
 
 /// The declared admin every test request is signed with unless it carries its own
@@ -42,7 +53,10 @@ pub const TESTER_PASSWORD: &str = "tester-password";
 pub fn basic(user: &str, password: &str) -> String {
     use base64::Engine;
     let pair = format!("{user}:{password}");
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
 }
 
 /// Marks a request to be sent without credentials.
