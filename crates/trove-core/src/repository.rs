@@ -120,6 +120,9 @@ pub struct RepositoryConfig {
     pub format: String,
     pub online: bool,
     pub kind: KindConfig,
+    /// Refuse anonymous requests (and anonymous tokens) even when anonymous access would allow
+    /// them: clients must log in.
+    pub force_basic_auth: bool,
 }
 
 impl RepositoryConfig {

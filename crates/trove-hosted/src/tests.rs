@@ -55,6 +55,7 @@ async fn fixture(write_policy: WritePolicy) -> Fixture {
         name,
         format: "test".into(),
         kind,
+        force_basic_auth: false,
     };
     meta.repos().reconcile(&[decl]).await.unwrap();
     let cfg = meta.repos().list().await.unwrap().remove(0);

@@ -182,6 +182,7 @@ async fn fixture(proxy: ProxyConfig, format: Arc<dyn FormatSpec>) -> Fixture {
         name: RepoName::parse("p").unwrap(),
         format: format.id().0.into(),
         kind: KindConfig::Proxy(proxy),
+        force_basic_auth: false,
     };
     meta.repos().reconcile(&[decl]).await.unwrap();
     let cfg = meta.repos().list().await.unwrap().remove(0);

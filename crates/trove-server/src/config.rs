@@ -132,6 +132,10 @@ pub struct RepoDecl {
     pub kind: RepoKind,
     #[serde(default)]
     pub connector: Option<ConnectorDecl>,
+    /// Refuse anonymous requests and anonymous tokens on this repository, even when anonymous
+    /// access would allow them (Nexus' "force basic authentication").
+    #[serde(default)]
+    pub force_basic_auth: bool,
     /// Hosted only: `allow` (default), `allow_once`, `deny`.
     #[serde(default)]
     pub write_policy: Option<WritePolicy>,
@@ -420,6 +424,7 @@ impl Config {
                 name: r.name.clone(),
                 format: r.format.clone(),
                 kind: r.kind_config(),
+                force_basic_auth: r.force_basic_auth,
             })
             .collect()
     }

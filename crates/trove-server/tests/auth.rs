@@ -559,3 +559,65 @@ async fn forwarded_headers_only_from_trusted_proxies() {
         r.header("location")
     );
 }
+
+/// `force_basic_auth` refuses anonymous requests and anonymous tokens even where the
+/// anonymous role would allow them; logged-in users are unaffected.
+#[actix_web::test]
+async fn force_basic_auth_refuses_anonymous_callers() {
+    let t = instance(
+        "[security]\nanonymous = true\n[[user]]\nname = \"anonymous\"\nroles = [\"docker-pull-anonymous\"]\n\
+         [[repository]]\nname = \"locked\"\nformat = \"docker\"\nkind = \"hosted\"\nforce_basic_auth = true",
+    )
+    .await;
+    let app = main_app!(t.trove);
+    let config = sha256(b"{}");
+    let r = call(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/v2/locked/img/blobs/uploads/?digest={config}"))
+            .set_payload(&b"{}"[..]),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let m = image_manifest(OCI_MANIFEST, (&config, 2), &[]);
+    assert_eq!(
+        call(
+            &app,
+            put_manifest("/v2/locked/img/manifests/1", OCI_MANIFEST, &m)
+        )
+        .await
+        .status,
+        201
+    );
+    // The open repository serves anonymous pulls; the locked one does not.
+    call(&app, anonymous(get("/v2/hosted/img/tags/list")))
+        .await
+        .expect_error(404, "NAME_UNKNOWN");
+    let r = call(&app, anonymous(get("/v2/locked/img/manifests/1"))).await;
+    r.expect_error(401, "UNAUTHORIZED");
+    assert!(
+        r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not allow anonymous access")
+    );
+    call(&app, anonymous(get("/v2/locked/_catalog")))
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    let r = call(
+        &app,
+        anonymous(get(
+            "/v2/token?service=trove&scope=repository:locked/img:pull",
+        )),
+    )
+    .await;
+    let token = r.json()["token"].as_str().unwrap().to_owned();
+    call(&app, bearer(get("/v2/locked/img/manifests/1"), &token))
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    assert_eq!(
+        call(&app, get("/v2/locked/img/manifests/1")).await.status,
+        200,
+        "a user may"
+    );
+}

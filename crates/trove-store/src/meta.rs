@@ -77,6 +77,7 @@ pub struct DeclaredRepo {
     pub name: RepoName,
     pub format: String,
     pub kind: KindConfig,
+    pub force_basic_auth: bool,
 }
 
 /// What a reconcile changed, by repository name.
@@ -100,6 +101,7 @@ fn repo_from_row(row: &SqliteRow) -> Result<RepositoryConfig> {
         format: row.get("format"),
         online: row.get::<i64, _>("online") != 0,
         kind,
+        force_basic_auth: row.get::<i64, _>("force_basic_auth") != 0,
     })
 }
 
@@ -107,7 +109,7 @@ impl Repos<'_> {
     /// Every repository, online or not, ordered by name.
     pub async fn list(&self) -> Result<Vec<RepositoryConfig>> {
         let rows =
-            sqlx::query("SELECT id, name, format, online, config FROM repositories ORDER BY name")
+            sqlx::query("SELECT id, name, format, online, config, force_basic_auth FROM repositories ORDER BY name")
                 .fetch_all(self.0)
                 .await
                 .map_err(db_err)?;
@@ -126,7 +128,7 @@ impl Repos<'_> {
             let config = serde_json::to_string(&d.kind).expect("config serialises");
             let kind = d.kind_name();
             let existing = sqlx::query(
-                "SELECT id, format, kind, online, config, managed_by FROM repositories WHERE name = $1",
+                "SELECT id, format, kind, online, config, managed_by, force_basic_auth FROM repositories WHERE name = $1",
             )
             .bind(d.name.as_str())
             .fetch_optional(&mut *tx)
@@ -135,8 +137,8 @@ impl Repos<'_> {
             match existing {
                 None => {
                     sqlx::query(
-                        "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated) \
-                         VALUES ($1, $2, $3, $4, 1, $5, 'config', $6, $6)",
+                        "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated, force_basic_auth) \
+                         VALUES ($1, $2, $3, $4, 1, $5, 'config', $6, $6, $7)",
                     )
                     .bind(uuid::Uuid::now_v7().to_string())
                     .bind(d.name.as_str())
@@ -144,6 +146,7 @@ impl Repos<'_> {
                     .bind(kind)
                     .bind(&config)
                     .bind(now)
+                    .bind(d.force_basic_auth)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
@@ -160,15 +163,17 @@ impl Repos<'_> {
                     }
                     let unchanged = row.get::<i64, _>("online") == 1
                         && row.get::<String, _>("config") == config
-                        && row.get::<String, _>("managed_by") == "config";
+                        && row.get::<String, _>("managed_by") == "config"
+                        && (row.get::<i64, _>("force_basic_auth") != 0) == d.force_basic_auth;
                     if !unchanged {
                         sqlx::query(
-                            "UPDATE repositories SET online = 1, config = $2, managed_by = 'config', updated = $3 \
-                             WHERE name = $1",
+                            "UPDATE repositories SET online = 1, config = $2, managed_by = 'config', updated = $3, \
+                             force_basic_auth = $4 WHERE name = $1",
                         )
                         .bind(d.name.as_str())
                         .bind(&config)
                         .bind(now)
+                        .bind(d.force_basic_auth)
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;

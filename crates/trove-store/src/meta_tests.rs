@@ -16,6 +16,7 @@ fn hosted(name: &str) -> DeclaredRepo {
         kind: KindConfig::Hosted {
             write_policy: WritePolicy::Allow,
         },
+        force_basic_auth: false,
     }
 }
 

@@ -41,6 +41,7 @@ pub fn repo(id: &str, name: &str, format: &str) -> RepositoryConfig {
         kind: KindConfig::Hosted {
             write_policy: WritePolicy::Allow,
         },
+        force_basic_auth: false,
     }
 }
 

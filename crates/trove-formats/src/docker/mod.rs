@@ -122,6 +122,19 @@ impl Target {
         image: &str,
     ) -> Result<(), OciError> {
         let c = &self.caller;
+        // "Force basic authentication": anonymous callers (no credentials, or an anonymous
+        // token) must log in here, whatever the anonymous role would allow.
+        if repo.config().force_basic_auth && c.identity.principal.is_anonymous() {
+            let scope = match action {
+                Action::Browse | Action::Read => "pull",
+                _ => "pull,push",
+            };
+            let message = format!(
+                "authentication required: repository {} does not allow anonymous access",
+                repo.config().name
+            );
+            return Err(c.challenge(message, Some((image, scope))));
+        }
         let Err(d) = c
             .auth
             .authorize(&c.identity, action, repo.config(), Some(image))
@@ -295,6 +308,9 @@ async fn dispatch(
         }
         (Route::Catalog, Method::GET) => {
             let c = &target.caller;
+            if target.repo.config().force_basic_auth && c.identity.principal.is_anonymous() {
+                return Err(c.challenge("authentication required".into(), None));
+            }
             c.auth
                 .authorize(&c.identity, Action::Browse, target.repo.config(), None)
                 .map_err(|d| c.denied(d, "*"))?;
