@@ -226,3 +226,34 @@ async fn positive_cache_skips_argon2_within_its_ttl() {
         "the cache must be much cheaper than argon2"
     );
 }
+
+/// A burst of requests with the same credentials on a cold cache runs argon2 once: the others
+/// wait for the first answer (no thundering herd when a cached login expires under load).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_cold_logins_verify_once() {
+    let (_d, _meta, auth) = fixture(Duration::from_secs(30)).await;
+    let before = auth.authenticator.stats().password_verifications;
+    let header = basic("alice", "correct horse");
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (authn, header) = (auth.authenticator.clone(), header.clone());
+            tokio::spawn(async move { authn.authenticate(Some(&header)).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().name(), "alice");
+    }
+    assert_eq!(
+        auth.authenticator.stats().password_verifications - before,
+        1
+    );
+    // Wrong passwords are not cached: each attempt pays argon2, one at a time.
+    let wrong = basic("alice", "wrong");
+    for _ in 0..2 {
+        assert!(auth.authenticator.authenticate(Some(&wrong)).await.is_err());
+    }
+    assert_eq!(
+        auth.authenticator.stats().password_verifications - before,
+        3
+    );
+}

@@ -247,6 +247,13 @@ where
             }
         })
     })
+    // Responses are a head plus a streamed body, written separately: with Nagle's algorithm on,
+    // the body waits for the client's delayed ACK of the head (40 ms per small manifest GET).
+    .on_connect(|conn, _| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    })
     .workers(config.server.workers)
     .disable_signals()
     .shutdown_timeout(config.server.shutdown_timeout)
