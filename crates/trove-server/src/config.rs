@@ -450,6 +450,15 @@ mod tests {
         let c = Config::from_toml_str(&std::fs::read_to_string(root.join("trove.toml")).unwrap())
             .unwrap();
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:8081");
+        // Every example parses and validates (secrets are only read at start, not here).
+        let mut examples = 0;
+        for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            Config::from_toml_str(&text).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            examples += 1;
+        }
+        assert!(examples >= 1);
     }
 
     #[test]

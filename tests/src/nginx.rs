@@ -1,0 +1,153 @@
+//! Debian's nginx as the TLS-terminating reverse proxy of scenario S1, with a self-signed
+//! certificate made by `openssl`, in its own tempdir (config, pid, logs, temp paths).
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub const NGINX: &str = "/usr/sbin/nginx";
+
+/// nginx on `127.0.0.1:<port>` with TLS, forwarding every request to `upstream` over plain
+/// HTTP with `X-Forwarded-Proto`/`Host` set, no body-size limit and no request buffering (what
+/// a registry behind a proxy needs: long streamed uploads).
+pub struct TlsProxy {
+    child: Option<Child>,
+    port: u16,
+    dir: TempDir,
+}
+
+impl TlsProxy {
+    pub fn start(upstream: SocketAddr) -> TlsProxy {
+        let dir = tempfile::Builder::new()
+            .prefix("nginx.")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let d = dir.path();
+        let status = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(d.join("key.pem"))
+            .arg("-out")
+            .arg(d.join("cert.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run openssl");
+        assert!(status.success(), "openssl could not make a certificate");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        let conf = format!(
+            r#"user root;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    access_log {d}/access.log;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {d}/cert.pem;
+        ssl_certificate_key {d}/key.pem;
+        client_max_body_size 0;
+        location / {{
+            proxy_pass http://{upstream};
+            proxy_http_version 1.1;
+            proxy_request_buffering off;
+            proxy_buffering off;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_read_timeout 900;
+        }}
+    }}
+}}
+"#,
+            d = d.display()
+        );
+        std::fs::write(d.join("nginx.conf"), conf).expect("nginx.conf");
+        let child = Command::new(NGINX)
+            .arg("-p")
+            .arg(d)
+            .arg("-c")
+            .arg(d.join("nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {NGINX}: {e}"));
+        let mut me = TlsProxy {
+            child: Some(child),
+            port,
+            dir,
+        };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(s) = me.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("nginx exited with {s}:\n{}", me.error_log());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "nginx did not start:\n{}",
+                me.error_log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        me
+    }
+
+    /// `127.0.0.1:<port>`: the registry host clients use (over https).
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGQUIT is nginx's graceful stop; then make sure.
+            let _ = Command::new("kill")
+                .arg("-QUIT")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
