@@ -15,6 +15,10 @@ pub fn hosted_docker_toml(name: &str) -> String {
     )
 }
 
+/// `[server]` keys every test instance gets: a short graceful-stop window, because clients in
+/// tests may hold idle connections that actix's graceful stop waits for.
+const SERVER_TEST_KEYS: &str = "shutdown_timeout = 3";
+
 /// A test-only policy: anonymous access on, and the anonymous user holds every action on every
 /// repository. Never a default of Trove itself (there, anonymous access is off).
 pub const OPEN_ACCESS: &str = r#"[security]
@@ -68,7 +72,7 @@ impl TroveInstance {
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).expect("data dir");
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\n{extra_toml}",
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{SERVER_TEST_KEYS}\n{extra_toml}",
             data.display()
         );
         std::fs::write(dir.path().join("trove.toml"), &config).expect("write trove.toml");
@@ -132,6 +136,47 @@ impl TroveInstance {
     /// The full TOML the server was started with.
     pub fn config_toml(&self) -> &str {
         &self.config
+    }
+
+    /// Applies a new config without a restart (what SIGHUP does): `[server]` as at start, then
+    /// `extra_toml` (nothing is prepended: pass [`OPEN_ACCESS`] yourself if you want it).
+    pub async fn reload_secured(&mut self, extra_toml: &str) {
+        let data = self.dir.path().join("data");
+        let listen = self.main_addr();
+        let config = format!(
+            "[server]\nlisten = \"{listen}\"\ndata_dir = \"{}\"\n{SERVER_TEST_KEYS}\n{extra_toml}",
+            data.display()
+        );
+        let parsed = trove_server::Config::from_toml_str(&config)
+            .unwrap_or_else(|e| panic!("trove config rejected: {e:#}\n{config}"));
+        self.running()
+            .reload(&parsed)
+            .await
+            .unwrap_or_else(|e| panic!("reload failed: {e:#}\n{config}"));
+        self.config = config;
+    }
+
+    /// Like [`TroveInstance::reload_secured`], returning the error instead of panicking.
+    pub async fn try_reload(&self, toml: &str) -> anyhow::Result<()> {
+        let data = self.dir.path().join("data");
+        let config = format!(
+            "[server]\nlisten = \"{}\"\ndata_dir = \"{}\"\n{SERVER_TEST_KEYS}\n{toml}",
+            self.main_addr(),
+            data.display()
+        );
+        self.running()
+            .reload(&trove_server::Config::from_toml_str(&config)?)
+            .await
+    }
+
+    /// Whether `repo` has no HTTP connector running.
+    pub fn running_connector_absent(&self, repo: &str) -> bool {
+        self.running().connector_addr(repo).is_none()
+    }
+
+    /// The HTTPS connector of `repo`, if it has one.
+    pub fn connector_https_addr(&self, repo: &str) -> Option<SocketAddr> {
+        self.running().connector_https_addr(repo)
     }
 
     /// Graceful stop (waits for in-flight requests), then removes the tempdir.

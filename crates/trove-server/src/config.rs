@@ -262,6 +262,10 @@ impl RepoDecl {
 pub struct ConnectorDecl {
     /// Plain HTTP port (0 picks a free one, for tests).
     pub http: Option<u16>,
+    /// HTTPS port, terminated by Trove itself with `certificate` and `key` (PEM files).
+    pub https: Option<u16>,
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 pub const FORMATS: &[&str] = &["docker"];
@@ -372,6 +376,26 @@ impl Config {
                     r.name,
                     r.kind.as_str()
                 ),
+            }
+            if let Some(c) = &r.connector {
+                if c.https.is_some() != (c.certificate.is_some() && c.key.is_some())
+                    || c.certificate.is_some() != c.key.is_some()
+                {
+                    bail!(
+                        "repository {}: an https connector needs both certificate and key (PEM \
+                         files), and they only make sense with https",
+                        r.name
+                    );
+                }
+                if let Some(port) = c.https
+                    && port != 0
+                    && (port == self.server.listen.port() || !ports.insert(port))
+                {
+                    bail!(
+                        "repository {}: connector port {port} is already used",
+                        r.name
+                    );
+                }
             }
             if let Some(port) = r.connector.as_ref().and_then(|c| c.http)
                 && port != 0

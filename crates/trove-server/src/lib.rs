@@ -3,10 +3,10 @@
 //! repository connector). `start` is what `trove serve` runs and what the tests run in-process.
 
 pub mod config;
+mod connectors;
 mod registry;
 mod rest;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use actix_web::dev::{ServerHandle, Service};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use trove_core::{RepoLookup as _, RepoName};
+use trove_core::RepoName;
 use trove_formats::docker::{self, ConnectorRepo, DockerApi};
 use trove_store::{FsBlobStore, MetadataStore};
 
@@ -25,10 +25,10 @@ pub use registry::RepoRegistry;
 /// A running Trove: the main listener and every connector listener.
 pub struct Running {
     main_addr: SocketAddr,
-    connectors: HashMap<String, SocketAddr>,
-    servers: Vec<(ServerHandle, tokio::task::JoinHandle<std::io::Result<()>>)>,
+    main: ServerEntry,
+    connectors: connectors::Supervisor,
+    trove: Arc<Trove>,
     janitor: tokio::task::JoinHandle<()>,
-    meta: MetadataStore,
 }
 
 impl Running {
@@ -39,20 +39,34 @@ impl Running {
 
     /// The bound address of the HTTP connector of repository `repo`, if it has one.
     pub fn connector_addr(&self, repo: &str) -> Option<SocketAddr> {
-        self.connectors.get(repo).copied()
+        self.connectors.http_addr(repo)
+    }
+
+    /// The bound address of the HTTPS connector of repository `repo`, if it has one.
+    pub fn connector_https_addr(&self, repo: &str) -> Option<SocketAddr> {
+        self.connectors.https_addr(repo)
+    }
+
+    /// The wired state (stores, security, repositories).
+    pub fn trove(&self) -> &Trove {
+        &self.trove
+    }
+
+    /// Applies a changed config without a restart (what SIGHUP does): security, repositories
+    /// and connector ports. `[server]` keys other than those of connectors need a restart.
+    pub async fn reload(&self, config: &Config) -> anyhow::Result<()> {
+        self.trove.apply(config).await?;
+        self.connectors.reconcile(&self.trove, config).await
     }
 
     /// Graceful stop: stops accepting, lets requests in flight finish (up to
     /// `server.shutdown_timeout`), then closes the database.
     pub async fn stop(self) {
-        for (handle, _) in &self.servers {
-            handle.stop(true).await;
-        }
-        for (_, task) in self.servers {
-            let _ = task.await;
-        }
+        self.main.0.stop(true).await;
+        let _ = self.main.1.await;
+        self.connectors.stop_all().await;
         self.janitor.abort();
-        self.meta.close().await;
+        self.trove.meta.close().await;
     }
 }
 
@@ -61,6 +75,7 @@ impl Running {
 pub struct Trove {
     pub meta: MetadataStore,
     pub auth: trove_auth::Auth,
+    registry: Arc<RepoRegistry>,
     api: web::Data<DockerApi>,
 }
 
@@ -87,14 +102,37 @@ impl Trove {
         let auth = trove_auth::Auth::init(meta.clone(), settings)
             .await
             .context("loading the security model")?;
-        let report = auth
+        let registry = Arc::new(RepoRegistry::new(meta.clone(), blobs.clone()));
+        let api = web::Data::new(DockerApi {
+            repos: registry.clone(),
+            auth: auth.clone(),
+            trusted_proxies: config.trusted_proxies()?,
+            blobs,
+            meta: meta.clone(),
+        });
+        let trove = Trove {
+            meta,
+            auth,
+            registry,
+            api,
+        };
+        trove.apply(config).await?;
+        Ok(trove)
+    }
+
+    /// Applies the declarative sections (security, repositories) and rebuilds the repository
+    /// snapshot. Idempotent; run at start and on every reload (SIGHUP).
+    pub async fn apply(&self, config: &Config) -> anyhow::Result<()> {
+        let report = self
+            .auth
             .apply_config(&config.security_decl()?)
             .await
             .context("applying [security], [[role]], [[user]]")?;
         if !report.is_empty() {
             tracing::info!(?report, "security reconciled with the config file");
         }
-        let report = meta
+        let report = self
+            .meta
             .repos()
             .reconcile(&config.declared_repos())
             .await
@@ -102,16 +140,13 @@ impl Trove {
         if report != Default::default() {
             tracing::info!(created = ?report.created, updated = ?report.updated, disabled = ?report.disabled, "repositories reconciled with the config file");
         }
-        let repos = meta.repos().list().await?;
-        let registry = Arc::new(RepoRegistry::build(&repos, &meta, blobs.clone())?);
-        let api = web::Data::new(DockerApi {
-            repos: registry,
-            auth: auth.clone(),
-            trusted_proxies: config.trusted_proxies()?,
-            blobs,
-            meta: meta.clone(),
-        });
-        Ok(Trove { meta, auth, api })
+        self.registry.rebuild(&self.meta.repos().list().await?)?;
+        Ok(())
+    }
+
+    /// Upstream health of proxy repository `name`.
+    pub fn upstream_status(&self, name: &str) -> Option<trove_proxy::UpstreamStatus> {
+        self.registry.upstream_status(name)
     }
 
     /// Ends upload sessions idle for longer than `ttl`: their partial bytes are removed from the
@@ -165,35 +200,21 @@ impl Trove {
 /// bound.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let trove = Arc::new(Trove::open(&config).await?);
-    let mut servers = Vec::new();
     let routes = trove.main_routes();
-    let (main_addr, main) = serve(&config, config.server.listen, move || {
+    let (main_addr, main) = serve(&config, config.server.listen, None, move || {
         App::new().configure(routes.clone())
     })?;
-    servers.push(main);
     tracing::info!(%main_addr, "main port listening");
-
-    let mut connectors = HashMap::new();
-    for decl in &config.repositories {
-        let Some(port) = decl.connector.as_ref().and_then(|c| c.http) else {
-            continue;
-        };
-        let bind = SocketAddr::new(config.server.listen.ip(), port);
-        let routes = trove.connector_routes(decl.name.clone());
-        let (addr, server) = serve(&config, bind, move || App::new().configure(routes.clone()))
-            .with_context(|| format!("connector of repository {}", decl.name))?;
-        tracing::info!(repository = %decl.name, %addr, "connector listening");
-        connectors.insert(decl.name.to_string(), addr);
-        servers.push(server);
-    }
+    let connectors = connectors::Supervisor::default();
+    connectors.reconcile(&trove, &config).await?;
     let ttl = Duration::from_secs(config.server.upload_ttl_hours * 3600);
     let janitor = tokio::spawn(expire_uploads_periodically(trove.clone(), ttl));
     Ok(Running {
         main_addr,
+        main,
         connectors,
-        servers,
+        trove,
         janitor,
-        meta: trove.meta.clone(),
     })
 }
 
@@ -214,12 +235,13 @@ async fn expire_uploads_periodically(trove: Arc<Trove>, ttl: Duration) {
     }
 }
 
-type ServerEntry = (ServerHandle, tokio::task::JoinHandle<std::io::Result<()>>);
+pub(crate) type ServerEntry = (ServerHandle, tokio::task::JoinHandle<std::io::Result<()>>);
 
 /// Binds one HTTP listener and runs it on the current runtime.
-fn serve<F, T>(
+pub(crate) fn serve<F, T>(
     config: &Config,
     bind: SocketAddr,
+    tls: Option<rustls::ServerConfig>,
     app: F,
 ) -> anyhow::Result<(SocketAddr, ServerEntry)>
 where
@@ -256,8 +278,11 @@ where
     })
     .workers(config.server.workers)
     .disable_signals()
-    .shutdown_timeout(config.server.shutdown_timeout)
-    .bind(bind)
+    .shutdown_timeout(config.server.shutdown_timeout);
+    let server = match tls {
+        None => server.bind(bind),
+        Some(tls) => server.bind_rustls_0_23(bind, tls),
+    }
     .with_context(|| format!("binding {bind}"))?;
     let addr = *server.addrs().first().context("listener has an address")?;
     let server = server.run();

@@ -119,12 +119,12 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     match cli.command {
-        Command::Serve { config } => {
-            let config = Config::load(config.as_deref())?;
+        Command::Serve { config: path } => {
+            let config = Config::load(path.as_deref())?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(serve(config))
+            rt.block_on(serve(config, path))
         }
         Command::User { config, command } => admin(config, |t| Box::pin(user(t, command))),
         Command::Role { config, command } => admin(config, |t| Box::pin(role(t, command))),
@@ -143,12 +143,28 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+/// Runs until SIGTERM or Ctrl-C; SIGHUP re-reads the config file and applies it (security,
+/// repositories, connector ports) without a restart.
+async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
     let running = trove_server::start(config).await?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = hup.recv() => {
+                let applied = match Config::load(path.as_deref()) {
+                    Ok(config) => running.reload(&config).await,
+                    Err(e) => Err(e),
+                };
+                match applied {
+                    Ok(()) => tracing::info!("configuration reloaded"),
+                    Err(e) => tracing::error!(error = format!("{e:#}"), "reload failed; the previous configuration stays in force where it could not be applied"),
+                }
+            }
+        }
     }
     tracing::info!("shutting down: finishing requests in flight");
     running.stop().await;

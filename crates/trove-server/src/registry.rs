@@ -7,14 +7,21 @@ use trove_hosted::HostedRepository;
 use trove_proxy::{ProxyRepository, UpstreamStatus};
 use trove_store::MetadataStore;
 
-type Snapshot = Arc<HashMap<String, Arc<dyn Repository>>>;
-
-/// The online repositories by name, built from database rows: a snapshot behind a lock, so a
-/// request pays one map lookup and never reads configuration.
-pub struct RepoRegistry {
-    snapshot: RwLock<Snapshot>,
+#[derive(Default)]
+struct Snapshot {
+    repos: HashMap<String, Arc<dyn Repository>>,
     /// The proxies again, with their concrete type, for their upstream status.
     proxies: HashMap<String, Arc<ProxyRepository>>,
+}
+
+/// The online repositories by name, built from database rows: a snapshot behind a lock, so a
+/// request pays one map lookup and never reads configuration. `rebuild` swaps in a new
+/// snapshot after the rows changed (config reload), reusing every repository whose row did
+/// not change, so a proxy keeps its cache state and fetches in flight.
+pub struct RepoRegistry {
+    snapshot: RwLock<Arc<Snapshot>>,
+    meta: MetadataStore,
+    blobs: Arc<dyn BlobStore>,
 }
 
 fn format_spec(format: &str) -> Option<Arc<dyn FormatSpec>> {
@@ -25,22 +32,34 @@ fn format_spec(format: &str) -> Option<Arc<dyn FormatSpec>> {
 }
 
 impl RepoRegistry {
-    pub fn build(
-        rows: &[RepositoryConfig],
-        meta: &MetadataStore,
-        blobs: Arc<dyn BlobStore>,
-    ) -> anyhow::Result<Self> {
-        let mut map: HashMap<String, Arc<dyn Repository>> = HashMap::new();
-        let mut proxies = HashMap::new();
+    pub fn new(meta: MetadataStore, blobs: Arc<dyn BlobStore>) -> Self {
+        RepoRegistry {
+            snapshot: RwLock::default(),
+            meta,
+            blobs,
+        }
+    }
+
+    pub fn rebuild(&self, rows: &[RepositoryConfig]) -> anyhow::Result<()> {
+        let old = self.snapshot.read().expect("registry lock").clone();
+        let mut next = Snapshot::default();
         for cfg in rows.iter().filter(|r| r.online) {
+            let name = cfg.name.to_string();
+            if let Some(existing) = old.repos.get(&name).filter(|r| r.config() == cfg) {
+                next.repos.insert(name.clone(), existing.clone());
+                if let Some(p) = old.proxies.get(&name) {
+                    next.proxies.insert(name, p.clone());
+                }
+                continue;
+            }
             let format = format_spec(&cfg.format).ok_or_else(|| {
                 anyhow::anyhow!("repository {}: unknown format {}", cfg.name, cfg.format)
             })?;
             let repo: Arc<dyn Repository> = match cfg.kind {
                 KindConfig::Hosted { .. } => Arc::new(HostedRepository::new(
                     cfg.clone(),
-                    meta.clone(),
-                    blobs.clone(),
+                    self.meta.clone(),
+                    self.blobs.clone(),
                     format,
                 )),
                 KindConfig::Proxy(_) => {
@@ -52,29 +71,28 @@ impl RepoRegistry {
                     let proxy = Arc::new(
                         ProxyRepository::new(
                             cfg.clone(),
-                            meta.clone(),
-                            blobs.clone(),
+                            self.meta.clone(),
+                            self.blobs.clone(),
                             format,
                             runtime,
                         )
                         .map_err(|e| anyhow::anyhow!("{}", e.msg))?,
                     );
-                    proxies.insert(cfg.name.to_string(), proxy.clone());
+                    next.proxies.insert(name.clone(), proxy.clone());
                     proxy
                 }
             };
-            map.insert(cfg.name.to_string(), repo);
+            next.repos.insert(name, repo);
         }
-        Ok(RepoRegistry {
-            snapshot: RwLock::new(Arc::new(map)),
-            proxies,
-        })
+        *self.snapshot.write().expect("registry lock") = Arc::new(next);
+        Ok(())
     }
 
     /// The upstream status of proxy repository `name` (reachable or auto-blocked, last error,
     /// request counts); `None` if it is not an online proxy.
     pub fn upstream_status(&self, name: &str) -> Option<UpstreamStatus> {
-        self.proxies.get(name).map(|p| p.upstream_status())
+        let snapshot = self.snapshot.read().expect("registry lock").clone();
+        snapshot.proxies.get(name).map(|p| p.upstream_status())
     }
 }
 
@@ -83,6 +101,7 @@ impl RepoLookup for RepoRegistry {
         self.snapshot
             .read()
             .expect("registry lock")
+            .repos
             .get(name)
             .cloned()
     }

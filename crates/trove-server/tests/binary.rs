@@ -204,3 +204,58 @@ fn user_role_and_access_cli() {
     assert_ne!(code, Some(0));
     assert!(out.contains("FORMAT:REPO:ACTIONS"), "{out}");
 }
+
+/// SIGHUP re-reads the config file and applies it: here a connector port appears without a
+/// restart.
+#[test]
+fn sighup_applies_a_new_connector() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("trove.toml");
+    let (main, extra) = (free_port(), free_port());
+    let base = format!(
+        "[server]\nlisten = \"127.0.0.1:{main}\"\ndata_dir = {:?}\n[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"hosted\"\n",
+        dir.path().join("data")
+    );
+    std::fs::write(&config, &base).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_trove"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_for = |port: u16| {
+        let started = Instant::now();
+        loop {
+            if let Some(r) = http_get(port, "/v2/", None) {
+                break r;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "port {port} never answered"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(main);
+    assert!(http_get(extra, "/v2/", None).is_none(), "no connector yet");
+    std::fs::write(&config, format!("{base}connector = {{ http = {extra} }}\n")).unwrap();
+    let hup = Command::new("kill")
+        .arg("-HUP")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let answer = wait_for(extra);
+    assert!(
+        answer.starts_with("HTTP/1.1 401"),
+        "the new connector serves the registry API: {answer}"
+    );
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let status = child.wait_with_output().unwrap().status;
+    assert!(status.success());
+}

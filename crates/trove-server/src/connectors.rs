@@ -1,0 +1,193 @@
+//! Connector ports: each repository may have its own HTTP and/or HTTPS listener serving it at
+//! `/v2/`. The supervisor reconciles the running listeners with the config on every reload:
+//! new ones start, changed ones restart on their new port or certificate, removed ones stop
+//! gracefully. No Trove restart is needed.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use actix_web::App;
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::{ServerEntry, Trove, serve};
+
+/// What a repository's connector should be.
+#[derive(Debug, Clone, PartialEq)]
+struct Spec {
+    http: Option<SocketAddr>,
+    https: Option<(SocketAddr, PathBuf, PathBuf)>,
+}
+
+struct Listeners {
+    spec: Spec,
+    http: Option<(SocketAddr, ServerEntry)>,
+    https: Option<(SocketAddr, ServerEntry)>,
+}
+
+/// The running connector listeners, by repository name.
+#[derive(Default)]
+pub(crate) struct Supervisor {
+    running: Mutex<HashMap<String, Listeners>>,
+}
+
+fn specs(config: &Config) -> HashMap<String, Spec> {
+    let ip = config.server.listen.ip();
+    config
+        .repositories
+        .iter()
+        .filter_map(|r| {
+            let c = r.connector.as_ref()?;
+            let https = match (c.https, &c.certificate, &c.key) {
+                (Some(port), Some(cert), Some(key)) => {
+                    Some((SocketAddr::new(ip, port), cert.clone(), key.clone()))
+                }
+                _ => None,
+            };
+            let spec = Spec {
+                http: c.http.map(|p| SocketAddr::new(ip, p)),
+                https,
+            };
+            (spec.http.is_some() || spec.https.is_some()).then(|| (r.name.to_string(), spec))
+        })
+        .collect()
+}
+
+/// A rustls server config from PEM files (certificate chain, private key).
+fn tls_config(cert: &PathBuf, key: &PathBuf) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading certificate {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parsing certificate {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading key {}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("certificate and key do not match")?;
+    Ok(config)
+}
+
+impl Supervisor {
+    pub fn http_addr(&self, repo: &str) -> Option<SocketAddr> {
+        let running = self.running.lock().expect("connectors lock");
+        running
+            .get(repo)
+            .and_then(|l| l.http.as_ref().map(|(a, _)| *a))
+    }
+
+    pub fn https_addr(&self, repo: &str) -> Option<SocketAddr> {
+        let running = self.running.lock().expect("connectors lock");
+        running
+            .get(repo)
+            .and_then(|l| l.https.as_ref().map(|(a, _)| *a))
+    }
+
+    /// Makes the running listeners match `config`. Listeners whose spec is unchanged keep
+    /// running untouched; a listener that fails to start (port taken, bad certificate) is an
+    /// error that names the repository, and leaves the others as they are.
+    pub async fn reconcile(&self, trove: &Trove, config: &Config) -> anyhow::Result<()> {
+        let wanted = specs(config);
+        let mut retired = Vec::new();
+        let mut failures = Vec::new();
+        {
+            let mut running = self.running.lock().expect("connectors lock");
+            let names: Vec<String> = running.keys().cloned().collect();
+            for name in names {
+                if wanted.get(&name) != running.get(&name).map(|l| &l.spec) {
+                    let old = running.remove(&name).expect("listed");
+                    retired.extend(old.http.map(|(_, s)| s));
+                    retired.extend(old.https.map(|(_, s)| s));
+                    tracing::info!(repository = %name, "connector stopped or changed");
+                }
+            }
+            for (name, spec) in wanted {
+                if running.contains_key(&name) {
+                    continue;
+                }
+                match start(trove, config, &name, &spec) {
+                    Ok(listeners) => {
+                        running.insert(name, listeners);
+                    }
+                    Err(e) => failures.push(format!("{e:#}")),
+                }
+            }
+        }
+        // Retired listeners stop accepting at once and finish their requests in the background
+        // (up to `shutdown_timeout`): a reload never waits for an idle keep-alive connection.
+        for (handle, task) in retired {
+            tokio::spawn(async move {
+                handle.stop(true).await;
+                let _ = task.await;
+            });
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!(failures.join("; "))
+        }
+    }
+
+    /// Stops every connector gracefully.
+    pub async fn stop_all(&self) {
+        let all: Vec<Listeners> = self
+            .running
+            .lock()
+            .expect("connectors lock")
+            .drain()
+            .map(|(_, l)| l)
+            .collect();
+        for l in all {
+            for (handle, task) in l
+                .http
+                .map(|(_, s)| s)
+                .into_iter()
+                .chain(l.https.map(|(_, s)| s))
+            {
+                handle.stop(true).await;
+                let _ = task.await;
+            }
+        }
+    }
+}
+
+fn start(trove: &Trove, config: &Config, name: &str, spec: &Spec) -> anyhow::Result<Listeners> {
+    let repo = trove_core::RepoName::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let routes = trove.connector_routes(repo);
+    let http = match spec.http {
+        Some(bind) => {
+            let routes = routes.clone();
+            let (addr, entry) = serve(config, bind, None, move || {
+                App::new().configure(routes.clone())
+            })
+            .with_context(|| format!("http connector of repository {name}"))?;
+            tracing::info!(repository = %name, %addr, "http connector listening");
+            Some((addr, entry))
+        }
+        None => None,
+    };
+    let https = match &spec.https {
+        Some((bind, cert, key)) => {
+            let tls = tls_config(cert, key)
+                .with_context(|| format!("https connector of repository {name}"))?;
+            let (addr, entry) = serve(config, *bind, Some(tls), move || {
+                App::new().configure(routes.clone())
+            })
+            .with_context(|| format!("https connector of repository {name}"))?;
+            tracing::info!(repository = %name, %addr, "https connector listening");
+            Some((addr, entry))
+        }
+        None => None,
+    };
+    Ok(Listeners {
+        spec: spec.clone(),
+        http,
+        https,
+    })
+}
