@@ -78,6 +78,17 @@ pub trait FormatSpec: Send + Sync {
     fn content_alias(&self, _path: &AssetPath, _blob: &BlobInfo) -> Option<AssetPath> {
         None
     }
+
+    // What a group repository asks.
+
+    /// The document a group serves at `path`, merged from its members' documents there (docker:
+    /// the union of tag lists). A format that merges at `path` answers `Some` for any `parts`,
+    /// the empty list included (the empty document), so a group asks `merge(path, vec![])` to
+    /// learn whether to gather `path` from every member; `None` (the default) means the first
+    /// member that has the path serves it.
+    fn merge(&self, _path: &AssetPath, _parts: Vec<Generated>) -> Option<Generated> {
+        None
+    }
 }
 
 /// How a proxy repository treats a path (asked through `FormatSpec::classify`).

@@ -52,6 +52,12 @@ pub enum KindConfig {
         write_policy: WritePolicy,
     },
     Proxy(ProxyConfig),
+    /// Ordered members (repository names); writes go to `writable_member` if set.
+    Group {
+        members: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        writable_member: Option<String>,
+    },
 }
 
 /// Settings of a proxy repository (a pull-through cache of `remote`). Secrets are never stored
@@ -123,6 +129,8 @@ pub struct RepositoryConfig {
     /// Refuse anonymous requests (and anonymous tokens) even when anonymous access would allow
     /// them: clients must log in.
     pub force_basic_auth: bool,
+    /// The routing rule guarding this repository, by name.
+    pub routing_rule: Option<String>,
 }
 
 impl RepositoryConfig {
@@ -130,6 +138,7 @@ impl RepositoryConfig {
         match self.kind {
             KindConfig::Hosted { .. } => RepoKind::Hosted,
             KindConfig::Proxy(_) => RepoKind::Proxy,
+            KindConfig::Group { .. } => RepoKind::Group,
         }
     }
 }
@@ -142,6 +151,12 @@ pub trait Repository: Send + Sync {
     /// Whether this repository accepts writes at all, asked before a client streams an upload
     /// (a read-only hosted repository, later a proxy, answers `Unsupported` with the reason).
     fn check_writable(&self) -> Result<()>;
+    /// Whether requests for `path` may proceed at all, asked before work that does not go
+    /// through `get`/`put` (a docker upload streams to the blob store first). A repository
+    /// guarded by a routing rule refuses blocked paths here; the default allows.
+    fn check_path(&self, _path: &AssetPath) -> Result<()> {
+        Ok(())
+    }
     async fn get(
         &self,
         ctx: &Ctx,

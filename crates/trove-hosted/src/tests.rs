@@ -56,6 +56,7 @@ async fn fixture(write_policy: WritePolicy) -> Fixture {
         format: "test".into(),
         kind,
         force_basic_auth: false,
+        routing_rule: None,
     };
     meta.repos().reconcile(&[decl]).await.unwrap();
     let cfg = meta.repos().list().await.unwrap().remove(0);

@@ -183,6 +183,7 @@ async fn fixture(proxy: ProxyConfig, format: Arc<dyn FormatSpec>) -> Fixture {
         format: format.id().0.into(),
         kind: KindConfig::Proxy(proxy),
         force_basic_auth: false,
+        routing_rule: None,
     };
     meta.repos().reconcile(&[decl]).await.unwrap();
     let cfg = meta.repos().list().await.unwrap().remove(0);

@@ -23,6 +23,8 @@ pub struct Config {
     pub roles: Vec<trove_auth::RoleDecl>,
     #[serde(default, rename = "user")]
     pub users: Vec<UserConfig>,
+    #[serde(default, rename = "routing_rule")]
+    pub routing_rules: Vec<trove_routing::RoutingRuleDecl>,
 }
 
 /// `[security]`: keys left out keep what the database has (set in the console, or defaults:
@@ -136,6 +138,12 @@ pub struct RepoDecl {
     /// access would allow them (Nexus' "force basic authentication").
     #[serde(default)]
     pub force_basic_auth: bool,
+    /// The routing rule (`[[routing_rule]]` name) guarding this repository, any kind.
+    pub routing_rule: Option<String>,
+    /// Group only: member repositories, asked in this order.
+    pub members: Option<Vec<String>>,
+    /// Group only: the member that receives pushes (a hosted repository).
+    pub writable_member: Option<String>,
     /// Hosted only: `allow` (default), `allow_once`, `deny`.
     #[serde(default)]
     pub write_policy: Option<WritePolicy>,
@@ -247,8 +255,11 @@ impl RepoDecl {
                     .auto_block
                     .unwrap_or_else(ProxyConfig::default_auto_block),
             }),
-            // Validation admits only hosted and proxy.
-            RepoKind::Hosted | RepoKind::Group => KindConfig::Hosted {
+            RepoKind::Group => KindConfig::Group {
+                members: self.members.clone().unwrap_or_default(),
+                writable_member: self.writable_member.clone(),
+            },
+            RepoKind::Hosted => KindConfig::Hosted {
                 write_policy: self.write_policy.unwrap_or_default(),
             },
         }
@@ -335,7 +346,39 @@ impl Config {
         })
     }
 
+    /// The routing rules, compiled.
+    pub fn rules(
+        &self,
+    ) -> anyhow::Result<std::collections::HashMap<String, std::sync::Arc<trove_routing::RoutingRule>>>
+    {
+        let mut rules = std::collections::HashMap::new();
+        for decl in &self.routing_rules {
+            let rule = trove_routing::RoutingRule::try_from(decl)
+                .map_err(|e| anyhow::anyhow!("{}", e.msg))?;
+            if rules
+                .insert(decl.name.clone(), std::sync::Arc::new(rule))
+                .is_some()
+            {
+                bail!("routing rule {} is declared twice", decl.name);
+            }
+        }
+        Ok(rules)
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
+        self.rules()?;
+        let groups: Vec<(&str, Vec<&str>)> = self
+            .repositories
+            .iter()
+            .filter(|r| r.kind == RepoKind::Group)
+            .map(|r| {
+                (
+                    r.name.as_str(),
+                    r.members.iter().flatten().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        trove_group::check_cycles(&groups).map_err(|e| anyhow::anyhow!("{}", e.msg))?;
         self.trusted_proxies()?;
         for u in &self.users {
             if u.password.is_some() {
@@ -370,12 +413,72 @@ impl Config {
                     }
                 }
                 RepoKind::Proxy => r.validate_proxy()?,
-                RepoKind::Group => bail!(
-                    "repository {}: kind {:?} is not available in this version (only \"hosted\" \
-                     and \"proxy\")",
-                    r.name,
-                    r.kind.as_str()
-                ),
+                RepoKind::Group => {
+                    if let Some(key) = r.proxy_keys().first() {
+                        bail!(
+                            "repository {}: {key} is a proxy setting; this repository is a group",
+                            r.name
+                        );
+                    }
+                    if r.write_policy.is_some() {
+                        bail!(
+                            "repository {}: write_policy is a hosted setting; a group writes through writable_member",
+                            r.name
+                        );
+                    }
+                    let members = r.members.as_deref().unwrap_or_default();
+                    if members.is_empty() {
+                        bail!(
+                            "repository {}: a group needs members = [\"repo\", ...]",
+                            r.name
+                        );
+                    }
+                    for m in members {
+                        let Some(member) = self.repositories.iter().find(|x| x.name.as_str() == m)
+                        else {
+                            bail!("repository {}: member {m:?} is not declared", r.name);
+                        };
+                        if member.format != r.format {
+                            bail!(
+                                "repository {}: member {m} is a {} repository, not {}",
+                                r.name,
+                                member.format,
+                                r.format
+                            );
+                        }
+                    }
+                    trove_group::check_writable_member(
+                        r.name.as_str(),
+                        members,
+                        r.writable_member.as_deref(),
+                    )
+                    .map_err(|e| anyhow::anyhow!("{}", e.msg))?;
+                    if let Some(w) = &r.writable_member
+                        && self
+                            .repositories
+                            .iter()
+                            .any(|x| x.name.as_str() == w && x.kind != RepoKind::Hosted)
+                    {
+                        bail!(
+                            "repository {}: writable_member {w} must be a hosted repository",
+                            r.name
+                        );
+                    }
+                }
+            }
+            if r.kind != RepoKind::Group && (r.members.is_some() || r.writable_member.is_some()) {
+                bail!(
+                    "repository {}: members and writable_member are group settings",
+                    r.name
+                );
+            }
+            if let Some(rule) = &r.routing_rule
+                && !self.routing_rules.iter().any(|x| &x.name == rule)
+            {
+                bail!(
+                    "repository {}: routing_rule {rule:?} is not declared as a [[routing_rule]]",
+                    r.name
+                );
             }
             if let Some(c) = &r.connector {
                 if c.https.is_some() != (c.certificate.is_some() && c.key.is_some())
@@ -449,6 +552,7 @@ impl Config {
                 format: r.format.clone(),
                 kind: r.kind_config(),
                 force_basic_auth: r.force_basic_auth,
+                routing_rule: r.routing_rule.clone(),
             })
             .collect()
     }
@@ -575,7 +679,7 @@ mod tests {
             ),
             (
                 "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"group\"",
-                "not available",
+                "a group needs members",
             ),
             (
                 "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"proxy\"",
@@ -605,6 +709,30 @@ mod tests {
                 "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"hosted\"\n\
                  remote = \"https://x\"",
                 "remote is a proxy setting",
+            ),
+            (
+                "[[repository]]\nname = \"h\"\nformat = \"docker\"\nkind = \"hosted\"\n[[repository]]\nname = \"g\"\nformat = \"docker\"\nkind = \"group\"\nmembers = [\"nope\"]",
+                "member \"nope\" is not declared",
+            ),
+            (
+                "[[repository]]\nname = \"h\"\nformat = \"docker\"\nkind = \"hosted\"\n[[repository]]\nname = \"g1\"\nformat = \"docker\"\nkind = \"group\"\nmembers = [\"g2\"]\n[[repository]]\nname = \"g2\"\nformat = \"docker\"\nkind = \"group\"\nmembers = [\"g1\"]",
+                "g1",
+            ),
+            (
+                "[[repository]]\nname = \"h\"\nformat = \"docker\"\nkind = \"hosted\"\n[[repository]]\nname = \"g\"\nformat = \"docker\"\nkind = \"group\"\nmembers = [\"h\"]\nwritable_member = \"x\"",
+                "x",
+            ),
+            (
+                "[[repository]]\nname = \"h\"\nformat = \"docker\"\nkind = \"hosted\"\nrouting_rule = \"missing\"",
+                "is not declared as a [[routing_rule]]",
+            ),
+            (
+                "[[routing_rule]]\nname = \"r\"\nmode = \"allow\"\nmatchers = [\"(unclosed\"]",
+                "not a valid regular expression",
+            ),
+            (
+                "[[repository]]\nname = \"h\"\nformat = \"docker\"\nkind = \"hosted\"\nmembers = [\"h\"]",
+                "group settings",
             ),
             (
                 "[[repository]]\nname = \"a b\"\nformat = \"docker\"\nkind = \"hosted\"",

@@ -76,6 +76,8 @@ pub struct Trove {
     pub meta: MetadataStore,
     pub auth: trove_auth::Auth,
     registry: Arc<RepoRegistry>,
+    /// The routing rules of the applied config, for previews (`trove rule test`).
+    rules: Arc<rest::Rules>,
     api: web::Data<DockerApi>,
 }
 
@@ -114,6 +116,7 @@ impl Trove {
             meta,
             auth,
             registry,
+            rules: Default::default(),
             api,
         };
         trove.apply(config).await?;
@@ -140,8 +143,15 @@ impl Trove {
         if report != Default::default() {
             tracing::info!(created = ?report.created, updated = ?report.updated, disabled = ?report.disabled, "repositories reconciled with the config file");
         }
-        self.registry.rebuild(&self.meta.repos().list().await?)?;
+        self.registry
+            .rebuild(&self.meta.repos().list().await?, &config.rules()?)?;
+        *self.rules.write().expect("rules lock") = config.rules()?;
         Ok(())
+    }
+
+    /// The routing rule called `name`, as last applied.
+    pub fn routing_rule(&self, name: &str) -> Option<Arc<trove_routing::RoutingRule>> {
+        self.rules.read().expect("rules lock").get(name).cloned()
     }
 
     /// Upstream health of proxy repository `name`.
@@ -175,8 +185,10 @@ impl Trove {
     /// The routes of the main port.
     pub fn main_routes(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
         let api = self.api.clone();
+        let rules = self.rules.clone();
         move |cfg| {
             cfg.app_data(api.clone())
+                .app_data(web::Data::from(rules.clone()))
                 .configure(docker::configure_main)
                 .configure(rest::configure);
         }

@@ -39,6 +39,13 @@ enum Command {
         #[command(subcommand)]
         command: RoleCommand,
     },
+    /// Routing rules.
+    Rule {
+        #[arg(long, env = "TROVE_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: RuleCommand,
+    },
     /// Explains access decisions.
     Access {
         #[arg(long, env = "TROVE_CONFIG", global = true)]
@@ -90,6 +97,13 @@ enum RoleCommand {
 }
 
 #[derive(Subcommand)]
+enum RuleCommand {
+    /// Says whether RULE lets PATH (as a request path inside a repository, e.g.
+    /// /v2/helloz/onenav/manifests/0.9.33) through, and why. Exit 0 when allowed, 1 when not.
+    Test { rule: String, path: String },
+}
+
+#[derive(Subcommand)]
 enum AccessCommand {
     /// Says whether USER may take ACTION (browse, read, add, edit, delete) on REPO, and why.
     Explain {
@@ -128,6 +142,23 @@ fn main() -> anyhow::Result<()> {
         }
         Command::User { config, command } => admin(config, |t| Box::pin(user(t, command))),
         Command::Role { config, command } => admin(config, |t| Box::pin(role(t, command))),
+        Command::Rule {
+            config,
+            command: RuleCommand::Test { rule, path },
+        } => {
+            let config = Config::load(config.as_deref())?;
+            let rules = config.rules()?;
+            let rule = rules.get(&rule).ok_or_else(|| {
+                anyhow::anyhow!("routing rule {rule:?} is not declared in the config")
+            })?;
+            let path =
+                trove_core::AssetPath::parse(&path).map_err(|e| anyhow::anyhow!("{}", e.msg))?;
+            println!("{}", rule.explain(&path));
+            if !rule.is_allowed(&path) {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Access { config, command } => admin(config, |t| Box::pin(access(t, command))),
         Command::Config {
             command: ConfigCommand::Check { config },

@@ -3,13 +3,18 @@ use std::sync::{Arc, RwLock};
 
 use trove_core::{BlobStore, FormatSpec, KindConfig, RepoLookup, Repository, RepositoryConfig};
 use trove_formats::docker::DockerFormat;
+use trove_group::GroupRepository;
 use trove_hosted::HostedRepository;
 use trove_proxy::{ProxyRepository, UpstreamStatus};
+use trove_routing::{RoutingRule, RuleGuard};
 use trove_store::MetadataStore;
 
 #[derive(Default)]
 struct Snapshot {
+    /// What requests get: leaves and groups, each behind its routing rule's guard.
     repos: HashMap<String, Arc<dyn Repository>>,
+    /// Hosted and proxy repositories without guards, kept for reuse across rebuilds.
+    leaves: HashMap<String, Arc<dyn Repository>>,
     /// The proxies again, with their concrete type, for their upstream status.
     proxies: HashMap<String, Arc<ProxyRepository>>,
 }
@@ -40,52 +45,150 @@ impl RepoRegistry {
         }
     }
 
-    pub fn rebuild(&self, rows: &[RepositoryConfig]) -> anyhow::Result<()> {
+    /// Builds the snapshot from the rows: hosted and proxy repositories first (reusing those
+    /// whose row did not change), each wrapped in its routing rule's guard, then groups from
+    /// their guarded members, innermost first (cycles are refused when config is validated).
+    pub fn rebuild(
+        &self,
+        rows: &[RepositoryConfig],
+        rules: &HashMap<String, Arc<RoutingRule>>,
+    ) -> anyhow::Result<()> {
         let old = self.snapshot.read().expect("registry lock").clone();
         let mut next = Snapshot::default();
-        for cfg in rows.iter().filter(|r| r.online) {
-            let name = cfg.name.to_string();
-            if let Some(existing) = old.repos.get(&name).filter(|r| r.config() == cfg) {
-                next.repos.insert(name.clone(), existing.clone());
-                if let Some(p) = old.proxies.get(&name) {
-                    next.proxies.insert(name, p.clone());
-                }
-                continue;
-            }
-            let format = format_spec(&cfg.format).ok_or_else(|| {
-                anyhow::anyhow!("repository {}: unknown format {}", cfg.name, cfg.format)
-            })?;
-            let repo: Arc<dyn Repository> = match cfg.kind {
-                KindConfig::Hosted { .. } => Arc::new(HostedRepository::new(
-                    cfg.clone(),
-                    self.meta.clone(),
-                    self.blobs.clone(),
-                    format,
-                )),
-                KindConfig::Proxy(_) => {
-                    // Proxy fetches must outlive requests: they run on the runtime that builds
-                    // the registry (the server's multi-thread runtime), not on a worker's.
-                    let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-                        anyhow::anyhow!("repository {}: proxies need a tokio runtime", cfg.name)
-                    })?;
-                    let proxy = Arc::new(
-                        ProxyRepository::new(
-                            cfg.clone(),
-                            self.meta.clone(),
-                            self.blobs.clone(),
-                            format,
-                            runtime,
+        let online: Vec<&RepositoryConfig> = rows.iter().filter(|r| r.online).collect();
+        let guard = |cfg: &RepositoryConfig,
+                     repo: Arc<dyn Repository>|
+         -> anyhow::Result<Arc<dyn Repository>> {
+            match &cfg.routing_rule {
+                None => Ok(repo),
+                Some(name) => {
+                    let rule = rules.get(name).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "repository {}: routing rule {name} is not declared",
+                            cfg.name
                         )
-                        .map_err(|e| anyhow::anyhow!("{}", e.msg))?,
-                    );
-                    next.proxies.insert(name.clone(), proxy.clone());
-                    proxy
+                    })?;
+                    Ok(Arc::new(RuleGuard::new(repo, rule.clone())))
                 }
+            }
+        };
+        for cfg in online
+            .iter()
+            .filter(|c| !matches!(c.kind, KindConfig::Group { .. }))
+        {
+            let name = cfg.name.to_string();
+            let leaf = match old.leaves.get(&name).filter(|r| r.config() == *cfg) {
+                Some(existing) => {
+                    if let Some(p) = old.proxies.get(&name) {
+                        next.proxies.insert(name.clone(), p.clone());
+                    }
+                    existing.clone()
+                }
+                None => self.build_leaf(cfg, &mut next)?,
             };
-            next.repos.insert(name, repo);
+            next.leaves.insert(name.clone(), leaf.clone());
+            next.repos.insert(name, guard(cfg, leaf)?);
+        }
+        let mut groups: Vec<&RepositoryConfig> = online
+            .iter()
+            .copied()
+            .filter(|c| matches!(c.kind, KindConfig::Group { .. }))
+            .collect();
+        while !groups.is_empty() {
+            let before = groups.len();
+            let mut waiting = Vec::new();
+            for cfg in groups {
+                let KindConfig::Group {
+                    members,
+                    writable_member,
+                } = &cfg.kind
+                else {
+                    unreachable!()
+                };
+                let pending = members.iter().any(|m| {
+                    !next.repos.contains_key(m)
+                        && online.iter().any(|c| {
+                            c.name.as_str() == m && matches!(c.kind, KindConfig::Group { .. })
+                        })
+                });
+                if pending {
+                    waiting.push(cfg);
+                    continue;
+                }
+                let format = format_spec(&cfg.format).ok_or_else(|| {
+                    anyhow::anyhow!("repository {}: unknown format {}", cfg.name, cfg.format)
+                })?;
+                let mut found = Vec::new();
+                for m in members {
+                    match next.repos.get(m) {
+                        Some(r) => found.push(r.clone()),
+                        None => {
+                            tracing::warn!(group = %cfg.name, member = %m, "group member is offline or missing; skipped")
+                        }
+                    }
+                }
+                let writable = writable_member
+                    .as_ref()
+                    .and_then(|w| next.repos.get(w).cloned());
+                let group: Arc<dyn Repository> = Arc::new(GroupRepository::new(
+                    (*cfg).clone(),
+                    found,
+                    writable,
+                    format,
+                ));
+                next.repos.insert(cfg.name.to_string(), guard(cfg, group)?);
+            }
+            if waiting.len() == before {
+                anyhow::bail!(
+                    "groups {:?} wait on each other (a cycle)",
+                    waiting
+                        .iter()
+                        .map(|c| c.name.to_string())
+                        .collect::<Vec<_>>()
+                );
+            }
+            groups = waiting;
         }
         *self.snapshot.write().expect("registry lock") = Arc::new(next);
         Ok(())
+    }
+
+    fn build_leaf(
+        &self,
+        cfg: &RepositoryConfig,
+        next: &mut Snapshot,
+    ) -> anyhow::Result<Arc<dyn Repository>> {
+        let format = format_spec(&cfg.format).ok_or_else(|| {
+            anyhow::anyhow!("repository {}: unknown format {}", cfg.name, cfg.format)
+        })?;
+        Ok(match cfg.kind {
+            KindConfig::Hosted { .. } => Arc::new(HostedRepository::new(
+                cfg.clone(),
+                self.meta.clone(),
+                self.blobs.clone(),
+                format,
+            )),
+            KindConfig::Proxy(_) => {
+                // Proxy fetches must outlive requests: they run on the runtime that builds the
+                // registry (the server's multi-thread runtime), not on a worker's.
+                let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+                    anyhow::anyhow!("repository {}: proxies need a tokio runtime", cfg.name)
+                })?;
+                let proxy = Arc::new(
+                    ProxyRepository::new(
+                        cfg.clone(),
+                        self.meta.clone(),
+                        self.blobs.clone(),
+                        format,
+                        runtime,
+                    )
+                    .map_err(|e| anyhow::anyhow!("{}", e.msg))?,
+                );
+                next.proxies.insert(cfg.name.to_string(), proxy.clone());
+                proxy
+            }
+            KindConfig::Group { .. } => unreachable!("groups are built from their members"),
+        })
     }
 
     /// The upstream status of proxy repository `name` (reachable or auto-blocked, last error,

@@ -1,4 +1,5 @@
-//! The admin REST API (`/service/rest/v1/...`, Nexus' paths). Today: the access explanation.
+//! The admin REST API (`/service/rest/v1/...`, Nexus' paths). Today: the access explanation and
+//! the routing-rule preview.
 //! Every endpoint requires the admin privilege.
 
 use actix_web::http::header;
@@ -8,11 +9,59 @@ use serde_json::json;
 use trove_auth::{Action, Principal};
 use trove_formats::docker::DockerApi;
 
+/// The routing rules of the applied config, by name.
+pub type Rules = std::sync::RwLock<
+    std::collections::HashMap<String, std::sync::Arc<trove_routing::RoutingRule>>,
+>;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/service/rest/v1/security/access/explain",
         web::get().to(explain),
+    )
+    .route(
+        "/service/rest/v1/routing-rules/{name}/test",
+        web::get().to(test_rule),
     );
+}
+
+#[derive(Deserialize)]
+struct RuleTestQuery {
+    path: String,
+}
+
+/// `GET /service/rest/v1/routing-rules/<name>/test?path=/v2/...`: would the rule let this
+/// request path through, and why.
+async fn test_rule(
+    req: HttpRequest,
+    api: web::Data<DockerApi>,
+    rules: web::Data<Rules>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    if let Err(res) = require_admin(&req, &api).await {
+        return res;
+    }
+    let name = req.match_info().get("name").unwrap_or_default().to_owned();
+    let q = match web::Query::<RuleTestQuery>::from_query(req.query_string()) {
+        Ok(q) => q.into_inner(),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("query: {e} (need path)")),
+    };
+    let Some(rule) = rules.read().expect("rules lock").get(&name).cloned() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("routing rule {name:?} is not declared"),
+        );
+    };
+    let path = match trove_core::AssetPath::parse(&q.path) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("path: {}", e.msg)),
+    };
+    HttpResponse::Ok().json(json!({
+        "rule": name,
+        "path": q.path,
+        "allowed": rule.is_allowed(&path),
+        "explanation": rule.explain(&path),
+    }))
 }
 
 fn error(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {

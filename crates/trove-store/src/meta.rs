@@ -78,6 +78,7 @@ pub struct DeclaredRepo {
     pub format: String,
     pub kind: KindConfig,
     pub force_basic_auth: bool,
+    pub routing_rule: Option<String>,
 }
 
 /// What a reconcile changed, by repository name.
@@ -102,6 +103,7 @@ fn repo_from_row(row: &SqliteRow) -> Result<RepositoryConfig> {
         online: row.get::<i64, _>("online") != 0,
         kind,
         force_basic_auth: row.get::<i64, _>("force_basic_auth") != 0,
+        routing_rule: row.get("routing_rule"),
     })
 }
 
@@ -109,7 +111,7 @@ impl Repos<'_> {
     /// Every repository, online or not, ordered by name.
     pub async fn list(&self) -> Result<Vec<RepositoryConfig>> {
         let rows =
-            sqlx::query("SELECT id, name, format, online, config, force_basic_auth FROM repositories ORDER BY name")
+            sqlx::query("SELECT id, name, format, online, config, force_basic_auth, routing_rule FROM repositories ORDER BY name")
                 .fetch_all(self.0)
                 .await
                 .map_err(db_err)?;
@@ -128,7 +130,7 @@ impl Repos<'_> {
             let config = serde_json::to_string(&d.kind).expect("config serialises");
             let kind = d.kind_name();
             let existing = sqlx::query(
-                "SELECT id, format, kind, online, config, managed_by, force_basic_auth FROM repositories WHERE name = $1",
+                "SELECT id, format, kind, online, config, managed_by, force_basic_auth, routing_rule FROM repositories WHERE name = $1",
             )
             .bind(d.name.as_str())
             .fetch_optional(&mut *tx)
@@ -137,8 +139,8 @@ impl Repos<'_> {
             match existing {
                 None => {
                     sqlx::query(
-                        "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated, force_basic_auth) \
-                         VALUES ($1, $2, $3, $4, 1, $5, 'config', $6, $6, $7)",
+                        "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated, force_basic_auth, routing_rule) \
+                         VALUES ($1, $2, $3, $4, 1, $5, 'config', $6, $6, $7, $8)",
                     )
                     .bind(uuid::Uuid::now_v7().to_string())
                     .bind(d.name.as_str())
@@ -147,6 +149,7 @@ impl Repos<'_> {
                     .bind(&config)
                     .bind(now)
                     .bind(d.force_basic_auth)
+                    .bind(&d.routing_rule)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
@@ -164,16 +167,18 @@ impl Repos<'_> {
                     let unchanged = row.get::<i64, _>("online") == 1
                         && row.get::<String, _>("config") == config
                         && row.get::<String, _>("managed_by") == "config"
-                        && (row.get::<i64, _>("force_basic_auth") != 0) == d.force_basic_auth;
+                        && (row.get::<i64, _>("force_basic_auth") != 0) == d.force_basic_auth
+                        && row.get::<Option<String>, _>("routing_rule") == d.routing_rule;
                     if !unchanged {
                         sqlx::query(
                             "UPDATE repositories SET online = 1, config = $2, managed_by = 'config', updated = $3, \
-                             force_basic_auth = $4 WHERE name = $1",
+                             force_basic_auth = $4, routing_rule = $5 WHERE name = $1",
                         )
                         .bind(d.name.as_str())
                         .bind(&config)
                         .bind(now)
                         .bind(d.force_basic_auth)
+                        .bind(&d.routing_rule)
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;
@@ -209,6 +214,7 @@ impl DeclaredRepo {
         match self.kind {
             KindConfig::Hosted { .. } => "hosted",
             KindConfig::Proxy(_) => "proxy",
+            KindConfig::Group { .. } => "group",
         }
     }
 }

@@ -17,6 +17,7 @@ fn hosted(name: &str) -> DeclaredRepo {
             write_policy: WritePolicy::Allow,
         },
         force_basic_auth: false,
+        routing_rule: None,
     }
 }
 

@@ -42,6 +42,7 @@ pub fn repo(id: &str, name: &str, format: &str) -> RepositoryConfig {
             write_policy: WritePolicy::Allow,
         },
         force_basic_auth: false,
+        routing_rule: None,
     }
 }
 

@@ -180,11 +180,8 @@ impl OciError {
             tracing::error!(error = ?e, "internal error");
             return OciError::new(code, "internal server error; the server log has the cause");
         }
-        let message = match &e.kind {
-            ErrorKind::Blocked { rule } => format!("blocked by routing rule '{rule}': {}", e.msg),
-            _ => e.msg,
-        };
-        OciError::new(code, message).status(status)
+        // A routing rule's refusal already names the rule and its matchers.
+        OciError::new(code, e.msg).status(status)
     }
 }
 

@@ -223,6 +223,19 @@ async fn check_references(
                     meta.blob.size, d.size
                 )));
             }
+            // Through a group, the blob may live in another member (a proxy's cache): link it
+            // into the member the manifest goes to, so that repository is complete on its own.
+            Some(meta) if t.repo.config().kind() == trove_core::RepoKind::Group => {
+                let asset = NewAsset {
+                    blob: meta.blob,
+                    content_type: None,
+                    attrs: json!({}),
+                };
+                t.repo
+                    .put(&t.ctx, &path, asset)
+                    .await
+                    .map_err(|e| OciError::from_core(e, Subject::Blob))?;
+            }
             Some(_) => {}
         }
     }

@@ -25,6 +25,19 @@ pub fn blob_storage_path(digest: &str) -> String {
 
 #[async_trait]
 impl FormatSpec for DockerFormat {
+    /// What a group merges: tag lists and the catalog are sorted unions (the order `last`
+    /// pagination needs), a referrers index the union of its descriptors by digest. Everything
+    /// else is served by the first member that has it.
+    fn merge(&self, path: &AssetPath, parts: Vec<Generated>) -> Option<Generated> {
+        let doc = match parse(path)? {
+            Route::Tags { name } => Merged::Tags(name),
+            Route::Catalog => Merged::Catalog,
+            Route::Referrers { .. } => Merged::Referrers,
+            _ => return None,
+        };
+        Some(merge_documents(doc, &parts))
+    }
+
     fn id(&self) -> FormatId {
         ID
     }
@@ -349,5 +362,62 @@ mod tests {
                 "stale; upstream x is unreachable?".into()
             )
         );
+    }
+}
+
+enum Merged {
+    Tags(String),
+    Catalog,
+    Referrers,
+}
+
+/// Merges members' documents; a part that is not JSON is skipped. No parts give the empty
+/// document (the contract `FormatSpec::merge` has with groups).
+fn merge_documents(doc: Merged, parts: &[Generated]) -> Generated {
+    let docs: Vec<serde_json::Value> = parts
+        .iter()
+        .filter_map(|p| serde_json::from_slice(&p.bytes).ok())
+        .collect();
+    let union = |key: &str| -> Vec<String> {
+        let mut all: Vec<String> = docs
+            .iter()
+            .filter_map(|d| d[key].as_array())
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    };
+    let (doc, content_type) = match doc {
+        Merged::Tags(name) => (
+            json!({ "name": name, "tags": union("tags") }),
+            "application/json",
+        ),
+        Merged::Catalog => (
+            json!({ "repositories": union("repositories") }),
+            "application/json",
+        ),
+        Merged::Referrers => {
+            let mut seen = std::collections::HashSet::new();
+            let manifests: Vec<&serde_json::Value> = docs
+                .iter()
+                .filter_map(|d| d["manifests"].as_array())
+                .flatten()
+                .filter(|m| {
+                    m["digest"]
+                        .as_str()
+                        .is_some_and(|d| seen.insert(d.to_owned()))
+                })
+                .collect();
+            (
+                json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests }),
+                OCI_INDEX,
+            )
+        }
+    };
+    Generated {
+        bytes: Bytes::from(serde_json::to_vec(&doc).expect("serialises")),
+        content_type: content_type.into(),
     }
 }

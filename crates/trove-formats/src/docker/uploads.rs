@@ -115,6 +115,10 @@ pub async fn start(
     name: &str,
 ) -> Result<HttpResponse, OciError> {
     t.repo.check_writable().map_err(upload_err)?;
+    // A routing rule refuses the push before any byte is streamed, not at the final PUT.
+    t.repo
+        .check_path(&asset_path(format!("/v2/{name}/blobs/uploads"))?)
+        .map_err(upload_err)?;
     let q = query(req)?;
     let digest = q.digest.as_deref().map(route::parse_digest).transpose()?;
     if let Some(mount) = &q.mount
