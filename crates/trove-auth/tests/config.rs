@@ -13,13 +13,9 @@ use trove_core::ErrorKind;
 async fn builtins_are_created_once_with_least_privilege() {
     let (_d, meta) = store().await;
     // The server's first-start bootstrap runs before Auth::init.
-    meta.users()
-        .create(
-            "admin",
-            &trove_auth::password::hash("pw").unwrap(),
-            true,
-            "bootstrap",
-        )
+    let hash = trove_auth::password::hash("pw").unwrap();
+    meta.security()
+        .create_user("admin", Some(&hash), "bootstrap")
         .await
         .unwrap();
     let auth = Auth::init(meta.clone(), AuthSettings::default())

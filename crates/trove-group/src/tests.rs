@@ -1,8 +1,6 @@
 //! The group against real hosted members (a temp metadata store and an in-memory blob store) and
-//! a toy format (`TestFormat`), which proves it is generic: nothing here knows docker, except
-//! `docker_merge`, the merge proposed for the docker format.
-
-mod docker_merge;
+//! a toy format (`TestFormat`), which proves it is generic: nothing here knows docker (the
+//! docker merge is tested in trove-formats, and through a group in trove-server's tests).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -9,9 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use trove_core::{
-    Algorithm, Asset, AssetIndex, AssetMeta, AssetPath, BlobInfo, BlobStore, ByteRange, Ctx, Error,
-    ErrorKind, FormatSpec, Generated, KindConfig, NewAsset, Page, Repository, RepositoryConfig,
-    Result, WritePolicy, now_millis,
+    Asset, AssetIndex, AssetMeta, AssetPath, BlobStore, ByteRange, Ctx, Error, ErrorKind,
+    FormatSpec, KindConfig, NewAsset, Page, Repository, RepositoryConfig, Result, WritePolicy,
 };
 use trove_store::MetadataStore;
 
@@ -46,25 +45,8 @@ impl HostedRepository {
     }
 
     async fn generated(&self, path: &AssetPath) -> Result<Option<(AssetMeta, Bytes)>> {
-        let Some(Generated {
-            bytes,
-            content_type,
-        }) = self.format.generate(path, self).await?
-        else {
-            return Ok(None);
-        };
-        let meta = AssetMeta {
-            path: path.clone(),
-            blob: BlobInfo {
-                digest: trove_store::digest_of(Algorithm::Sha256, &bytes),
-                size: bytes.len() as u64,
-            },
-            content_type: Some(content_type),
-            created: now_millis(),
-            last_downloaded: None,
-            attrs: serde_json::Value::Null,
-        };
-        Ok(Some((meta, bytes)))
+        let generated = self.format.generate(path, self).await?;
+        Ok(generated.map(|g| trove_store::generated_asset(path, g)))
     }
 }
 

@@ -28,8 +28,8 @@ use serde_json::json;
 use sha2::Digest as _;
 use trove_core::{
     ATTR_UPSTREAM_STALE, Algorithm, Asset, AssetClass, AssetIndex, AssetMeta, AssetPath, BlobInfo,
-    BlobStore, ByteRange, Ctx, Digest, Error, ErrorKind, FormatSpec, Generated, KindConfig,
-    NewAsset, Page, ProxyConfig, Repository, RepositoryConfig, Result, now_millis,
+    BlobStore, ByteRange, Ctx, Digest, Error, ErrorKind, FormatSpec, KindConfig, NewAsset, Page,
+    ProxyConfig, Repository, RepositoryConfig, Result, now_millis,
 };
 use trove_store::MetadataStore;
 
@@ -183,25 +183,8 @@ impl Inner {
     }
 
     async fn generated(&self, path: &AssetPath) -> Result<Option<(AssetMeta, Bytes)>> {
-        let Some(Generated {
-            bytes,
-            content_type,
-        }) = self.format.generate(path, self).await?
-        else {
-            return Ok(None);
-        };
-        let meta = AssetMeta {
-            path: path.clone(),
-            blob: BlobInfo {
-                digest: trove_store::digest_of(Algorithm::Sha256, &bytes),
-                size: bytes.len() as u64,
-            },
-            content_type: Some(content_type),
-            created: now_millis(),
-            last_downloaded: None,
-            attrs: serde_json::Value::Null,
-        };
-        Ok(Some((meta, bytes)))
+        let generated = self.format.generate(path, self).await?;
+        Ok(generated.map(|g| trove_store::generated_asset(path, g)))
     }
 
     /// The flight fetching `path` (stored at `key`): joins the one in progress or starts one.

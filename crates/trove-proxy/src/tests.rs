@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use trove_core::RepoName;
+use trove_core::{Generated, RepoName};
 use trove_formats::docker::DockerFormat;
 use trove_store::testing::read_all;
 use trove_store::{DeclaredRepo, FsBlobStore, digest_of};

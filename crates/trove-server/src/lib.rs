@@ -305,7 +305,7 @@ where
 /// On first start (no users at all), creates `admin` with a random password written to
 /// `<data_dir>/admin.password` (mode 0600), as Nexus does. The password is never logged.
 async fn bootstrap_admin(meta: &MetadataStore, data_dir: &Path) -> anyhow::Result<()> {
-    if meta.users().count().await? > 0 {
+    if meta.security().count_users(true).await? > 0 {
         return Ok(());
     }
     let password = trove_auth::password::generate();
@@ -316,9 +316,12 @@ async fn bootstrap_admin(meta: &MetadataStore, data_dir: &Path) -> anyhow::Resul
         let password = password.clone();
         tokio::task::spawn_blocking(move || trove_auth::password::hash(&password)).await??
     };
-    meta.users()
-        .create("admin", &hash, true, "bootstrap")
+    let security = meta.security();
+    security
+        .create_user("admin", Some(&hash), "bootstrap")
         .await?;
+    // Nexus' first-start flow: the generated password must be changed at first sign-in.
+    security.set_password("admin", &hash, true).await?;
     tracing::warn!(file = %path.display(), "created user 'admin'; its first password is in this file");
     Ok(())
 }

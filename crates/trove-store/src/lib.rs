@@ -23,6 +23,7 @@ pub use security::{
 
 use sha2::Digest as _;
 use trove_core::{Algorithm, Digest};
+use trove_core::{AssetMeta, AssetPath, BlobInfo, Generated, now_millis};
 
 /// Hashes `data` with `algo` into a `Digest`.
 pub fn digest_of(algo: Algorithm, data: &[u8]) -> Digest {
@@ -31,4 +32,25 @@ pub fn digest_of(algo: Algorithm, data: &[u8]) -> Digest {
         Algorithm::Sha512 => hex::encode(sha2::Sha512::digest(data)),
     };
     Digest::from_hex(algo, hex)
+}
+
+/// The metadata of a document a format generated at `path` (a docker tag list): its digest
+/// and size are computed, it is never stored.
+pub fn generated_asset(path: &AssetPath, generated: Generated) -> (AssetMeta, bytes::Bytes) {
+    let Generated {
+        bytes,
+        content_type,
+    } = generated;
+    let meta = AssetMeta {
+        path: path.clone(),
+        blob: BlobInfo {
+            digest: digest_of(Algorithm::Sha256, &bytes),
+            size: bytes.len() as u64,
+        },
+        content_type: Some(content_type),
+        created: now_millis(),
+        last_downloaded: None,
+        attrs: serde_json::Value::Null,
+    };
+    (meta, bytes)
 }

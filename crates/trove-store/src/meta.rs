@@ -55,9 +55,6 @@ impl MetadataStore {
     pub fn uploads(&self) -> Uploads<'_> {
         Uploads(&self.pool)
     }
-    pub fn users(&self) -> Users<'_> {
-        Users(&self.pool)
-    }
     pub fn security(&self) -> crate::security::Security<'_> {
         crate::security::Security(&self.pool)
     }
@@ -454,8 +451,6 @@ impl Uploads<'_> {
 // ---------------------------------------------------------------------------------------------
 // Users
 
-pub struct Users<'a>(&'a SqlitePool);
-
 #[derive(Clone, PartialEq, sqlx::FromRow)]
 pub struct UserRow {
     pub id: String,
@@ -475,56 +470,6 @@ impl std::fmt::Debug for UserRow {
             .field("status", &self.status)
             .field("managed_by", &self.managed_by)
             .finish_non_exhaustive()
-    }
-}
-
-impl Users<'_> {
-    pub async fn count(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(self.0)
-            .await
-            .map_err(db_err)
-    }
-
-    /// Creates a user; `AlreadyExists` if the name is taken.
-    pub async fn create(
-        &self,
-        name: &str,
-        password_hash: &str,
-        must_change_password: bool,
-        managed_by: &str,
-    ) -> Result<()> {
-        let r = sqlx::query(
-            "INSERT INTO users (id, name, password_hash, status, must_change_password, managed_by, created) \
-             VALUES ($1, $2, $3, 'active', $4, $5, $6) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(name)
-        .bind(password_hash)
-        .bind(must_change_password)
-        .bind(managed_by)
-        .bind(now_millis())
-        .execute(self.0)
-        .await
-        .map_err(db_err)?;
-        if r.rows_affected() == 0 {
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!("user {name} already exists"),
-            ));
-        }
-        Ok(())
-    }
-
-    pub async fn get(&self, name: &str) -> Result<Option<UserRow>> {
-        sqlx::query_as(
-            "SELECT id, name, password_hash, status, must_change_password, managed_by, created \
-             FROM users WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(self.0)
-        .await
-        .map_err(db_err)
     }
 }
 

@@ -222,18 +222,20 @@ async fn uploads_and_users() {
     assert!(s.uploads().delete("u1").await.unwrap());
     assert_eq!(s.uploads().get("u1").await.unwrap(), None);
 
-    assert_eq!(s.users().count().await.unwrap(), 0);
-    s.users()
-        .create("admin", "$argon2id$x", true, "bootstrap")
+    let sec = s.security();
+    assert_eq!(sec.count_users(true).await.unwrap(), 0);
+    sec.create_user("admin", Some("$argon2id$x"), "bootstrap")
         .await
         .unwrap();
-    let err = s
-        .users()
-        .create("admin", "$argon2id$y", true, "bootstrap")
+    let err = sec
+        .create_user("admin", Some("$argon2id$y"), "bootstrap")
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::AlreadyExists);
-    let u = s.users().get("admin").await.unwrap().unwrap();
+    sec.set_password("admin", "$argon2id$z", true)
+        .await
+        .unwrap();
+    let u = sec.user("admin").await.unwrap().unwrap();
     assert!(u.must_change_password);
     assert!(
         !format!("{u:?}").contains("argon2"),

@@ -235,6 +235,63 @@ async fn catalog(index: &dyn AssetIndex) -> Result<Doc> {
     Ok((json!({ "repositories": names }), "application/json"))
 }
 
+enum Merged {
+    Tags(String),
+    Catalog,
+    Referrers,
+}
+
+/// Merges members' documents; a part that is not JSON is skipped. No parts give the empty
+/// document (the contract `FormatSpec::merge` has with groups).
+fn merge_documents(doc: Merged, parts: &[Generated]) -> Generated {
+    let docs: Vec<serde_json::Value> = parts
+        .iter()
+        .filter_map(|p| serde_json::from_slice(&p.bytes).ok())
+        .collect();
+    let union = |key: &str| -> Vec<String> {
+        let mut all: Vec<String> = docs
+            .iter()
+            .filter_map(|d| d[key].as_array())
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    };
+    let (doc, content_type) = match doc {
+        Merged::Tags(name) => (
+            json!({ "name": name, "tags": union("tags") }),
+            "application/json",
+        ),
+        Merged::Catalog => (
+            json!({ "repositories": union("repositories") }),
+            "application/json",
+        ),
+        Merged::Referrers => {
+            let mut seen = std::collections::HashSet::new();
+            let manifests: Vec<&serde_json::Value> = docs
+                .iter()
+                .filter_map(|d| d["manifests"].as_array())
+                .flatten()
+                .filter(|m| {
+                    m["digest"]
+                        .as_str()
+                        .is_some_and(|d| seen.insert(d.to_owned()))
+                })
+                .collect();
+            (
+                json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests }),
+                OCI_INDEX,
+            )
+        }
+    };
+    Generated {
+        bytes: Bytes::from(serde_json::to_vec(&doc).expect("serialises")),
+        content_type: content_type.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,61 +420,79 @@ mod tests {
             )
         );
     }
-}
 
-enum Merged {
-    Tags(String),
-    Catalog,
-    Referrers,
-}
-
-/// Merges members' documents; a part that is not JSON is skipped. No parts give the empty
-/// document (the contract `FormatSpec::merge` has with groups).
-fn merge_documents(doc: Merged, parts: &[Generated]) -> Generated {
-    let docs: Vec<serde_json::Value> = parts
-        .iter()
-        .filter_map(|p| serde_json::from_slice(&p.bytes).ok())
-        .collect();
-    let union = |key: &str| -> Vec<String> {
-        let mut all: Vec<String> = docs
-            .iter()
-            .filter_map(|d| d[key].as_array())
-            .flatten()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect();
-        all.sort_unstable();
-        all.dedup();
-        all
-    };
-    let (doc, content_type) = match doc {
-        Merged::Tags(name) => (
-            json!({ "name": name, "tags": union("tags") }),
-            "application/json",
-        ),
-        Merged::Catalog => (
-            json!({ "repositories": union("repositories") }),
-            "application/json",
-        ),
-        Merged::Referrers => {
-            let mut seen = std::collections::HashSet::new();
-            let manifests: Vec<&serde_json::Value> = docs
-                .iter()
-                .filter_map(|d| d["manifests"].as_array())
-                .flatten()
-                .filter(|m| {
-                    m["digest"]
-                        .as_str()
-                        .is_some_and(|d| seen.insert(d.to_owned()))
-                })
-                .collect();
-            (
-                json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests }),
-                OCI_INDEX,
-            )
+    fn doc(v: serde_json::Value) -> Generated {
+        Generated {
+            bytes: Bytes::from(serde_json::to_vec(&v).unwrap()),
+            content_type: "application/json".into(),
         }
-    };
-    Generated {
-        bytes: Bytes::from(serde_json::to_vec(&doc).expect("serialises")),
-        content_type: content_type.into(),
     }
+
+    fn merged(path: &str, parts: Vec<Generated>) -> (serde_json::Value, String) {
+        let g = DockerFormat
+            .merge(&AssetPath::parse(path).unwrap(), parts)
+            .expect("merged");
+        (serde_json::from_slice(&g.bytes).unwrap(), g.content_type)
+    }
+
+    /// What a group serves for tags/list: a sorted union; non-JSON parts are skipped; no parts
+    /// give the empty document (the merge contract).
+    #[test]
+    fn merge_tag_lists() {
+        let parts = vec![
+            doc(json!({"name": "app", "tags": ["latest", "1.0", "2.0"]})),
+            doc(json!({"name": "library/app", "tags": ["1.0", "1.1"]})),
+            Generated {
+                bytes: Bytes::from_static(b"<html>upstream error</html>"),
+                content_type: "text/html".into(),
+            },
+            doc(json!({"name": "app", "tags": null})),
+        ];
+        let (doc_, ctype) = merged("/v2/app/tags/list", parts);
+        assert_eq!(ctype, "application/json");
+        assert_eq!(
+            doc_,
+            json!({"name": "app", "tags": ["1.0", "1.1", "2.0", "latest"]})
+        );
+        assert_eq!(
+            merged("/v2/app/tags/list", vec![]).0,
+            json!({"name": "app", "tags": []})
+        );
+    }
+
+    #[test]
+    fn merge_catalogs_and_referrers_and_nothing_else() {
+        let parts = vec![
+            doc(json!({"repositories": ["mysql", "library/nginx"]})),
+            doc(json!({"repositories": ["helloz/onenav", "mysql"]})),
+        ];
+        let (c, _) = merged("/v2/_catalog", parts);
+        assert_eq!(
+            c,
+            json!({"repositories": ["helloz/onenav", "library/nginx", "mysql"]})
+        );
+
+        let sig = json!({"mediaType": OCI_MANIFEST_T, "digest": "sha256:aaaa", "size": 10, "artifactType": "application/sig"});
+        let again = json!({"mediaType": OCI_MANIFEST_T, "digest": "sha256:aaaa", "size": 10, "artifactType": "other"});
+        let sbom = json!({"mediaType": OCI_MANIFEST_T, "digest": "sha256:bbbb", "size": 20, "artifactType": "application/sbom"});
+        let index = |m: Vec<serde_json::Value>| {
+            doc(json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": m}))
+        };
+        let d = format!("sha256:{}", "c".repeat(64));
+        let (r, ctype) = merged(
+            &format!("/v2/app/referrers/{d}"),
+            vec![index(vec![sig.clone()]), index(vec![again, sbom.clone()])],
+        );
+        assert_eq!(ctype, OCI_INDEX);
+        assert_eq!(
+            r,
+            json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [sig, sbom]}),
+            "first member wins per digest"
+        );
+        // Manifests and blobs are not merged: the first member that has them serves them.
+        let path = AssetPath::parse("/v2/app/manifests/1").unwrap();
+        assert!(DockerFormat.merge(&path, vec![doc(json!({}))]).is_none());
+    }
+
+    const OCI_MANIFEST_T: &str = "application/vnd.oci.image.manifest.v1+json";
 }
