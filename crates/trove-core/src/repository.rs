@@ -173,4 +173,6 @@ pub trait Repository: Send + Sync {
 /// How a front-end finds a repository by name without depending on the server that built it.
 pub trait RepoLookup: Send + Sync {
     fn get(&self, name: &str) -> Option<Arc<dyn Repository>>;
+    /// The names of every online repository, sorted (for registry-wide listings).
+    fn names(&self) -> Vec<String>;
 }

@@ -192,18 +192,6 @@ impl Fake {
             asked: AtomicUsize::new(0),
         })
     }
-    fn serving(
-        template: &RepositoryConfig,
-        name: &str,
-        docs: Vec<(&'static str, &'static str, &'static [u8])>,
-    ) -> Arc<Fake> {
-        Arc::new(Fake {
-            cfg: config_named(template, name),
-            docs,
-            fail: None,
-            asked: AtomicUsize::new(0),
-        })
-    }
     fn answer(&self, path: &AssetPath) -> Result<Option<(AssetMeta, Bytes)>> {
         self.asked.fetch_add(1, Ordering::SeqCst);
         if let Some(kind) = &self.fail {

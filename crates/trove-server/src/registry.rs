@@ -208,4 +208,11 @@ impl RepoLookup for RepoRegistry {
             .get(name)
             .cloned()
     }
+
+    fn names(&self) -> Vec<String> {
+        let snapshot = self.snapshot.read().expect("registry lock").clone();
+        let mut names: Vec<String> = snapshot.repos.keys().cloned().collect();
+        names.sort_unstable();
+        names
+    }
 }

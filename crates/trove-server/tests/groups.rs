@@ -209,3 +209,54 @@ async fn routing_rules_refuse_with_the_rule_named_and_groups_skip_blocked_member
     ));
     assert_eq!(call(&app, anon).await.status, 401);
 }
+
+/// `/v2/_catalog` on the main port lists, as `<repository>/<image>`, what the caller may
+/// browse: repositories it may not browse are left out.
+#[actix_web::test]
+async fn registry_wide_catalog_lists_what_the_caller_may_browse() {
+    let pw = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(pw.path(), "pw").unwrap();
+    let users = format!(
+        "[[role]]\nname = \"a-only\"\nprivileges = [{{ format = \"docker\", repo = \"a\", actions = [\"browse\", \"read\"] }}]\n\
+         [[user]]\nname = \"carol\"\npassword_file = {:?}\nroles = [\"a-only\"]\n",
+        pw.path()
+    );
+    let t = instance(&format!("{CONFIG}{users}")).await;
+    let app = main_app!(t.trove);
+    push_image(&app, "a", "team/one", "1", b"{\"x\":1}").await;
+    push_image(&app, "b", "team/two", "1", b"{\"x\":2}").await;
+    let r = call(&app, get("/v2/_catalog")).await;
+    let all = r.json()["repositories"].clone();
+    for want in ["a/team/one", "g/team/one", "readonly-group/team/one"] {
+        assert!(
+            all.as_array().unwrap().iter().any(|v| v == want),
+            "{want} missing: {all}"
+        );
+    }
+    // `b`'s allow rule (`^/v2/team/.*`) does not match `/v2/_catalog`: rules test request
+    // paths as given (as Nexus does), so a rule-guarded repository lists nothing unless its
+    // rule allows `^/v2/_catalog` too. Its content is still pulled by name.
+    assert!(
+        !all.as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v.as_str().unwrap().contains("team/two")),
+        "{all}"
+    );
+    assert_eq!(
+        call(&app, get("/v2/b/team/two/manifests/1")).await.status,
+        200
+    );
+    let r = call(&app, get("/v2/_catalog?n=2")).await;
+    assert_eq!(r.json()["repositories"].as_array().unwrap().len(), 2);
+    assert!(
+        r.header("link")
+            .unwrap()
+            .starts_with("</v2/_catalog?n=2&last=")
+    );
+    let carol = get("/v2/_catalog").insert_header(("authorization", support::basic("carol", "pw")));
+    assert_eq!(
+        call(&app, carol).await.json(),
+        json!({"repositories": ["a/team/one"]})
+    );
+}

@@ -187,6 +187,7 @@ fn locate(req: &HttpRequest, mount: Mount) -> Result<(Option<(String, String)>, 
         Mount::ByName => match tail.strip_prefix('/').filter(|t| !t.is_empty()) {
             None => Ok((None, tail.to_owned())),
             Some("token") => Ok((None, "/token".to_owned())),
+            Some("_catalog") => Ok((None, "/_catalog".to_owned())),
             Some(rest) => {
                 let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
                 Ok((
@@ -285,6 +286,9 @@ async fn dispatch(
     })
     .await?;
     let caller = challenge_caller(identity);
+    if repo.is_none() && tail == "/_catalog" && is_get {
+        return tags::registry_catalog(&api, &caller, &req).await;
+    }
     let (Some(repo), Some(route)) = (repo, route) else {
         return if is_get {
             ping(&caller, &req)

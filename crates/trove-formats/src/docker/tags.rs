@@ -103,3 +103,66 @@ pub async fn catalog(t: &Target, req: &HttpRequest) -> Result<HttpResponse, OciE
     });
     Ok(page_response(link, &doc))
 }
+
+/// `GET /v2/_catalog` on the main port: every image of every repository the caller may
+/// browse, as `<repository>/<image>` (the form `docker pull host/<repository>/<image>` uses),
+/// sorted and paginated like a repository's own catalog. Repositories the caller may not
+/// browse are left out, not refused.
+pub async fn registry_catalog(
+    api: &super::DockerApi,
+    caller: &super::auth::Caller,
+    req: &HttpRequest,
+) -> Result<HttpResponse, OciError> {
+    let q = list_query(req)?;
+    let mut names = Vec::new();
+    for repo_name in api.repos.names() {
+        let Some(repo) = api.repos.get(&repo_name) else {
+            continue;
+        };
+        let allowed = caller
+            .auth
+            .authorize(
+                &caller.identity,
+                trove_auth::Action::Browse,
+                repo.config(),
+                None,
+            )
+            .is_ok();
+        if !allowed || (repo.config().force_basic_auth && caller.identity.principal.is_anonymous())
+        {
+            continue;
+        }
+        let target = Target {
+            repo,
+            prefix: format!("/v2/{repo_name}/"),
+            mount: super::Mount::ByName,
+            ctx: Default::default(),
+            caller: super::auth::Caller {
+                identity: caller.identity.clone(),
+                auth: caller.auth.clone(),
+                token_url: caller.token_url.clone(),
+                scope_prefix: caller.scope_prefix.clone(),
+            },
+        };
+        // A repository that cannot answer (its upstream down) must not hide the others.
+        let Ok(Some(doc)) = generated(&target, "/v2/_catalog".into()).await else {
+            continue;
+        };
+        let images = doc["repositories"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str());
+        for image in images {
+            names.push(serde_json::Value::String(format!("{repo_name}/{image}")));
+        }
+    }
+    names.sort_unstable_by(|a, b| a.as_str().cmp(&b.as_str()));
+    let link = paginate(&mut names, &q, |n, last| {
+        format!("/v2/_catalog?n={n}&last={last}")
+    });
+    Ok(page_response(
+        link,
+        &serde_json::json!({ "repositories": names }),
+    ))
+}
