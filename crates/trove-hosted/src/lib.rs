@@ -9,8 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use trove_core::{
-    Asset, AssetIndex, AssetMeta, AssetPath, BlobStore, ByteRange, Ctx, Error, ErrorKind,
-    FormatSpec, KindConfig, NewAsset, Page, Repository, RepositoryConfig, Result, WritePolicy,
+    Asset, AssetIndex, AssetMeta, AssetPath, BlobStore, ByteRange, Ctx, Error, FormatSpec,
+    KindConfig, NewAsset, Page, Repository, RepositoryConfig, Result, WritePolicy,
 };
 use trove_store::MetadataStore;
 
@@ -91,31 +91,9 @@ impl Repository for HostedRepository {
         let Some(meta) = self.meta.assets().get(&self.cfg.id, key.as_str()).await? else {
             return Ok(None);
         };
-        let served = match range {
-            None => None,
-            Some(r) => Some(r.resolve(meta.blob.size).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::RangeNotSatisfiable,
-                    format!("range not satisfiable for {} bytes", meta.blob.size),
-                )
-            })?),
-        };
-        let body = self
-            .blobs
-            .open(&meta.blob.digest, served)
+        trove_store::open_asset(self.blobs.as_ref(), meta, range)
             .await
-            .map_err(|e| {
-                if e.kind == ErrorKind::NotFound {
-                    // A row without its blob breaks the write-order invariant: report, don't hide.
-                    Error::internal(format!(
-                        "{path} is recorded but blob {} is missing",
-                        meta.blob.digest
-                    ))
-                } else {
-                    e
-                }
-            })?;
-        Ok(Some(Asset { meta, body, served }))
+            .map(Some)
     }
 
     async fn head(&self, _ctx: &Ctx, path: &AssetPath) -> Result<Option<AssetMeta>> {

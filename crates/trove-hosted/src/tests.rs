@@ -1,7 +1,7 @@
 //! The kind against a toy format (`TestFormat`), which proves it is generic: nothing here knows
 //! docker.
 
-use trove_core::{Algorithm, FormatId, Generated, RepoName};
+use trove_core::{Algorithm, ErrorKind, FormatId, Generated, RepoName};
 use trove_store::testing::{body, read_all};
 use trove_store::{DeclaredRepo, MemBlobStore, digest_of};
 

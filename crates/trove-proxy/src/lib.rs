@@ -156,30 +156,7 @@ impl Inner {
 
     /// Opens the cached blob of `meta`, or the requested range of it.
     async fn serve(&self, meta: AssetMeta, range: Option<ByteRange>) -> Result<Asset> {
-        let served = match range {
-            None => None,
-            Some(r) => Some(r.resolve(meta.blob.size).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::RangeNotSatisfiable,
-                    format!("range not satisfiable for {} bytes", meta.blob.size),
-                )
-            })?),
-        };
-        let body = self
-            .blobs
-            .open(&meta.blob.digest, served)
-            .await
-            .map_err(|e| {
-                if e.kind == ErrorKind::NotFound {
-                    Error::internal(format!(
-                        "{} is recorded but blob {} is missing",
-                        meta.path, meta.blob.digest
-                    ))
-                } else {
-                    e
-                }
-            })?;
-        Ok(Asset { meta, body, served })
+        trove_store::open_asset(self.blobs.as_ref(), meta, range).await
     }
 
     async fn generated(&self, path: &AssetPath) -> Result<Option<(AssetMeta, Bytes)>> {

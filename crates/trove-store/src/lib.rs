@@ -23,7 +23,10 @@ pub use security::{
 
 use sha2::Digest as _;
 use trove_core::{Algorithm, Digest};
-use trove_core::{AssetMeta, AssetPath, BlobInfo, Generated, now_millis};
+use trove_core::{
+    Asset, AssetMeta, AssetPath, BlobInfo, BlobStore, ByteRange, Error, ErrorKind, Generated,
+    Result, now_millis,
+};
 
 /// Hashes `data` with `algo` into a `Digest`.
 pub fn digest_of(algo: Algorithm, data: &[u8]) -> Digest {
@@ -53,4 +56,34 @@ pub fn generated_asset(path: &AssetPath, generated: Generated) -> (AssetMeta, by
         attrs: serde_json::Value::Null,
     };
     (meta, bytes)
+}
+
+/// Opens the stored blob of `meta`, or the requested range of it: what every kind serves a
+/// GET with. A row whose blob is missing breaks the write-order invariant (blob first, then
+/// row) and is reported as an internal error, never hidden as a 404.
+pub async fn open_asset(
+    blobs: &dyn BlobStore,
+    meta: AssetMeta,
+    range: Option<ByteRange>,
+) -> Result<Asset> {
+    let served = match range {
+        None => None,
+        Some(r) => Some(r.resolve(meta.blob.size).ok_or_else(|| {
+            Error::new(
+                ErrorKind::RangeNotSatisfiable,
+                format!("range not satisfiable for {} bytes", meta.blob.size),
+            )
+        })?),
+    };
+    let body = blobs.open(&meta.blob.digest, served).await.map_err(|e| {
+        if e.kind == ErrorKind::NotFound {
+            Error::internal(format!(
+                "{} is recorded but blob {} is missing",
+                meta.path, meta.blob.digest
+            ))
+        } else {
+            e
+        }
+    })?;
+    Ok(Asset { meta, body, served })
 }
