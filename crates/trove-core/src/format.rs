@@ -18,6 +18,15 @@ pub struct Generated {
 pub trait AssetIndex: Send + Sync {
     /// Assets whose storage path starts with `prefix`, ordered by path.
     async fn list(&self, prefix: &str, page: &Page) -> Result<Vec<AssetMeta>>;
+    /// Only the storage paths under `prefix`, ordered: for listings (tags, catalog) that need
+    /// no metadata. Stores answer it without building an `AssetMeta` per row.
+    async fn list_paths(&self, prefix: &str) -> Result<Vec<String>> {
+        let rows = self.list(prefix, &Page::default()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| m.path.as_str().to_owned())
+            .collect())
+    }
 }
 
 /// The format logic a repository kind may call. Kinds never call anything else of a format, so a

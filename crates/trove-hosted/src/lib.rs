@@ -55,6 +55,10 @@ impl AssetIndex for HostedRepository {
     async fn list(&self, prefix: &str, page: &Page) -> Result<Vec<AssetMeta>> {
         self.meta.assets().list(&self.cfg.id, prefix, page).await
     }
+
+    async fn list_paths(&self, prefix: &str) -> Result<Vec<String>> {
+        self.meta.assets().list_paths(&self.cfg.id, prefix).await
+    }
 }
 
 #[async_trait]

@@ -358,6 +358,19 @@ impl Assets<'_> {
         Ok(r.rows_affected() > 0)
     }
 
+    /// Only the paths under `prefix`, ordered: one narrow index range scan, nothing parsed.
+    pub async fn list_paths(&self, repo_id: &str, prefix: &str) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT path FROM assets WHERE repo_id = $1 AND path >= $2 AND path < $3 ORDER BY path",
+        )
+        .bind(repo_id)
+        .bind(prefix)
+        .bind(prefix_end(prefix))
+        .fetch_all(self.0)
+        .await
+        .map_err(db_err)
+    }
+
     /// Assets whose path starts with `prefix`, ordered by path, keyset-paginated.
     pub async fn list(&self, repo_id: &str, prefix: &str, page: &Page) -> Result<Vec<AssetMeta>> {
         let lower = page

@@ -199,6 +199,19 @@ async fn assets_put_get_list_delete() {
         ["/v2/x/manifests/3"]
     );
 
+    // The paths-only listing agrees with the full one, and stays inside the prefix.
+    let paths = s
+        .assets()
+        .list_paths(&repo, "/v2/x/manifests/")
+        .await
+        .unwrap();
+    let full = s
+        .assets()
+        .list(&repo, "/v2/x/manifests/", &Page::default())
+        .await
+        .unwrap();
+    assert_eq!(paths, names(full));
+    assert!(!paths.iter().any(|p| p.starts_with("/v2/xy/")));
     assert!(s.assets().delete(&repo, "/v2/x/manifests/1").await.unwrap());
     assert!(!s.assets().delete(&repo, "/v2/x/manifests/1").await.unwrap());
     assert_eq!(

@@ -175,13 +175,13 @@ type Doc = (serde_json::Value, &'static str);
 /// Every tag of the image, sorted; `None` when the image has no manifest at all.
 async fn tags(name: &str, index: &dyn AssetIndex) -> Result<Option<Doc>> {
     let prefix = format!("/v2/{name}/manifests/");
-    let rows = index.list(&prefix, &Page::default()).await?;
-    if rows.is_empty() {
+    let paths = index.list_paths(&prefix).await?;
+    if paths.is_empty() {
         return Ok(None);
     }
-    let tags: Vec<&str> = rows
+    let tags: Vec<&str> = paths
         .iter()
-        .filter_map(|m| m.path.as_str().strip_prefix(&prefix))
+        .filter_map(|p| p.strip_prefix(&prefix))
         .filter(|r| !r.contains('/') && !r.contains(':'))
         .collect();
     Ok(Some((
@@ -219,15 +219,10 @@ async fn referrers(name: &str, digest: &str, index: &dyn AssetIndex) -> Result<D
 
 /// The image names of the repository that have at least one manifest, sorted.
 async fn catalog(index: &dyn AssetIndex) -> Result<Doc> {
-    let rows = index.list("/v2/", &Page::default()).await?;
-    let mut names: Vec<&str> = rows
+    let paths = index.list_paths("/v2/").await?;
+    let mut names: Vec<&str> = paths
         .iter()
-        .filter_map(|m| {
-            m.path
-                .as_str()
-                .strip_prefix("/v2/")?
-                .rsplit_once("/manifests/")
-        })
+        .filter_map(|p| p.strip_prefix("/v2/")?.rsplit_once("/manifests/"))
         .map(|(name, _)| name)
         .collect();
     names.sort_unstable();
