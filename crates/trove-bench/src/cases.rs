@@ -329,11 +329,11 @@ pub fn hosted(ctx: &mut Ctx) {
     if ctx.want("catalog") {
         catalog(ctx, &h);
     }
-    if ctx.want("push") {
-        push(ctx, &mut h);
-    }
     if ctx.want("pull") {
         pull(ctx, &mut h);
+    }
+    if ctx.want("push") {
+        push(ctx, &mut h);
     }
     if ctx.want("memory") {
         let peak = rec(
@@ -342,7 +342,7 @@ pub fn hosted(ctx: &mut Ctx) {
             "MiB",
             false,
         )
-        .note("both served the same requests: 64 MiB pushes, large pulls, wrk at up to 64 connections, seeding (the large pushes run on fresh instances: memory.peak_push)");
+        .note("both served the same requests: wrk at up to 64 connections, 2,000 manifest pushes of the seeding, 64 MiB pushes (large pushes and pulls run on fresh instances: memory.peak_push, memory.peak_pull)");
         let after = rec(
             "memory.after_load",
             "memory after the hosted cases (VmRSS)",
@@ -1043,6 +1043,55 @@ fn push(ctx: &mut Ctx, h: &mut Hosted) {
     }
 }
 
+/// The pull cases run on a fresh pair of instances (swapped into `h` meanwhile): the disk holds
+/// the two large blobs only while they run, and their peak memory is the pulls' own.
+fn pull(ctx: &mut Ctx, h: &mut Hosted) {
+    let bin = ctx.trove_bin.clone();
+    let opts = TroveOpts {
+        bin: &bin,
+        mode: Mode::Hosted,
+        anonymous_read: false,
+    };
+    let fresh = Registry::start_trove(&opts, None).and_then(|t| {
+        let r = Registry::start_reference(&Mode::Hosted, None)?;
+        Ok([t, r])
+    });
+    let fresh = match fresh {
+        Ok(f) => f,
+        Err(e) => {
+            let r = rec("pull", "pull cases: start fresh instances", "-", true);
+            ctx.failed(r, &e);
+            return;
+        }
+    };
+    let saved = std::mem::replace(&mut h.regs, fresh);
+    h.large_blob = [None, None];
+    pull_cases(ctx, h);
+    let fresh = std::mem::replace(&mut h.regs, saved);
+    let _ = std::fs::remove_file(h.nginx_root.path().join("blob"));
+    if h.large_blob.iter().all(Option::is_some) {
+        let r = rec(
+            &format!("memory.peak_pull.{}", ctx.large_label),
+            &format!(
+                "memory peak of a fresh instance after the {} pulls (VmHWM)",
+                ctx.large_label
+            ),
+            "MiB",
+            false,
+        );
+        let m: Result<Vec<Vec<Sample>>> = fresh
+            .iter()
+            .map(|reg| Ok(vec![Sample::new(mib(reg.memory_kib()?.1))]))
+            .collect();
+        match m {
+            Ok(m) => ctx.measured(r, Ok(sides_of(&SIDES, m))),
+            Err(e) => ctx.failed(r, &e),
+        }
+    }
+    h.large_blob = [None, None];
+    drop(fresh);
+}
+
 /// Hard-links (else copies) Trove's stored file of `digest` into nginx's root as `blob`.
 fn expose_to_nginx(h: &Hosted, digest: &str) -> Result<()> {
     let hex = digest.trim_start_matches("sha256:");
@@ -1074,7 +1123,7 @@ fn expose_to_nginx(h: &Hosted, digest: &str) -> Result<()> {
     Ok(())
 }
 
-fn pull(ctx: &mut Ctx, h: &mut Hosted) {
+fn pull_cases(ctx: &mut Ctx, h: &mut Hosted) {
     let label = ctx.large_label.clone();
     let size = ctx.large;
     let recs = || {
