@@ -1,6 +1,6 @@
 //! Basic authentication: passwords, disabled users, the positive cache, malformed headers.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

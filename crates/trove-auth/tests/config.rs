@@ -1,6 +1,6 @@
 //! Built-ins, the declarative config, role cycles, explanations, and the S3 anonymous story.
 
-mod common;
+use crate::common;
 
 use common::*;
 use trove_auth::{

@@ -1,7 +1,7 @@
 //! The privilege matrix: principals × repositories × actions, every cell checked against an
 //! expectation table written by hand (not computed from the roles), in both directions.
 
-mod common;
+use crate::common;
 
 use common::*;
 use trove_auth::{Action, Principal, RequestedAccess, SecurityDecl, UserStatus};

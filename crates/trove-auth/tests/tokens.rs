@@ -1,6 +1,6 @@
 //! Bearer tokens: what is accepted and everything that must be refused.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

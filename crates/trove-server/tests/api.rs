@@ -1,7 +1,7 @@
 //! The docker API of a hosted repository, in process: status codes, headers and error bodies
 //! of every endpoint the walking skeleton serves, including the upload edge cases.
 
-mod support;
+use crate::support;
 
 use actix_web::test::TestRequest;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! Authentication and authorization on the registry API, in process: challenges, the token
 //! realm, anonymous access, least privilege, and the explain endpoint.
 
-mod support;
+use crate::support;
 
 use actix_web::test::TestRequest;
 use support::{

@@ -3,7 +3,7 @@
 //! with the status, headers and body the spec prescribes.
 //! https://github.com/opencontainers/distribution-spec/blob/main/spec.md
 
-mod support;
+use crate::support;
 
 use actix_web::test::TestRequest;
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! merged tag lists, writes to the writable member, rule refusals naming the rule, the
 //! preview endpoint.
 
-mod support;
+use crate::support;
 
 use actix_web::test::TestRequest;
 use serde_json::json;

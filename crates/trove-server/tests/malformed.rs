@@ -4,7 +4,7 @@
 //! `{upload}` is a live upload session of image `img`, `{blob}` a stored 4-byte blob, `{wrong}`
 //! a digest that does not match the body sent.
 
-mod support;
+use crate::support;
 
 use actix_web::test::TestRequest;
 use serde::Deserialize;

@@ -1,0 +1,9 @@
+//! trove-auth's integration tests, one binary (each test file used to link its own: slower
+//! builds and gigabytes of target dir on a 2-core CI machine).
+
+mod common;
+
+mod basic;
+mod config;
+mod matrix;
+mod tokens;

@@ -1,0 +1,12 @@
+//! trove-server's integration tests, one binary (each test file used to link its own: slower
+//! builds and gigabytes of target dir on a 2-core CI machine).
+
+#[macro_use]
+mod support;
+
+mod api;
+mod auth;
+mod binary;
+mod conformance;
+mod groups;
+mod malformed;

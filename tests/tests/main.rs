@@ -1,0 +1,12 @@
+//! Trove's end-to-end tests with the real docker, skopeo, podman, docker-registry and nginx, one
+//! binary (each file used to link its own: slower builds and gigabytes of target dir on a
+//! 2-core CI machine). `.config/nextest.toml` runs them one at a time.
+
+mod auth_docker;
+mod connectors;
+mod harness_selfcheck;
+mod hosted_docker;
+mod proxy_docker;
+mod scenario_s1;
+mod scenario_s2;
+mod scenario_s3;
