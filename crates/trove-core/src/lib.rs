@@ -23,7 +23,8 @@ pub use format::{
 };
 pub use names::{AssetPath, RepoName};
 pub use repository::{
-    Ctx, KindConfig, ProxyConfig, RepoKind, RepoLookup, Repository, RepositoryConfig, WritePolicy,
+    ConnectorSpec, Ctx, KindConfig, ProxyConfig, RepoKind, RepoLookup, Repository,
+    RepositoryConfig, WritePolicy,
 };
 
 /// Milliseconds since the Unix epoch: the one time representation stored anywhere.

@@ -43,6 +43,28 @@ pub enum WritePolicy {
     Deny,
 }
 
+/// A repository's own ports (its connector): `/v2/` served at the root, as docker clients
+/// need for a registry mirror or a repository-per-host setup. Ports bind on the main listen
+/// address; `https` needs `certificate` and `key` (PEM file paths).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ConnectorSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl ConnectorSpec {
+    /// Whether it opens any port.
+    pub fn is_empty(&self) -> bool {
+        self.http.is_none() && self.https.is_none()
+    }
+}
+
 /// Settings that depend on the repository kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]

@@ -83,6 +83,7 @@ async fn fixture() -> Fixture {
         kind: KindConfig::Hosted { write_policy },
         force_basic_auth: false,
         routing_rule: None,
+        connector: None,
     };
     meta.repos()
         .reconcile(&[

@@ -57,6 +57,7 @@ async fn fixture(write_policy: WritePolicy) -> Fixture {
         kind,
         force_basic_auth: false,
         routing_rule: None,
+        connector: None,
     };
     meta.repos().reconcile(&[decl]).await.unwrap();
     let cfg = meta.repos().list().await.unwrap().remove(0);

@@ -184,6 +184,7 @@ async fn fixture(proxy: ProxyConfig, format: Arc<dyn FormatSpec>) -> Fixture {
         kind: KindConfig::Proxy(proxy),
         force_basic_auth: false,
         routing_rule: None,
+        connector: None,
     };
     meta.repos().reconcile(&[decl]).await.unwrap();
     let cfg = meta.repos().list().await.unwrap().remove(0);

@@ -55,7 +55,7 @@ pub struct UserConfig {
     pub roles: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Main port: path-based repository access (`/repository/<name>/v2/`), later the console.
@@ -83,7 +83,7 @@ pub struct ServerConfig {
     pub upload_ttl_hours: u64,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "lowercase")]
 pub enum BlobStoreConfig {
     /// Blobs on a local filesystem; default path `<data_dir>/blobs`.
@@ -553,6 +553,26 @@ impl Config {
                 kind: r.kind_config(),
                 force_basic_auth: r.force_basic_auth,
                 routing_rule: r.routing_rule.clone(),
+                connector: r.connector.as_ref().map(|c| trove_core::ConnectorSpec {
+                    http: c.http,
+                    https: c.https,
+                    certificate: c.certificate.as_ref().map(|p| p.display().to_string()),
+                    key: c.key.as_ref().map(|p| p.display().to_string()),
+                }),
+            })
+            .collect()
+    }
+
+    /// The routing rules as rows for the store (compiled and checked by `validate`).
+    pub fn declared_rules(&self) -> Vec<trove_store::RuleRow> {
+        self.routing_rules
+            .iter()
+            .map(|d| trove_store::RuleRow {
+                name: d.name.clone(),
+                description: d.description.clone(),
+                mode: d.mode.as_str().to_owned(),
+                matchers: d.matchers.clone(),
+                managed_by: "config".into(),
             })
             .collect()
     }

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use actix_web::App;
 use anyhow::Context;
 
-use crate::config::Config;
+use trove_store::RepoRecord;
+
+use crate::config::ServerConfig;
 use crate::{ServerEntry, Trove, serve};
 
 /// What a repository's connector should be.
@@ -33,24 +35,27 @@ pub(crate) struct Supervisor {
     running: Mutex<HashMap<String, Listeners>>,
 }
 
-fn specs(config: &Config) -> HashMap<String, Spec> {
-    let ip = config.server.listen.ip();
-    config
-        .repositories
+/// The wanted listeners: one entry per online repository whose row names ports.
+fn specs(server: &ServerConfig, records: &[RepoRecord]) -> HashMap<String, Spec> {
+    let ip = server.listen.ip();
+    records
         .iter()
+        .filter(|r| r.config.online)
         .filter_map(|r| {
             let c = r.connector.as_ref()?;
             let https = match (c.https, &c.certificate, &c.key) {
-                (Some(port), Some(cert), Some(key)) => {
-                    Some((SocketAddr::new(ip, port), cert.clone(), key.clone()))
-                }
+                (Some(port), Some(cert), Some(key)) => Some((
+                    SocketAddr::new(ip, port),
+                    PathBuf::from(cert),
+                    PathBuf::from(key),
+                )),
                 _ => None,
             };
             let spec = Spec {
                 http: c.http.map(|p| SocketAddr::new(ip, p)),
                 https,
             };
-            (spec.http.is_some() || spec.https.is_some()).then(|| (r.name.to_string(), spec))
+            (spec.http.is_some() || spec.https.is_some()).then(|| (r.config.name.to_string(), spec))
         })
         .collect()
 }
@@ -92,8 +97,8 @@ impl Supervisor {
     /// Makes the running listeners match `config`. Listeners whose spec is unchanged keep
     /// running untouched; a listener that fails to start (port taken, bad certificate) is an
     /// error that names the repository, and leaves the others as they are.
-    pub async fn reconcile(&self, trove: &Trove, config: &Config) -> anyhow::Result<()> {
-        let wanted = specs(config);
+    pub async fn reconcile(&self, trove: &Trove, records: &[RepoRecord]) -> anyhow::Result<()> {
+        let wanted = specs(&trove.server, records);
         let mut retired = Vec::new();
         let mut failures = Vec::new();
         {
@@ -111,7 +116,7 @@ impl Supervisor {
                 if running.contains_key(&name) {
                     continue;
                 }
-                match start(trove, config, &name, &spec) {
+                match start(trove, &name, &spec) {
                     Ok(listeners) => {
                         running.insert(name, listeners);
                     }
@@ -157,7 +162,8 @@ impl Supervisor {
     }
 }
 
-fn start(trove: &Trove, config: &Config, name: &str, spec: &Spec) -> anyhow::Result<Listeners> {
+fn start(trove: &Trove, name: &str, spec: &Spec) -> anyhow::Result<Listeners> {
+    let config = &trove.server;
     let repo = trove_core::RepoName::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
     let routes = trove.connector_routes(repo);
     let http = match spec.http {

@@ -26,7 +26,6 @@ pub use registry::RepoRegistry;
 pub struct Running {
     main_addr: SocketAddr,
     main: ServerEntry,
-    connectors: connectors::Supervisor,
     trove: Arc<Trove>,
     janitor: tokio::task::JoinHandle<()>,
 }
@@ -39,12 +38,12 @@ impl Running {
 
     /// The bound address of the HTTP connector of repository `repo`, if it has one.
     pub fn connector_addr(&self, repo: &str) -> Option<SocketAddr> {
-        self.connectors.http_addr(repo)
+        self.trove.connectors.http_addr(repo)
     }
 
     /// The bound address of the HTTPS connector of repository `repo`, if it has one.
     pub fn connector_https_addr(&self, repo: &str) -> Option<SocketAddr> {
-        self.connectors.https_addr(repo)
+        self.trove.connectors.https_addr(repo)
     }
 
     /// The wired state (stores, security, repositories).
@@ -55,8 +54,7 @@ impl Running {
     /// Applies a changed config without a restart (what SIGHUP does): security, repositories
     /// and connector ports. `[server]` keys other than those of connectors need a restart.
     pub async fn reload(&self, config: &Config) -> anyhow::Result<()> {
-        self.trove.apply(config).await?;
-        self.connectors.reconcile(&self.trove, config).await
+        self.trove.apply(config).await
     }
 
     /// Graceful stop: stops accepting, lets requests in flight finish (up to
@@ -64,7 +62,7 @@ impl Running {
     pub async fn stop(self) {
         self.main.0.stop(true).await;
         let _ = self.main.1.await;
-        self.connectors.stop_all().await;
+        self.trove.connectors.stop_all().await;
         self.janitor.abort();
         self.trove.meta.close().await;
     }
@@ -76,9 +74,17 @@ pub struct Trove {
     pub meta: MetadataStore,
     pub auth: trove_auth::Auth,
     registry: Arc<RepoRegistry>,
-    /// The routing rules of the applied config, for previews (`trove rule test`).
+    /// The routing rules in force, for previews (`trove rule test`).
     rules: Arc<rest::Rules>,
     api: web::Data<DockerApi>,
+    /// `[server]` as started with (listen address, workers, timeouts: restart to change).
+    pub server: config::ServerConfig,
+    connectors: connectors::Supervisor,
+    /// Off for administrative commands (`trove user add` must not bind the server's ports);
+    /// `start` turns it on.
+    serve_connectors: std::sync::atomic::AtomicBool,
+    /// Serialises `refresh`: two concurrent edits must not start a connector twice.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl Trove {
@@ -118,13 +124,17 @@ impl Trove {
             registry,
             rules: Default::default(),
             api,
+            server: config.server.clone(),
+            connectors: connectors::Supervisor::default(),
+            serve_connectors: Default::default(),
+            refreshing: Default::default(),
         };
         trove.apply(config).await?;
         Ok(trove)
     }
 
-    /// Applies the declarative sections (security, repositories) and rebuilds the repository
-    /// snapshot. Idempotent; run at start and on every reload (SIGHUP).
+    /// Applies the declarative sections (security, routing rules, repositories) to the
+    /// database, then `refresh`es. Idempotent; run at start and on every reload (SIGHUP).
     pub async fn apply(&self, config: &Config) -> anyhow::Result<()> {
         let report = self
             .auth
@@ -133,6 +143,15 @@ impl Trove {
             .context("applying [security], [[role]], [[user]]")?;
         if !report.is_empty() {
             tracing::info!(?report, "security reconciled with the config file");
+        }
+        if self
+            .meta
+            .rules()
+            .reconcile(&config.declared_rules())
+            .await
+            .context("applying [[routing_rule]]")?
+        {
+            tracing::info!("routing rules reconciled with the config file");
         }
         let report = self
             .meta
@@ -143,9 +162,40 @@ impl Trove {
         if report != Default::default() {
             tracing::info!(created = ?report.created, updated = ?report.updated, disabled = ?report.disabled, "repositories reconciled with the config file");
         }
-        self.registry
-            .rebuild(&self.meta.repos().list().await?, &config.rules()?)?;
-        *self.rules.write().expect("rules lock") = config.rules()?;
+        self.refresh().await
+    }
+
+    /// Makes the running state match the database: recompiles the routing rules, rebuilds the
+    /// repository snapshot (reusing unchanged repositories) and starts, moves or stops
+    /// connector ports. Run after `apply` and after every change made in the console or the
+    /// REST API.
+    pub async fn refresh(&self) -> anyhow::Result<()> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let mut rules = std::collections::HashMap::new();
+        for row in self.meta.rules().list().await? {
+            let decl = trove_routing::RoutingRuleDecl {
+                name: row.name.clone(),
+                description: row.description,
+                mode: match row.mode.as_str() {
+                    "allow" => trove_routing::Mode::Allow,
+                    _ => trove_routing::Mode::Block,
+                },
+                matchers: row.matchers,
+            };
+            let rule = trove_routing::RoutingRule::try_from(&decl)
+                .map_err(|e| anyhow::anyhow!("stored routing rule {}: {}", row.name, e.msg))?;
+            rules.insert(row.name, Arc::new(rule));
+        }
+        let records = self.meta.repos().records().await?;
+        let configs: Vec<_> = records.iter().map(|r| r.config.clone()).collect();
+        self.registry.rebuild(&configs, &rules)?;
+        *self.rules.write().expect("rules lock") = rules;
+        if self
+            .serve_connectors
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            self.connectors.reconcile(self, &records).await?;
+        }
         Ok(())
     }
 
@@ -213,18 +263,19 @@ impl Trove {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let trove = Arc::new(Trove::open(&config).await?);
     let routes = trove.main_routes();
-    let (main_addr, main) = serve(&config, config.server.listen, None, move || {
+    let (main_addr, main) = serve(&config.server, config.server.listen, None, move || {
         App::new().configure(routes.clone())
     })?;
     tracing::info!(%main_addr, "main port listening");
-    let connectors = connectors::Supervisor::default();
-    connectors.reconcile(&trove, &config).await?;
+    trove
+        .serve_connectors
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    trove.refresh().await?;
     let ttl = Duration::from_secs(config.server.upload_ttl_hours * 3600);
     let janitor = tokio::spawn(expire_uploads_periodically(trove.clone(), ttl));
     Ok(Running {
         main_addr,
         main,
-        connectors,
         trove,
         janitor,
     })
@@ -251,7 +302,7 @@ pub(crate) type ServerEntry = (ServerHandle, tokio::task::JoinHandle<std::io::Re
 
 /// Binds one HTTP listener and runs it on the current runtime.
 pub(crate) fn serve<F, T>(
-    config: &Config,
+    server: &config::ServerConfig,
     bind: SocketAddr,
     tls: Option<rustls::ServerConfig>,
     app: F,
@@ -288,9 +339,9 @@ where
             let _ = tcp.set_nodelay(true);
         }
     })
-    .workers(config.server.workers)
+    .workers(server.workers)
     .disable_signals()
-    .shutdown_timeout(config.server.shutdown_timeout);
+    .shutdown_timeout(server.shutdown_timeout);
     let server = match tls {
         None => server.bind(bind),
         Some(tls) => server.bind_rustls_0_23(bind, tls),

@@ -8,18 +8,26 @@
 mod fs_blobs;
 mod mem_blobs;
 mod meta;
+mod rules;
 pub mod security;
+mod sessions;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use fs_blobs::FsBlobStore;
 pub use mem_blobs::MemBlobStore;
-pub use meta::{DeclaredRepo, MetadataStore, PutOutcome, ReconcileReport, UploadRow, UserRow};
-pub use security::{
-    ANONYMOUS_USER, DeclaredSecurity, DeclaredUser, PrivilegeDef, PrivilegeKind, RoleDef,
-    RoleRecord, Security, SecurityReport, SecuritySnapshot, UserGrants, UserStatus,
+pub use meta::{
+    DeclaredRepo, MetadataStore, PutOutcome, ReconcileReport, RepoRecord, RepoUsage, UploadRow,
+    UserRow,
 };
+pub use rules::{RuleRow, Rules};
+pub use security::{
+    ANONYMOUS_USER, DeclaredSecurity, DeclaredUser, KEY_ANONYMOUS, KEY_REALMS, PrivilegeDef,
+    PrivilegeKind, PrivilegeRecord, RoleDef, RoleRecord, Security, SecurityReport,
+    SecuritySnapshot, UserGrants, UserStatus,
+};
+pub use sessions::{SessionRow, Sessions};
 
 use sha2::Digest as _;
 use trove_core::{Algorithm, Digest};

@@ -7,8 +7,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 use trove_core::{
-    AssetMeta, AssetPath, BlobInfo, Digest, Error, ErrorKind, KindConfig, NewAsset, Page, RepoName,
-    RepositoryConfig, Result, now_millis,
+    AssetMeta, AssetPath, BlobInfo, ConnectorSpec, Digest, Error, ErrorKind, KindConfig, NewAsset,
+    Page, RepoName, RepositoryConfig, Result, now_millis,
 };
 
 /// The metadata database. A concrete `Clone` struct around the pool: a trait with one
@@ -18,7 +18,7 @@ pub struct MetadataStore {
     pool: SqlitePool,
 }
 
-fn db_err(e: sqlx::Error) -> Error {
+pub(crate) fn db_err(e: sqlx::Error) -> Error {
     Error::internal(format!("metadata database: {e}")).with_source(e)
 }
 
@@ -55,6 +55,12 @@ impl MetadataStore {
     pub fn uploads(&self) -> Uploads<'_> {
         Uploads(&self.pool)
     }
+    pub fn rules(&self) -> crate::rules::Rules<'_> {
+        crate::rules::Rules(&self.pool)
+    }
+    pub fn sessions(&self) -> crate::sessions::Sessions<'_> {
+        crate::sessions::Sessions(&self.pool)
+    }
     pub fn security(&self) -> crate::security::Security<'_> {
         crate::security::Security(&self.pool)
     }
@@ -76,6 +82,18 @@ pub struct DeclaredRepo {
     pub kind: KindConfig,
     pub force_basic_auth: bool,
     pub routing_rule: Option<String>,
+    pub connector: Option<ConnectorSpec>,
+}
+
+/// A repository row with what the console shows besides its configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepoRecord {
+    pub config: RepositoryConfig,
+    pub connector: Option<ConnectorSpec>,
+    /// `config` (declared in trove.toml: read-only in the console) or `ui`.
+    pub managed_by: String,
+    pub created: i64,
+    pub updated: i64,
 }
 
 /// What a reconcile changed, by repository name.
@@ -125,9 +143,10 @@ impl Repos<'_> {
         let now = now_millis();
         for d in declared {
             let config = serde_json::to_string(&d.kind).expect("config serialises");
+            let connector = connector_json(d.connector.as_ref());
             let kind = d.kind_name();
             let existing = sqlx::query(
-                "SELECT id, format, kind, online, config, managed_by, force_basic_auth, routing_rule FROM repositories WHERE name = $1",
+                "SELECT id, format, kind, online, config, managed_by, force_basic_auth, routing_rule, connector FROM repositories WHERE name = $1",
             )
             .bind(d.name.as_str())
             .fetch_optional(&mut *tx)
@@ -136,8 +155,8 @@ impl Repos<'_> {
             match existing {
                 None => {
                     sqlx::query(
-                        "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated, force_basic_auth, routing_rule) \
-                         VALUES ($1, $2, $3, $4, 1, $5, 'config', $6, $6, $7, $8)",
+                        "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated, force_basic_auth, routing_rule, connector) \
+                         VALUES ($1, $2, $3, $4, 1, $5, 'config', $6, $6, $7, $8, $9)",
                     )
                     .bind(uuid::Uuid::now_v7().to_string())
                     .bind(d.name.as_str())
@@ -147,6 +166,7 @@ impl Repos<'_> {
                     .bind(now)
                     .bind(d.force_basic_auth)
                     .bind(&d.routing_rule)
+                    .bind(&connector)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
@@ -165,17 +185,19 @@ impl Repos<'_> {
                         && row.get::<String, _>("config") == config
                         && row.get::<String, _>("managed_by") == "config"
                         && (row.get::<i64, _>("force_basic_auth") != 0) == d.force_basic_auth
-                        && row.get::<Option<String>, _>("routing_rule") == d.routing_rule;
+                        && row.get::<Option<String>, _>("routing_rule") == d.routing_rule
+                        && row.get::<Option<String>, _>("connector") == connector;
                     if !unchanged {
                         sqlx::query(
                             "UPDATE repositories SET online = 1, config = $2, managed_by = 'config', updated = $3, \
-                             force_basic_auth = $4, routing_rule = $5 WHERE name = $1",
+                             force_basic_auth = $4, routing_rule = $5, connector = $6 WHERE name = $1",
                         )
                         .bind(d.name.as_str())
                         .bind(&config)
                         .bind(now)
                         .bind(d.force_basic_auth)
                         .bind(&d.routing_rule)
+                        .bind(&connector)
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;
@@ -204,6 +226,147 @@ impl Repos<'_> {
         tx.commit().await.map_err(db_err)?;
         Ok(report)
     }
+}
+
+fn connector_json(c: Option<&ConnectorSpec>) -> Option<String> {
+    c.filter(|c| !c.is_empty())
+        .map(|c| serde_json::to_string(c).expect("connector serialises"))
+}
+
+impl Repos<'_> {
+    /// Every repository with its connector and owner, ordered by name.
+    pub async fn records(&self) -> Result<Vec<RepoRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, name, format, online, config, force_basic_auth, routing_rule, connector, \
+             managed_by, created, updated FROM repositories ORDER BY name",
+        )
+        .fetch_all(self.0)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let config = repo_from_row(row)?;
+                let connector = row
+                    .get::<Option<String>, _>("connector")
+                    .map(|c| {
+                        serde_json::from_str::<ConnectorSpec>(&c).map_err(|e| {
+                            Error::internal(format!("stored connector of {}: {e}", config.name))
+                        })
+                    })
+                    .transpose()?;
+                Ok(RepoRecord {
+                    config,
+                    connector,
+                    managed_by: row.get("managed_by"),
+                    created: row.get("created"),
+                    updated: row.get("updated"),
+                })
+            })
+            .collect()
+    }
+
+    /// Creates a repository owned by `managed_by` (`ui`). A taken name is `AlreadyExists`.
+    pub async fn create(&self, d: &DeclaredRepo, managed_by: &str) -> Result<()> {
+        let now = now_millis();
+        let r = sqlx::query(
+            "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated, force_basic_auth, routing_rule, connector) \
+             VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $7, $8, $9, $10) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(d.name.as_str())
+        .bind(&d.format)
+        .bind(d.kind_name())
+        .bind(serde_json::to_string(&d.kind).expect("config serialises"))
+        .bind(managed_by)
+        .bind(now)
+        .bind(d.force_basic_auth)
+        .bind(&d.routing_rule)
+        .bind(connector_json(d.connector.as_ref()))
+        .execute(self.0)
+        .await
+        .map_err(db_err)?;
+        if r.rows_affected() == 0 {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("a repository named {} already exists", d.name),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Replaces the settings of a repository owned by `managed_by`. Its format and kind stay;
+    /// a repository declared in trove.toml is refused (`Forbidden`): edit the file instead.
+    pub async fn update(&self, d: &DeclaredRepo, managed_by: &str) -> Result<()> {
+        let mut tx = self.0.begin().await.map_err(db_err)?;
+        let row = sqlx::query("SELECT format, kind, managed_by FROM repositories WHERE name = $1")
+            .bind(d.name.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found(format!("no repository named {}", d.name)))?;
+        check_owner(
+            d.name.as_str(),
+            &row.get::<String, _>("managed_by"),
+            managed_by,
+        )?;
+        let (format, kind): (String, String) = (row.get("format"), row.get("kind"));
+        if format != d.format || kind != d.kind_name() {
+            return Err(Error::invalid(format!(
+                "repository {} is a {format} {kind} repository; its format and kind cannot change",
+                d.name
+            )));
+        }
+        sqlx::query(
+            "UPDATE repositories SET online = 1, config = $2, updated = $3, force_basic_auth = $4, \
+             routing_rule = $5, connector = $6 WHERE name = $1",
+        )
+        .bind(d.name.as_str())
+        .bind(serde_json::to_string(&d.kind).expect("config serialises"))
+        .bind(now_millis())
+        .bind(d.force_basic_auth)
+        .bind(&d.routing_rule)
+        .bind(connector_json(d.connector.as_ref()))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    /// Deletes a repository owned by `managed_by` with its assets and upload sessions (blobs
+    /// stay in the blob store for other repositories). Declared ones are refused.
+    pub async fn delete(&self, name: &str, managed_by: &str) -> Result<()> {
+        let mut tx = self.0.begin().await.map_err(db_err)?;
+        let owner: String =
+            sqlx::query_scalar("SELECT managed_by FROM repositories WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| Error::not_found(format!("no repository named {name}")))?;
+        check_owner(name, &owner, managed_by)?;
+        sqlx::query("DELETE FROM repositories WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+}
+
+/// Config-owned rows are edited in trove.toml, not through the console or the API.
+pub(crate) fn check_owner(name: &str, owner: &str, caller: &str) -> Result<()> {
+    if owner == caller {
+        return Ok(());
+    }
+    let why = match owner {
+        "config" => "it is defined in trove.toml; edit the file and reload".to_owned(),
+        "builtin" => "it is built in".to_owned(),
+        other => format!("it is managed by {other}"),
+    };
+    Err(Error::new(
+        ErrorKind::Forbidden,
+        format!("{name} is read-only here: {why}"),
+    ))
 }
 
 impl DeclaredRepo {
@@ -259,7 +422,49 @@ fn prefix_end(prefix: &str) -> String {
     "\u{10FFFF}".to_owned()
 }
 
+/// What a repository's content takes: distinct blobs (a manifest stored under its tag and its
+/// digest counts once) and their bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepoUsage {
+    pub repo: String,
+    pub assets: i64,
+    pub blobs: i64,
+    pub bytes: i64,
+}
+
 impl Assets<'_> {
+    /// Usage of every repository, by name (repositories without content included).
+    pub async fn usage(&self) -> Result<Vec<RepoUsage>> {
+        let rows = sqlx::query(
+            "SELECT r.name AS name, \
+               (SELECT COUNT(*) FROM assets a WHERE a.repo_id = r.id) AS assets, \
+               COUNT(d.digest) AS blobs, COALESCE(SUM(d.size), 0) AS bytes \
+             FROM repositories r LEFT JOIN (SELECT DISTINCT repo_id, digest, size FROM assets) d \
+               ON d.repo_id = r.id GROUP BY r.id ORDER BY r.name",
+        )
+        .fetch_all(self.0)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| RepoUsage {
+                repo: r.get("name"),
+                assets: r.get("assets"),
+                blobs: r.get("blobs"),
+                bytes: r.get("bytes"),
+            })
+            .collect())
+    }
+
+    /// Every blob the blob store holds: how many and their bytes.
+    pub async fn blob_totals(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM blobs")
+            .fetch_one(self.0)
+            .await
+            .map_err(db_err)?;
+        Ok((row.get("n"), row.get("bytes")))
+    }
+
     /// The hot-path lookup: one primary-key read.
     pub async fn get(&self, repo_id: &str, path: &str) -> Result<Option<AssetMeta>> {
         let row = sqlx::query(

@@ -18,6 +18,7 @@ fn hosted(name: &str) -> DeclaredRepo {
         },
         force_basic_auth: false,
         routing_rule: None,
+        connector: None,
     }
 }
 

@@ -17,8 +17,8 @@ use crate::UserRow;
 /// `trove-auth` has initialised the security model.
 pub const ANONYMOUS_USER: &str = "anonymous";
 
-const KEY_ANONYMOUS: &str = "anonymous_enabled";
-const KEY_REALMS: &str = "realms";
+pub const KEY_ANONYMOUS: &str = "anonymous_enabled";
+pub const KEY_REALMS: &str = "realms";
 
 fn db_err(e: sqlx::Error) -> Error {
     Error::internal(format!("metadata database: {e}")).with_source(e)
@@ -87,6 +87,14 @@ pub struct PrivilegeDef {
     pub repo: String,
     pub actions: String,
     pub description: String,
+}
+
+/// A privilege with its owner and the roles holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivilegeRecord {
+    pub def: PrivilegeDef,
+    pub managed_by: String,
+    pub roles: Vec<String>,
 }
 
 /// A role as written: its privileges and the names of the roles it contains.
@@ -475,6 +483,77 @@ impl Security<'_> {
     pub async fn upsert_privilege(&self, p: &PrivilegeDef, managed_by: &str) -> Result<()> {
         let mut conn = self.0.acquire().await.map_err(db_err)?;
         privilege_id(&mut conn, p, managed_by).await.map(drop)
+    }
+
+    /// Every privilege with its owner and the roles that hold it, ordered by name.
+    pub async fn privilege_records(&self) -> Result<Vec<PrivilegeRecord>> {
+        let rows = sqlx::query(
+            "SELECT p.name, p.kind, p.format, p.repo, p.actions, p.description, p.managed_by, \
+             (SELECT group_concat(name, ',') FROM (SELECT r.name AS name FROM role_privileges rp \
+               JOIN roles r ON r.id = rp.role_id WHERE rp.privilege_id = p.id ORDER BY r.name)) AS roles \
+             FROM privileges p ORDER BY p.name",
+        )
+        .fetch_all(self.0)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(PrivilegeRecord {
+                    def: privilege_from_row(row)?,
+                    managed_by: row.get("managed_by"),
+                    roles: row
+                        .get::<Option<String>, _>("roles")
+                        .map(|r| r.split(',').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes a privilege no role holds (`Invalid` naming the roles otherwise); `false` if
+    /// there was none.
+    pub async fn delete_privilege(&self, name: &str) -> Result<bool> {
+        let mut tx = self.0.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let holders: Vec<String> = sqlx::query_scalar(
+            "SELECT r.name FROM role_privileges rp JOIN roles r ON r.id = rp.role_id \
+             JOIN privileges p ON p.id = rp.privilege_id WHERE p.name = $1 ORDER BY r.name",
+        )
+        .bind(name)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if !holders.is_empty() {
+            return Err(Error::invalid(format!(
+                "privilege {name} is held by role(s) {}; remove it from them first",
+                holders.join(", ")
+            )));
+        }
+        let r = sqlx::query("DELETE FROM privileges WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Deletes a user with its roles and sessions; `false` if there was none.
+    pub async fn delete_user(&self, name: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM users WHERE name = $1")
+            .bind(name)
+            .execute(self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Who last set a security setting (`config`, `ui`, ...), if anyone did.
+    pub async fn setting_owner(&self, key: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT managed_by FROM security_settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(self.0)
+            .await
+            .map_err(db_err)
     }
 
     /// Every privilege, ordered by name.
