@@ -169,7 +169,7 @@ fn start(trove: &Trove, name: &str, spec: &Spec) -> anyhow::Result<Listeners> {
     let http = match spec.http {
         Some(bind) => {
             let routes = routes.clone();
-            let (addr, entry) = serve(config, bind, None, move || {
+            let (addr, entry) = serve(config, trove.metrics.clone(), bind, None, move || {
                 App::new().configure(routes.clone())
             })
             .with_context(|| format!("http connector of repository {name}"))?;
@@ -182,7 +182,7 @@ fn start(trove: &Trove, name: &str, spec: &Spec) -> anyhow::Result<Listeners> {
         Some((bind, cert, key)) => {
             let tls = tls_config(cert, key)
                 .with_context(|| format!("https connector of repository {name}"))?;
-            let (addr, entry) = serve(config, *bind, Some(tls), move || {
+            let (addr, entry) = serve(config, trove.metrics.clone(), *bind, Some(tls), move || {
                 App::new().configure(routes.clone())
             })
             .with_context(|| format!("https connector of repository {name}"))?;

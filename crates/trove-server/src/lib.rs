@@ -4,8 +4,10 @@
 
 pub mod config;
 mod connectors;
+pub mod metrics;
 mod registry;
 mod rest;
+pub mod service;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -83,6 +85,8 @@ pub struct Trove {
     /// Off for administrative commands (`trove user add` must not bind the server's ports);
     /// `start` turns it on.
     serve_connectors: std::sync::atomic::AtomicBool,
+    /// Request counters of every listener.
+    pub metrics: Arc<metrics::Metrics>,
     /// Serialises `refresh`: two concurrent edits must not start a connector twice.
     refreshing: tokio::sync::Mutex<()>,
 }
@@ -90,7 +94,7 @@ pub struct Trove {
 impl Trove {
     /// Opens the stores, creates the first admin if needed, applies the declarative section,
     /// and builds the repositories.
-    pub async fn open(config: &Config) -> anyhow::Result<Trove> {
+    pub async fn open(config: &Config) -> anyhow::Result<Arc<Trove>> {
         let data_dir = &config.server.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -127,10 +131,11 @@ impl Trove {
             server: config.server.clone(),
             connectors: connectors::Supervisor::default(),
             serve_connectors: Default::default(),
+            metrics: Default::default(),
             refreshing: Default::default(),
         };
         trove.apply(config).await?;
-        Ok(trove)
+        Ok(Arc::new(trove))
     }
 
     /// Applies the declarative sections (security, routing rules, repositories) to the
@@ -233,11 +238,15 @@ impl Trove {
     }
 
     /// The routes of the main port.
-    pub fn main_routes(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+    pub fn main_routes(
+        self: &Arc<Self>,
+    ) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
         let api = self.api.clone();
         let rules = self.rules.clone();
+        let service = web::Data::new(service::Service::new(self.clone()));
         move |cfg| {
             cfg.app_data(api.clone())
+                .app_data(service.clone())
                 .app_data(web::Data::from(rules.clone()))
                 .configure(docker::configure_main)
                 .configure(rest::configure);
@@ -261,11 +270,15 @@ impl Trove {
 /// Starts Trove on the current (multi-thread) tokio runtime; returns once every listener is
 /// bound.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let trove = Arc::new(Trove::open(&config).await?);
+    let trove = Trove::open(&config).await?;
     let routes = trove.main_routes();
-    let (main_addr, main) = serve(&config.server, config.server.listen, None, move || {
-        App::new().configure(routes.clone())
-    })?;
+    let (main_addr, main) = serve(
+        &config.server,
+        trove.metrics.clone(),
+        config.server.listen,
+        None,
+        move || App::new().configure(routes.clone()),
+    )?;
     tracing::info!(%main_addr, "main port listening");
     trove
         .serve_connectors
@@ -303,6 +316,7 @@ pub(crate) type ServerEntry = (ServerHandle, tokio::task::JoinHandle<std::io::Re
 /// Binds one HTTP listener and runs it on the current runtime.
 pub(crate) fn serve<F, T>(
     server: &config::ServerConfig,
+    metrics: Arc<metrics::Metrics>,
     bind: SocketAddr,
     tls: Option<rustls::ServerConfig>,
     app: F,
@@ -318,12 +332,15 @@ where
         > + 'static,
 {
     let server = HttpServer::new(move || {
-        app().wrap_fn(|req, srv| {
+        let metrics = metrics.clone();
+        app().wrap_fn(move |req, srv| {
             let started = Instant::now();
             let (method, path) = (req.method().clone(), req.path().to_owned());
             let fut = srv.call(req);
+            let metrics = metrics.clone();
             async move {
                 let res = fut.await?;
+                metrics.record(res.status().as_u16(), started.elapsed());
                 tracing::info!(
                     %method, %path, status = res.status().as_u16(),
                     ms = started.elapsed().as_secs_f64() * 1e3, "request"

@@ -65,6 +65,21 @@ impl MetadataStore {
         crate::security::Security(&self.pool)
     }
 
+    /// A write that changes nothing, in a transaction that takes the write lock: fails when
+    /// the database cannot be written (read-only file, full disk, locked out).
+    pub async fn probe_write(&self) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        sqlx::query("UPDATE repositories SET updated = updated WHERE 0")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -424,7 +439,7 @@ fn prefix_end(prefix: &str) -> String {
 
 /// What a repository's content takes: distinct blobs (a manifest stored under its tag and its
 /// digest counts once) and their bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RepoUsage {
     pub repo: String,
     pub assets: i64,

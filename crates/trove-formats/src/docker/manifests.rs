@@ -358,31 +358,11 @@ pub async fn delete(
     reference: &Reference,
 ) -> Result<HttpResponse, OciError> {
     let err = |e| OciError::from_core(e, Subject::Manifest);
-    let path = asset_path(format!("/v2/{name}/manifests/{}", reference.as_string()))?;
-    let Reference::Digest(digest) = reference else {
-        return match t.repo.delete(&t.ctx, &path).await.map_err(err)? {
-            true => Ok(HttpResponse::Accepted().finish()),
-            false => Err(unknown(name, reference)),
-        };
-    };
-    if t.repo.head(&t.ctx, &path).await.map_err(err)?.is_none() {
-        return Err(unknown(name, reference));
-    }
-    let prefix = format!("/v2/{name}/manifests/");
-    let rows = t
-        .repo
-        .list(&t.ctx, &prefix, &trove_core::Page::default())
+    match super::browse::delete_manifest(t.repo.as_ref(), &t.ctx, name, reference)
         .await
-        .map_err(err)?;
-    // Tags first, the digest row last: a failure midway never leaves a tag without its manifest.
-    for row in rows
-        .iter()
-        .filter(|r| r.blob.digest == *digest && r.path != path)
+        .map_err(err)?
     {
-        if !row.path.as_str()[prefix.len()..].contains('/') {
-            t.repo.delete(&t.ctx, &row.path).await.map_err(err)?;
-        }
+        true => Ok(HttpResponse::Accepted().finish()),
+        false => Err(unknown(name, reference)),
     }
-    t.repo.delete(&t.ctx, &path).await.map_err(err)?;
-    Ok(HttpResponse::Accepted().finish())
 }

@@ -5,6 +5,7 @@
 //! the result. Repositories are found through `RepoLookup`, so this module never knows whether
 //! a repository is hosted, a proxy or a group.
 
+pub mod browse;
 pub mod errors;
 pub mod route;
 

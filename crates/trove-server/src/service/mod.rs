@@ -1,0 +1,221 @@
+//! The one service layer under the console (`/admin`) and the REST API (`/service/rest/v1`):
+//! every read and change of repositories, security, routing rules and status goes through
+//! these functions, which check the caller's rights, validate input (errors name the field)
+//! and apply the change (database first, then [`Trove::refresh`]). Handlers only translate
+//! HTTP to calls and results to HTML or JSON.
+//!
+//! Ownership: rows declared in trove.toml (`managed_by = 'config'`) are read-only here; the
+//! error says to edit the file. Rows created here are `managed_by = 'ui'`.
+
+mod browse;
+mod repos;
+mod rules;
+mod security;
+mod status;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use trove_auth::Principal;
+use trove_core::ErrorKind;
+
+use crate::Trove;
+
+pub use browse::{ImageView, RepoContent};
+pub use repos::{RepoInput, RepoView, UpstreamView};
+pub use rules::{RuleInput, RuleTestView, RuleView};
+pub use security::{
+    AnonymousView, ExplainView, PasswordChange, PrivilegeInput, PrivilegeView, RealmsView,
+    RoleInput, RoleView, UserInput, UserUpdate, UserView,
+};
+pub use status::{BlobStoreView, Dashboard, Health};
+
+/// Who owns rows created through the console or the API.
+pub const UI: &str = "ui";
+
+/// Why a service call failed. `Invalid` names the input field when one is at fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ServiceError {
+    /// No (valid) credentials.
+    Unauthenticated {
+        message: String,
+    },
+    /// Authenticated, not allowed; also: a read-only (config-declared) entity.
+    Forbidden {
+        message: String,
+    },
+    NotFound {
+        message: String,
+    },
+    Invalid {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+        message: String,
+    },
+    /// The name is taken.
+    Conflict {
+        message: String,
+    },
+    Internal {
+        message: String,
+    },
+}
+
+impl ServiceError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ServiceError::Invalid {
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ServiceError::NotFound {
+            message: message.into(),
+        }
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ServiceError::Forbidden {
+            message: message.into(),
+        }
+    }
+    pub fn message(&self) -> &str {
+        match self {
+            ServiceError::Unauthenticated { message }
+            | ServiceError::Forbidden { message }
+            | ServiceError::NotFound { message }
+            | ServiceError::Invalid { message, .. }
+            | ServiceError::Conflict { message }
+            | ServiceError::Internal { message } => message,
+        }
+    }
+    /// The input field at fault, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ServiceError::Invalid { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+    /// The HTTP status both front ends answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ServiceError::Unauthenticated { .. } => 401,
+            ServiceError::Forbidden { .. } => 403,
+            ServiceError::NotFound { .. } => 404,
+            ServiceError::Invalid { .. } => 400,
+            ServiceError::Conflict { .. } => 409,
+            ServiceError::Internal { .. } => 500,
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.field() {
+            Some(field) => write!(f, "{field}: {}", self.message()),
+            None => f.write_str(self.message()),
+        }
+    }
+}
+
+impl From<trove_core::Error> for ServiceError {
+    fn from(e: trove_core::Error) -> Self {
+        let message = e.msg.clone();
+        match e.kind {
+            ErrorKind::NotFound => ServiceError::NotFound { message },
+            ErrorKind::AlreadyExists => ServiceError::Conflict { message },
+            ErrorKind::Invalid | ErrorKind::DigestMismatch | ErrorKind::RangeNotSatisfiable => {
+                ServiceError::Invalid {
+                    field: None,
+                    message,
+                }
+            }
+            ErrorKind::Unauthenticated => ServiceError::Unauthenticated { message },
+            ErrorKind::Forbidden | ErrorKind::Blocked { .. } => ServiceError::Forbidden { message },
+            ErrorKind::Unsupported => ServiceError::Invalid {
+                field: None,
+                message,
+            },
+            ErrorKind::Upstream | ErrorKind::Unavailable | ErrorKind::Internal => {
+                tracing::error!(error = ?e, "service call failed");
+                ServiceError::Internal {
+                    message: "internal error; see the server log".into(),
+                }
+            }
+        }
+    }
+}
+
+impl From<anyhow::Error> for ServiceError {
+    fn from(e: anyhow::Error) -> Self {
+        tracing::error!(error = format!("{e:#}"), "service call failed");
+        ServiceError::Internal {
+            message: format!("{e:#}"),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// The service functions, over the running [`Trove`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    trove: Arc<Trove>,
+}
+
+impl Service {
+    pub fn new(trove: Arc<Trove>) -> Self {
+        Service { trove }
+    }
+
+    pub fn trove(&self) -> &Trove {
+        &self.trove
+    }
+
+    /// Administrators pass; anonymous callers are `Unauthenticated`, others `Forbidden`.
+    pub fn require_admin(&self, caller: &Principal) -> ServiceResult<()> {
+        if self.trove.auth.authorizer.is_admin(caller) {
+            Ok(())
+        } else if caller.is_anonymous() {
+            Err(ServiceError::Unauthenticated {
+                message: "authentication required".into(),
+            })
+        } else {
+            Err(ServiceError::forbidden(format!(
+                "{caller} is not an administrator (needs the nx-all privilege)"
+            )))
+        }
+    }
+
+    /// Authenticates an `Authorization` header value (Basic, or a Bearer token of ours).
+    pub async fn authenticate(&self, authorization: Option<&str>) -> ServiceResult<Principal> {
+        self.trove
+            .auth
+            .authenticator
+            .authenticate(authorization)
+            .await
+            .map_err(|e| ServiceError::Unauthenticated {
+                message: e.to_string(),
+            })
+    }
+
+    /// After a change in the database: rebuild what runs from it.
+    async fn refresh(&self) -> ServiceResult<()> {
+        self.trove.refresh().await.map_err(|e| {
+            tracing::error!(error = format!("{e:#}"), "applying a change failed");
+            ServiceError::Invalid {
+                field: None,
+                message: format!("saved, but not applied: {e:#}"),
+            }
+        })
+    }
+}
+
+/// Read-only marker and reason for an owner, as both front ends show it.
+pub fn read_only_reason(managed_by: &str) -> Option<&'static str> {
+    match managed_by {
+        "config" => Some("defined in trove.toml"),
+        "builtin" => Some("built in"),
+        _ => None,
+    }
+}
