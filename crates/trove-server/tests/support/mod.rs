@@ -14,7 +14,7 @@ const ANON: HeaderName = HeaderName::from_static("x-test-anonymous");
 
 pub struct Instance {
     pub dir: tempfile::TempDir,
-    pub trove: Trove,
+    pub trove: std::sync::Arc<Trove>,
 }
 
 /// A Trove with repository `hosted` (plus `extra` TOML) on a fresh temp dir.
@@ -29,11 +29,15 @@ pub async fn instance_with_server(server: &str, extra: &str) -> Instance {
     Instance { dir, trove }
 }
 
-pub async fn open(dir: &tempfile::TempDir, extra: &str) -> Trove {
+pub async fn open(dir: &tempfile::TempDir, extra: &str) -> std::sync::Arc<Trove> {
     open_with_server(dir, "", extra).await
 }
 
-pub async fn open_with_server(dir: &tempfile::TempDir, server: &str, extra: &str) -> Trove {
+pub async fn open_with_server(
+    dir: &tempfile::TempDir,
+    server: &str,
+    extra: &str,
+) -> std::sync::Arc<Trove> {
     let pw = dir.path().join("tester.password");
     std::fs::write(&pw, TESTER_PASSWORD).unwrap();
     let toml = format!(
