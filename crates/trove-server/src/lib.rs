@@ -152,7 +152,7 @@ impl Trove {
         if self
             .meta
             .rules()
-            .reconcile(&config.declared_rules())
+            .reconcile(&config.declared_rules(), false)
             .await
             .context("applying [[routing_rule]]")?
         {
@@ -167,6 +167,11 @@ impl Trove {
         if report != Default::default() {
             tracing::info!(created = ?report.created, updated = ?report.updated, disabled = ?report.disabled, "repositories reconciled with the config file");
         }
+        self.meta
+            .rules()
+            .reconcile(&config.declared_rules(), true)
+            .await
+            .context("removing routing rules no longer in the config file")?;
         self.refresh().await
     }
 

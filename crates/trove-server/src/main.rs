@@ -146,15 +146,36 @@ fn main() -> anyhow::Result<()> {
             config,
             command: RuleCommand::Test { rule, path },
         } => {
-            let config = Config::load(config.as_deref())?;
-            let rules = config.rules()?;
-            let rule = rules.get(&rule).ok_or_else(|| {
-                anyhow::anyhow!("routing rule {rule:?} is not declared in the config")
-            })?;
+            // A rule of the file is tested without touching the database (check a rule before
+            // deploying it); one created in the console is read from the node's database.
+            let loaded = Config::load(config.as_deref())?;
             let path =
                 trove_core::AssetPath::parse(&path).map_err(|e| anyhow::anyhow!("{}", e.msg))?;
-            println!("{}", rule.explain(&path));
-            if !rule.is_allowed(&path) {
+            let allowed = match loaded.rules()?.get(&rule) {
+                Some(r) => {
+                    println!("{}", r.explain(&path));
+                    r.is_allowed(&path)
+                }
+                None => {
+                    let verdict = std::sync::Arc::new(std::sync::Mutex::new(false));
+                    let out = verdict.clone();
+                    admin(config, move |t| {
+                        Box::pin(async move {
+                            let r = t.routing_rule(&rule).ok_or_else(|| {
+                                anyhow::anyhow!(
+                                    "routing rule {rule:?} is neither in the config file nor in the database"
+                                )
+                            })?;
+                            println!("{}", r.explain(&path));
+                            *out.lock().expect("verdict") = r.is_allowed(&path);
+                            Ok(())
+                        })
+                    })?;
+                    let allowed = *verdict.lock().expect("verdict");
+                    allowed
+                }
+            };
+            if !allowed {
                 std::process::exit(1);
             }
             Ok(())

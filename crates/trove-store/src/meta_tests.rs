@@ -262,3 +262,185 @@ fn prefix_end_bounds() {
     assert_eq!(prefix_end("/v2/x/"), "/v2/x0");
     assert_eq!(prefix_end("a"), "b");
 }
+
+// ---- rows written by the console / REST API (issue 7) -----------------------------------
+
+fn rule(name: &str, mode: &str, managed_by: &str) -> crate::RuleRow {
+    crate::RuleRow {
+        name: name.into(),
+        description: String::new(),
+        mode: mode.into(),
+        matchers: vec!["^/v2/library/.*".into()],
+        managed_by: managed_by.into(),
+    }
+}
+
+#[tokio::test]
+async fn console_repositories_are_editable_config_ones_are_not() {
+    let (_d, s) = store().await;
+    s.repos().reconcile(&[hosted("declared")]).await.unwrap();
+    let mut ui = hosted("mine");
+    ui.connector = Some(ConnectorSpec {
+        http: Some(5000),
+        ..Default::default()
+    });
+    s.repos().create(&ui, "ui").await.unwrap();
+    let dup = s.repos().create(&ui, "ui").await.unwrap_err();
+    assert_eq!(dup.kind, ErrorKind::AlreadyExists);
+    let rec = s.repos().records().await.unwrap();
+    let mine = rec
+        .iter()
+        .find(|r| r.config.name.as_str() == "mine")
+        .unwrap();
+    assert_eq!(mine.managed_by, "ui");
+    assert_eq!(mine.connector.as_ref().unwrap().http, Some(5000));
+
+    ui.connector = None;
+    ui.force_basic_auth = true;
+    s.repos().update(&ui, "ui").await.unwrap();
+    let rec = s.repos().records().await.unwrap();
+    let mine = rec
+        .iter()
+        .find(|r| r.config.name.as_str() == "mine")
+        .unwrap();
+    assert!(mine.connector.is_none() && mine.config.force_basic_auth);
+
+    let e = s
+        .repos()
+        .update(&hosted("declared"), "ui")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Forbidden);
+    assert!(e.msg.contains("defined in trove.toml"), "{}", e.msg);
+    let e = s.repos().delete("declared", "ui").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Forbidden);
+    // A console repository survives a reconcile that does not mention it.
+    s.repos().reconcile(&[hosted("declared")]).await.unwrap();
+    assert!(
+        s.repos()
+            .records()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.config.name.as_str() == "mine" && r.config.online)
+    );
+    s.repos().delete("mine", "ui").await.unwrap();
+    assert_eq!(
+        s.repos().delete("mine", "ui").await.unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+}
+
+#[tokio::test]
+async fn config_rules_reconcile_and_hand_over_when_still_used() {
+    let (_d, s) = store().await;
+    let rules = s.rules();
+    assert!(
+        rules
+            .reconcile(
+                &[rule("a", "allow", "config"), rule("b", "block", "config")],
+                true
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !rules
+            .reconcile(
+                &[rule("a", "allow", "config"), rule("b", "block", "config")],
+                true
+            )
+            .await
+            .unwrap()
+    );
+    rules.create(&rule("c", "allow", "ui")).await.unwrap();
+    assert_eq!(
+        rules
+            .create(&rule("c", "allow", "ui"))
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        rules
+            .update(&rule("a", "block", "ui"))
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::Forbidden
+    );
+    // b is attached to a repository; then both leave the file.
+    let mut repo = hosted("guarded");
+    repo.routing_rule = Some("b".into());
+    s.repos().create(&repo, "ui").await.unwrap();
+    assert_eq!(rules.delete("c", "ui").await.map(|()| 1).unwrap(), 1);
+    rules.reconcile(&[], false).await.unwrap();
+    assert_eq!(
+        rules.list().await.unwrap().len(),
+        2,
+        "nothing removed before repositories are reconciled"
+    );
+    rules.reconcile(&[], true).await.unwrap();
+    let left = rules.list().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        (left[0].name.as_str(), left[0].managed_by.as_str()),
+        ("b", "ui")
+    );
+    let e = rules.delete("b", "ui").await.unwrap_err();
+    assert!(e.msg.contains("guarded"), "{}", e.msg);
+}
+
+#[tokio::test]
+async fn sessions_expire_and_end_with_their_user() {
+    let (_d, s) = store().await;
+    s.security().create_user("alice", None, "ui").await.unwrap();
+    let later = trove_core::now_millis() + 60_000;
+    s.sessions()
+        .create("h1", "alice", "csrf1", later)
+        .await
+        .unwrap();
+    s.sessions()
+        .create("h2", "alice", "csrf2", trove_core::now_millis() - 1)
+        .await
+        .unwrap();
+    let got = s.sessions().get("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (got.user.as_str(), got.csrf.as_str(), got.status.as_str()),
+        ("alice", "csrf1", "active")
+    );
+    assert!(s.sessions().get("h2").await.unwrap().is_none(), "expired");
+    assert_eq!(s.sessions().expire().await.unwrap(), 1);
+    s.sessions().delete_user("alice").await.unwrap();
+    assert!(s.sessions().get("h1").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn usage_counts_distinct_blobs_per_repository() {
+    let (_d, s) = store().await;
+    s.repos()
+        .reconcile(&[hosted("a"), hosted("empty")])
+        .await
+        .unwrap();
+    let id = s.repos().list().await.unwrap()[0].id.clone();
+    let data = asset(b"manifest bytes");
+    for path in ["/v2/x/manifests/1", "/v2/x/manifests/sha256:aa"] {
+        s.assets()
+            .put(&id, &AssetPath::parse(path).unwrap(), &data, true)
+            .await
+            .unwrap();
+    }
+    let u = s.assets().usage().await.unwrap();
+    assert_eq!(u.len(), 2);
+    assert_eq!(
+        (u[0].repo.as_str(), u[0].assets, u[0].blobs, u[0].bytes),
+        ("a", 2, 1, 14)
+    );
+    assert_eq!(
+        (u[1].repo.as_str(), u[1].assets, u[1].bytes),
+        ("empty", 0, 0)
+    );
+    assert_eq!(s.assets().blob_totals().await.unwrap(), (1, 14));
+    s.probe_write().await.unwrap();
+}

@@ -119,10 +119,14 @@ impl Rules<'_> {
         tx.commit().await.map_err(db_err)
     }
 
-    /// Makes the config-owned rules match `declared` in one transaction: creates, replaces
-    /// (taking over a console rule of the same name) and deletes config rules no longer
-    /// declared. Returns whether anything changed.
-    pub async fn reconcile(&self, declared: &[RuleRow]) -> Result<bool> {
+    /// Makes the config-owned rules match `declared` in one transaction: creates and replaces
+    /// (taking over a console rule of the same name); with `remove_stale`, also deletes config
+    /// rules no longer declared — or, when a repository still uses one, hands it over to the
+    /// console (`managed_by = 'ui'`) instead of breaking that repository. Run it without
+    /// `remove_stale` before the repositories are reconciled and with it after, so a rule and
+    /// the repositories that drop it can leave the file together. Returns whether anything
+    /// changed.
+    pub async fn reconcile(&self, declared: &[RuleRow], remove_stale: bool) -> Result<bool> {
         let mut tx = self.0.begin().await.map_err(db_err)?;
         let before: Vec<RuleRow> =
             sqlx::query("SELECT name, description, mode, matchers, managed_by FROM routing_rules")
@@ -160,14 +164,25 @@ impl Rules<'_> {
             .map_err(db_err)?;
         }
         for old in before.iter().filter(|r| r.managed_by == "config") {
-            if !declared.iter().any(|d| d.name == old.name) {
-                changed = true;
-                sqlx::query("DELETE FROM routing_rules WHERE name = $1")
+            if !remove_stale || declared.iter().any(|d| d.name == old.name) {
+                continue;
+            }
+            changed = true;
+            let used: Option<String> =
+                sqlx::query_scalar("SELECT name FROM repositories WHERE routing_rule = $1 LIMIT 1")
                     .bind(&old.name)
-                    .execute(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await
                     .map_err(db_err)?;
-            }
+            let sql = match used {
+                Some(_) => "UPDATE routing_rules SET managed_by = 'ui' WHERE name = $1",
+                None => "DELETE FROM routing_rules WHERE name = $1",
+            };
+            sqlx::query(sql)
+                .bind(&old.name)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(changed)
