@@ -27,3 +27,11 @@ CREATE TABLE sessions (
     expires    INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX sessions_by_expiry ON sessions (expires);
+
+-- A counter bumped by every change to what runs (repositories, rules, connectors). Each node
+-- polls it and refreshes when it moved, so a change made on one node reaches the others.
+CREATE TABLE generation (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    value INTEGER NOT NULL
+) STRICT;
+INSERT INTO generation (id, value) VALUES (1, 0);

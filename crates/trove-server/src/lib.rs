@@ -85,6 +85,8 @@ pub struct Trove {
     /// Off for administrative commands (`trove user add` must not bind the server's ports);
     /// `start` turns it on.
     serve_connectors: std::sync::atomic::AtomicBool,
+    /// The `generation` the running state was built from.
+    seen_generation: std::sync::atomic::AtomicI64,
     /// Request counters of every listener.
     pub metrics: Arc<metrics::Metrics>,
     /// Serialises `refresh`: two concurrent edits must not start a connector twice.
@@ -131,6 +133,7 @@ impl Trove {
             server: config.server.clone(),
             connectors: connectors::Supervisor::default(),
             serve_connectors: Default::default(),
+            seen_generation: Default::default(),
             metrics: Default::default(),
             refreshing: Default::default(),
         };
@@ -172,7 +175,7 @@ impl Trove {
             .reconcile(&config.declared_rules(), true)
             .await
             .context("removing routing rules no longer in the config file")?;
-        self.refresh().await
+        self.changed().await
     }
 
     /// Makes the running state match the database: recompiles the routing rules, rebuilds the
@@ -181,6 +184,7 @@ impl Trove {
     /// REST API.
     pub async fn refresh(&self) -> anyhow::Result<()> {
         let _one_at_a_time = self.refreshing.lock().await;
+        let generation = self.meta.generation().await?;
         let mut rules = std::collections::HashMap::new();
         for row in self.meta.rules().list().await? {
             let decl = trove_routing::RoutingRuleDecl {
@@ -206,7 +210,29 @@ impl Trove {
         {
             self.connectors.reconcile(self, &records).await?;
         }
+        self.seen_generation
+            .store(generation, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+
+    /// After this node changed rows: tell every node (itself included) to refresh.
+    pub async fn changed(&self) -> anyhow::Result<()> {
+        self.meta.bump_generation().await?;
+        self.refresh().await
+    }
+
+    /// Refreshes when another node (or an administrative command) changed the rows.
+    pub async fn refresh_if_changed(&self) -> anyhow::Result<bool> {
+        let now = self.meta.generation().await?;
+        if now
+            == self
+                .seen_generation
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok(false);
+        }
+        self.refresh().await?;
+        Ok(true)
     }
 
     /// The routing rule called `name`, as last applied.
@@ -290,7 +316,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .store(true, std::sync::atomic::Ordering::SeqCst);
     trove.refresh().await?;
     let ttl = Duration::from_secs(config.server.upload_ttl_hours * 3600);
-    let janitor = tokio::spawn(expire_uploads_periodically(trove.clone(), ttl));
+    let janitor = tokio::spawn(background_jobs(trove.clone(), ttl));
     Ok(Running {
         main_addr,
         main,
@@ -299,19 +325,33 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
 }
 
-/// Background job: abandoned upload sessions (a client that disconnected mid-push) expire.
-/// It runs on the runtime, never inside a request, so a cancelled request cannot stop it.
-async fn expire_uploads_periodically(trove: Arc<Trove>, ttl: Duration) {
+/// Background jobs, on the runtime and never inside a request (a cancelled request cannot stop
+/// them): every 2 s, pick up changes other nodes made to the rows; every `period`, expire
+/// abandoned upload sessions (a client that disconnected mid-push) and console sessions.
+async fn background_jobs(trove: Arc<Trove>, ttl: Duration) {
     let period = Duration::from_secs(600)
         .min(ttl)
         .max(Duration::from_secs(1));
-    let mut tick = tokio::time::interval(period);
+    let mut expiry = tokio::time::interval(period);
+    let mut changes = tokio::time::interval(Duration::from_secs(2));
+    changes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        tick.tick().await;
-        match trove.expire_uploads(ttl).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(sessions = n, "expired idle upload sessions"),
-            Err(e) => tracing::warn!(error = %e, "expiring upload sessions failed"),
+        tokio::select! {
+            _ = changes.tick() => match trove.refresh_if_changed().await {
+                Ok(false) => {}
+                Ok(true) => tracing::info!("applied changes made elsewhere"),
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "applying changes made elsewhere failed"),
+            },
+            _ = expiry.tick() => {
+                match trove.expire_uploads(ttl).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(sessions = n, "expired idle upload sessions"),
+                    Err(e) => tracing::warn!(error = %e, "expiring upload sessions failed"),
+                }
+                if let Err(e) = trove.meta.sessions().expire().await {
+                    tracing::warn!(error = %e, "expiring console sessions failed");
+                }
+            }
         }
     }
 }

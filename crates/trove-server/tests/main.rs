@@ -10,3 +10,4 @@ mod binary;
 mod conformance;
 mod groups;
 mod malformed;
+mod nodes;

@@ -65,6 +65,23 @@ impl MetadataStore {
         crate::security::Security(&self.pool)
     }
 
+    /// The change counter of what runs (see `bump_generation`).
+    pub async fn generation(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT value FROM generation WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    /// Records that repositories, rules or connectors changed; returns the new value. Nodes
+    /// that see it move rebuild their running state.
+    pub async fn bump_generation(&self) -> Result<i64> {
+        sqlx::query_scalar("UPDATE generation SET value = value + 1 WHERE id = 1 RETURNING value")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
     /// A write that changes nothing, in a transaction that takes the write lock: fails when
     /// the database cannot be written (read-only file, full disk, locked out).
     pub async fn probe_write(&self) -> Result<()> {

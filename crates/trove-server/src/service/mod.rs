@@ -199,9 +199,9 @@ impl Service {
             })
     }
 
-    /// After a change in the database: rebuild what runs from it.
+    /// After a change in the database: rebuild what runs from it, here and on other nodes.
     async fn refresh(&self) -> ServiceResult<()> {
-        self.trove.refresh().await.map_err(|e| {
+        self.trove.changed().await.map_err(|e| {
             tracing::error!(error = format!("{e:#}"), "applying a change failed");
             ServiceError::Invalid {
                 field: None,
