@@ -27,6 +27,13 @@ pub trait AssetIndex: Send + Sync {
             .map(|m| m.path.as_str().to_owned())
             .collect())
     }
+    /// The paths under `prefix` that sort at or after `from`, ordered: skips a leading part of
+    /// the range without reading it (docker's catalog skips the blob rows).
+    async fn list_paths_from(&self, prefix: &str, from: &str) -> Result<Vec<String>> {
+        let mut paths = self.list_paths(prefix).await?;
+        paths.retain(|p| p.as_str() >= from);
+        Ok(paths)
+    }
 }
 
 /// The format logic a repository kind may call. Kinds never call anything else of a format, so a

@@ -508,6 +508,13 @@ impl AssetIndex for Inner {
     async fn list_paths(&self, prefix: &str) -> Result<Vec<String>> {
         self.meta.assets().list_paths(&self.cfg.id, prefix).await
     }
+
+    async fn list_paths_from(&self, prefix: &str, from: &str) -> Result<Vec<String>> {
+        self.meta
+            .assets()
+            .list_paths_from(&self.cfg.id, prefix, from)
+            .await
+    }
 }
 
 #[async_trait]

@@ -595,17 +595,36 @@ impl Assets<'_> {
         Ok(r.rows_affected() > 0)
     }
 
-    /// Only the paths under `prefix`, ordered: one narrow index range scan, nothing parsed.
+    /// Only the paths under `prefix`, ordered: one narrow index range scan, nothing parsed, and
+    /// one result row (the paths joined by newlines, which a path cannot contain), because
+    /// the driver's per-row cost dominated listings of thousands of tags.
     pub async fn list_paths(&self, repo_id: &str, prefix: &str) -> Result<Vec<String>> {
-        sqlx::query_scalar(
-            "SELECT path FROM assets WHERE repo_id = $1 AND path >= $2 AND path < $3 ORDER BY path",
+        self.list_paths_from(repo_id, prefix, prefix).await
+    }
+
+    /// [`Self::list_paths`] starting at `from` (≥ `prefix`) instead of at the prefix itself.
+    pub async fn list_paths_from(
+        &self,
+        repo_id: &str,
+        prefix: &str,
+        from: &str,
+    ) -> Result<Vec<String>> {
+        let from = if from > prefix { from } else { prefix };
+        let joined: Option<String> = sqlx::query_scalar(
+            // The subquery walks the primary key in order; `group_concat(.. ORDER BY path)`
+            // would sort again through a temporary b-tree (a third of the time, measured).
+            "SELECT group_concat(path, char(10)) FROM (SELECT path FROM assets \
+             WHERE repo_id = $1 AND path >= $2 AND path < $3 ORDER BY path)",
         )
         .bind(repo_id)
-        .bind(prefix)
+        .bind(from)
         .bind(prefix_end(prefix))
-        .fetch_all(self.0)
+        .fetch_one(self.0)
         .await
-        .map_err(db_err)
+        .map_err(db_err)?;
+        Ok(joined
+            .map(|j| j.split('\n').map(str::to_owned).collect())
+            .unwrap_or_default())
     }
 
     /// Assets whose path starts with `prefix`, ordered by path, keyset-paginated.

@@ -134,7 +134,7 @@ impl FormatSpec for DockerFormat {
             _ => None,
         };
         Ok(doc.map(|(doc, content_type)| Generated {
-            bytes: Bytes::from(serde_json::to_vec(&doc).expect("serialises")),
+            bytes: Bytes::from(doc),
             content_type: content_type.into(),
         }))
     }
@@ -170,7 +170,12 @@ pub fn upstream_headers(meta: &AssetMeta) -> Vec<(&'static str, String)> {
     ]
 }
 
-type Doc = (serde_json::Value, &'static str);
+/// A generated document's bytes and content type.
+type Doc = (Vec<u8>, &'static str);
+
+fn to_doc(doc: &impl serde::Serialize, content_type: &'static str) -> Doc {
+    (serde_json::to_vec(doc).expect("serialises"), content_type)
+}
 
 /// Every tag of the image, sorted; `None` when the image has no manifest at all.
 async fn tags(name: &str, index: &dyn AssetIndex) -> Result<Option<Doc>> {
@@ -184,10 +189,12 @@ async fn tags(name: &str, index: &dyn AssetIndex) -> Result<Option<Doc>> {
         .filter_map(|p| p.strip_prefix(&prefix))
         .filter(|r| !r.contains('/') && !r.contains(':'))
         .collect();
-    Ok(Some((
-        json!({ "name": name, "tags": tags }),
-        "application/json",
-    )))
+    #[derive(serde::Serialize)]
+    struct TagList<'a> {
+        name: &'a str,
+        tags: Vec<&'a str>,
+    }
+    Ok(Some(to_doc(&TagList { name, tags }, "application/json")))
 }
 
 /// An OCI index of the manifests of `name` whose `subject` is `digest` (recorded at push), as
@@ -214,12 +221,14 @@ async fn referrers(name: &str, digest: &str, index: &dyn AssetIndex) -> Result<D
         })
         .collect();
     let doc = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests });
-    Ok((doc, OCI_INDEX))
+    Ok(to_doc(&doc, OCI_INDEX))
 }
 
 /// The image names of the repository that have at least one manifest, sorted.
 async fn catalog(index: &dyn AssetIndex) -> Result<Doc> {
-    let paths = index.list_paths("/v2/").await?;
+    // From "/v2/." on: blob rows ("/v2/-/blobs/...") sort before every image name ('-' < '.'
+    // < '0' < 'a'), so a catalog never walks the blobs.
+    let paths = index.list_paths_from("/v2/", "/v2/.").await?;
     let mut names: Vec<&str> = paths
         .iter()
         .filter_map(|p| p.strip_prefix("/v2/")?.rsplit_once("/manifests/"))
@@ -227,7 +236,16 @@ async fn catalog(index: &dyn AssetIndex) -> Result<Doc> {
         .collect();
     names.sort_unstable();
     names.dedup();
-    Ok((json!({ "repositories": names }), "application/json"))
+    #[derive(serde::Serialize)]
+    struct Catalog<'a> {
+        repositories: Vec<&'a str>,
+    }
+    Ok(to_doc(
+        &Catalog {
+            repositories: names,
+        },
+        "application/json",
+    ))
 }
 
 enum Merged {
