@@ -4,6 +4,7 @@
 
 pub mod config;
 mod connectors;
+mod console;
 pub mod metrics;
 mod registry;
 mod rest;
@@ -152,15 +153,12 @@ impl Trove {
         if !report.is_empty() {
             tracing::info!(?report, "security reconciled with the config file");
         }
-        if self
+        let mut changed = self
             .meta
             .rules()
             .reconcile(&config.declared_rules(), false)
             .await
-            .context("applying [[routing_rule]]")?
-        {
-            tracing::info!("routing rules reconciled with the config file");
-        }
+            .context("applying [[routing_rule]]")?;
         let report = self
             .meta
             .repos()
@@ -168,14 +166,22 @@ impl Trove {
             .await
             .context("applying [[repository]]")?;
         if report != Default::default() {
+            changed = true;
             tracing::info!(created = ?report.created, updated = ?report.updated, disabled = ?report.disabled, "repositories reconciled with the config file");
         }
-        self.meta
+        changed |= self
+            .meta
             .rules()
             .reconcile(&config.declared_rules(), true)
             .await
             .context("removing routing rules no longer in the config file")?;
-        self.changed().await
+        if changed {
+            tracing::info!("routing rules or repositories changed by the config file");
+            // Other nodes rebuild too; an unchanged file (every restart) writes nothing.
+            self.changed().await
+        } else {
+            self.refresh().await
+        }
     }
 
     /// Makes the running state match the database: recompiles the routing rules, rebuilds the
@@ -280,7 +286,8 @@ impl Trove {
                 .app_data(service.clone())
                 .app_data(web::Data::from(rules.clone()))
                 .configure(docker::configure_main)
-                .configure(rest::configure);
+                .configure(rest::configure)
+                .configure(console::configure);
         }
     }
 
