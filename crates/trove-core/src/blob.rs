@@ -59,6 +59,12 @@ pub trait BlobStore: Send + Sync {
     async fn stat(&self, digest: &Digest) -> Result<Option<BlobInfo>>;
     /// Streams the blob, or `(start, len)` of it.
     async fn open(&self, digest: &Digest, range: Option<(u64, u64)>) -> Result<ByteStream>;
+    /// The whole of a small blob (a manifest), read the cheapest way the store knows. The
+    /// caller knows the size from its row and only asks for small ones; `None` means "use
+    /// `open`" (the default, for stores without a cheaper path).
+    async fn read_small(&self, _digest: &Digest) -> Result<Option<bytes::Bytes>> {
+        Ok(None)
+    }
     async fn begin_upload(&self) -> Result<UploadId>;
     /// Bytes received so far.
     async fn upload_size(&self, id: &UploadId) -> Result<u64>;

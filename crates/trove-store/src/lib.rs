@@ -83,7 +83,7 @@ pub async fn open_asset(
             )
         })?),
     };
-    let body = blobs.open(&meta.blob.digest, served).await.map_err(|e| {
+    let missing = |e: Error| {
         if e.kind == ErrorKind::NotFound {
             Error::internal(format!(
                 "{} is recorded but blob {} is missing",
@@ -92,6 +92,24 @@ pub async fn open_asset(
         } else {
             e
         }
-    })?;
+    };
+    if served.is_none() && meta.blob.size <= SMALL_BLOB {
+        if let Some(data) = blobs
+            .read_small(&meta.blob.digest)
+            .await
+            .map_err(&missing)?
+        {
+            let body: trove_core::ByteStream =
+                Box::pin(futures_util::stream::once(std::future::ready(Ok(data))));
+            return Ok(Asset { meta, body, served });
+        }
+    }
+    let body = blobs
+        .open(&meta.blob.digest, served)
+        .await
+        .map_err(missing)?;
     Ok(Asset { meta, body, served })
 }
+
+/// Blobs up to this size (manifests, configs, tag lists) are served from one read.
+pub const SMALL_BLOB: u64 = 64 * 1024;

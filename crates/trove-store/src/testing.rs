@@ -62,6 +62,10 @@ pub async fn blob_store_conformance(store: &dyn BlobStore) {
         read_all(store.open(&hello, Some((6, 5))).await.unwrap()).await,
         b"world"
     );
+    // The small-blob fast path, where a store has one: exactly the bytes, or "use open".
+    if let Some(all) = store.read_small(&hello).await.unwrap() {
+        assert_eq!(&all[..], b"hello world");
+    }
     assert_eq!(
         read_all(store.open(&hello, Some((0, 1))).await.unwrap()).await,
         b"h"
@@ -154,6 +158,10 @@ pub async fn blob_store_conformance(store: &dyn BlobStore) {
     assert_eq!(store.commit(&id, &whole).await.unwrap().size, 18);
 
     // Unknown uploads and blobs answer NotFound.
+    let nothing = digest_of(Algorithm::Sha256, b"never stored");
+    if let Err(e) = store.read_small(&nothing).await {
+        assert_eq!(e.kind, ErrorKind::NotFound);
+    }
     let ghost = UploadId::parse("00000000-0000-4000-8000-000000000000").unwrap();
     assert_eq!(
         store.upload_size(&ghost).await.unwrap_err().kind,
