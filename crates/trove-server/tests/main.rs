@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod binary;
 mod conformance;
+mod console;
 mod groups;
 mod malformed;
 mod nodes;

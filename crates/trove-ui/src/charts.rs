@@ -186,7 +186,11 @@ mod tests {
         let svg = bar_chart(
             "storage",
             "Storage <per> repository",
-            &[("a<b>".into(), 1000), ("small".into(), 1), ("empty".into(), 0)],
+            &[
+                ("a<b>".into(), 1000),
+                ("small".into(), 1),
+                ("empty".into(), 0),
+            ],
             |v| format!("{v} B"),
         );
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));

@@ -1,7 +1,11 @@
-//! Human formatting: sizes in binary units, unix-millis times as UTC, durations.
+//! Human formatting: sizes in binary units, unix-millis times as UTC, durations. Numbers are
+//! taken by value or by reference (`impl Borrow`), as templates hand them over either way.
+
+use std::borrow::Borrow;
 
 /// `0 B`, `512 B`, `1.5 KiB`, `23.0 MiB`, `1.20 GiB`: three significant digits at most.
-pub fn bytes(n: u64) -> String {
+pub fn bytes(n: impl Borrow<u64>) -> String {
+    let n = *n.borrow();
     const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     if n < 1024 {
         return format!("{n} B");
@@ -23,13 +27,13 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// [`bytes`] of a signed count (database sums); negatives show as `0 B`.
-pub fn bytes_i64(n: i64) -> String {
-    bytes(n.max(0) as u64)
+pub fn bytes_i64(n: impl Borrow<i64>) -> String {
+    bytes((*n.borrow()).max(0) as u64)
 }
 
 /// Unix millis as `2026-11-24 11:35:54 UTC`.
-pub fn time(unix_millis: i64) -> String {
-    let secs = unix_millis.div_euclid(1000);
+pub fn time(unix_millis: impl Borrow<i64>) -> String {
+    let secs = unix_millis.borrow().div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -42,18 +46,21 @@ pub fn time(unix_millis: i64) -> String {
 }
 
 /// [`time`] of an optional time; `never` when absent.
-pub fn time_or_never(unix_millis: Option<i64>) -> String {
-    unix_millis.map(time).unwrap_or_else(|| "never".into())
+pub fn time_or_never(unix_millis: impl Borrow<Option<i64>>) -> String {
+    (*unix_millis.borrow())
+        .map(time)
+        .unwrap_or_else(|| "never".into())
 }
 
 /// Unix minute (minutes since the epoch) as `HH:MM` UTC.
-pub fn minute_of_day(unix_minute: u64) -> String {
-    let m = unix_minute % (24 * 60);
+pub fn minute_of_day(unix_minute: impl Borrow<u64>) -> String {
+    let m = unix_minute.borrow() % (24 * 60);
     format!("{:02}:{:02}", m / 60, m % 60)
 }
 
 /// `0 s`, `45 s`, `3 min 20 s`, `2 h 5 min`, `3 d 4 h`: the two largest units.
-pub fn duration(secs: u64) -> String {
+pub fn duration(secs: impl Borrow<u64>) -> String {
+    let secs = *secs.borrow();
     let (d, h, m, s) = (
         secs / 86_400,
         secs % 86_400 / 3600,
@@ -68,6 +75,15 @@ pub fn duration(secs: u64) -> String {
         (0, _, _) => format!("{h} h {m} min"),
         _ if h == 0 => format!("{d} d"),
         _ => format!("{d} d {h} h"),
+    }
+}
+
+/// `sha256:0123456789ab…`: a digest shortened to 12 hex digits for tables (the full one stays
+/// in links and titles).
+pub fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algo, hex)) if hex.len() > 12 => format!("{algo}:{}…", &hex[..12]),
+        _ => digest.to_owned(),
     }
 }
 
@@ -112,6 +128,14 @@ mod tests {
         assert_eq!(time(-1000), "1969-12-31 23:59:59 UTC");
         assert_eq!(time_or_never(None), "never");
         assert_eq!(minute_of_day(29_925_335), "11:35");
+    }
+
+    #[test]
+    fn digests() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(short_digest(&d), "sha256:abababababab…");
+        assert_eq!(short_digest("sha256:abc"), "sha256:abc");
+        assert_eq!(short_digest("latest"), "latest");
     }
 
     #[test]

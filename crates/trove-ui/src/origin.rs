@@ -20,8 +20,7 @@ pub fn same_origin(origin: Option<&str>, referer: Option<&str>, hosts: &[&str]) 
         let Some((h_host, h_port)) = split_host_port(h.trim()) else {
             return false;
         };
-        h_host.eq_ignore_ascii_case(&host)
-            && h_port.unwrap_or(default) == port.unwrap_or(default)
+        h_host.eq_ignore_ascii_case(&host) && h_port.unwrap_or(default) == port.unwrap_or(default)
     })
 }
 

@@ -1,0 +1,597 @@
+//! The admin console in-process: sessions and their cookie, the CSRF and Origin checks, the
+//! first-start password change, and who sees which page. The whole flow in a real browser is
+//! `tests/tests/console_browser.rs` (package trove-tests).
+
+use actix_web::dev::ServiceResponse;
+use actix_web::test::{self, TestRequest};
+use trove_auth::Principal;
+use trove_server::service::{Service, UserInput};
+
+use crate::support;
+
+const HOST: &str = "trove.test";
+const ORIGIN: &str = "http://trove.test";
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+impl Page {
+    /// The `trove_session` value this response set, if any.
+    fn session(&self) -> Option<String> {
+        self.set_cookies.iter().find_map(|c| {
+            c.strip_prefix("trove_session=")
+                .map(|rest| rest.split(';').next().unwrap().to_owned())
+                .filter(|v| !v.is_empty())
+        })
+    }
+    /// The CSRF token of the page's forms.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find(r#"name="csrf" value=""#)
+            .unwrap_or_else(|| panic!("no csrf field in {}", self.body));
+        let rest = &self.body[at + r#"name="csrf" value=""#.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+async fn send<S>(app: &S, req: TestRequest, cookie: Option<&str>) -> Page
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = ServiceResponse,
+            Error = actix_web::Error,
+        >,
+{
+    let mut req = req.insert_header(("host", HOST));
+    if let Some(c) = cookie {
+        req = req.insert_header(("cookie", format!("trove_session={c}")));
+    }
+    let res = app.call(req.to_request()).await.unwrap();
+    let status = res.status().as_u16();
+    let header = |n: &str| {
+        res.headers()
+            .get_all(n)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let location = header("location").into_iter().next();
+    let set_cookies = header("set-cookie");
+    let body = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    Page {
+        status,
+        location,
+        set_cookies,
+        body,
+    }
+}
+
+fn form_post(uri: &str, body: &str) -> TestRequest {
+    TestRequest::post()
+        .uri(uri)
+        .insert_header(("content-type", "application/x-www-form-urlencoded"))
+        .set_payload(body.to_owned())
+}
+
+/// Signs in through the form; returns the session token.
+async fn sign_in<S>(app: &S, user: &str, password: &str) -> String
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = ServiceResponse,
+            Error = actix_web::Error,
+        >,
+{
+    let r = send(
+        app,
+        form_post("/admin/login", &format!("user={user}&password={password}"))
+            .insert_header(("origin", ORIGIN)),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    r.session().expect("a session cookie")
+}
+
+async fn admin_principal(trove: &trove_server::Trove) -> Principal {
+    let u = trove.meta.security().user("tester").await.unwrap().unwrap();
+    Principal::User {
+        id: u.id,
+        name: u.name,
+    }
+}
+
+#[actix_web::test]
+async fn sign_in_sets_an_httponly_strict_session_cookie() {
+    let inst = support::instance("").await;
+    let app = main_app!(inst.trove);
+
+    let wrong = send(
+        &app,
+        form_post("/admin/login", "user=tester&password=nope").insert_header(("origin", ORIGIN)),
+        None,
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+    assert!(
+        wrong.body.contains("Wrong user name or password"),
+        "{}",
+        wrong.body
+    );
+    assert!(wrong.session().is_none());
+
+    let ok = send(
+        &app,
+        form_post(
+            "/admin/login",
+            &format!("user=tester&password={}", support::TESTER_PASSWORD),
+        )
+        .insert_header(("origin", ORIGIN)),
+        None,
+    )
+    .await;
+    assert_eq!((ok.status, ok.location.as_deref()), (303, Some("/admin")));
+    let cookie = ok
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("trove_session="))
+        .expect("session cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(cookie.contains(attr), "{attr} missing in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+    let token = ok.session().unwrap();
+    assert_eq!(token.len(), 43, "32 random bytes, base64url");
+
+    // Only the hash is stored.
+    assert!(
+        inst.trove
+            .meta
+            .sessions()
+            .get(&token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+    let row = inst
+        .trove
+        .meta
+        .sessions()
+        .get(&hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.user, "tester");
+
+    let home = send(&app, TestRequest::get().uri("/admin"), Some(&token)).await;
+    assert_eq!(home.location.as_deref(), Some("/admin/dashboard"));
+    let dash = send(
+        &app,
+        TestRequest::get().uri("/admin/dashboard"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(dash.status, 200);
+    assert!(dash.body.contains("<h1>Dashboard</h1>") && dash.body.contains("<svg"));
+    assert!(
+        dash.body.contains(">hosted</a>"),
+        "the declared repository is listed"
+    );
+
+    // Signing out ends the session.
+    let out = send(
+        &app,
+        form_post("/admin/logout", &format!("csrf={}", dash.csrf()))
+            .insert_header(("origin", ORIGIN)),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(out.location.as_deref(), Some("/admin/login?signed_out=1"));
+    assert!(
+        inst.trove
+            .meta
+            .sessions()
+            .get(&hash)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let after = send(
+        &app,
+        TestRequest::get().uri("/admin/dashboard"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(after.status, 303);
+    assert!(after.location.unwrap().starts_with("/admin/login"));
+}
+
+#[actix_web::test]
+async fn posts_need_the_session_csrf_token_and_a_matching_origin() {
+    let inst = support::instance("").await;
+    let app = main_app!(inst.trove);
+    let token = sign_in(&app, "tester", support::TESTER_PASSWORD).await;
+    let page = send(
+        &app,
+        TestRequest::get().uri("/admin/repositories/new"),
+        Some(&token),
+    )
+    .await;
+    let csrf = page.csrf();
+    let body = |csrf: &str| {
+        format!("csrf={csrf}&kind=hosted&format=docker&name=made-here&write_policy=allow")
+    };
+
+    let none = send(
+        &app,
+        form_post("/admin/repositories/new", "kind=hosted&name=made-here"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(none.status, 403, "{}", none.body);
+    let wrong = send(
+        &app,
+        form_post("/admin/repositories/new", &body(&"x".repeat(43))),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(wrong.status, 403);
+    assert!(wrong.body.contains("security token"), "{}", wrong.body);
+    let foreign = send(
+        &app,
+        form_post("/admin/repositories/new", &body(&csrf))
+            .insert_header(("origin", "http://evil.example")),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(foreign.status, 403);
+    assert!(foreign.body.contains("another site"), "{}", foreign.body);
+    let foreign_referer = send(
+        &app,
+        form_post("/admin/repositories/new", &body(&csrf))
+            .insert_header(("referer", "http://evil.example/page")),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(foreign_referer.status, 403);
+    assert!(
+        inst.trove.repository("made-here").is_none(),
+        "nothing was created"
+    );
+
+    // The sign-in form checks the Origin too.
+    let login = send(
+        &app,
+        form_post(
+            "/admin/login",
+            &format!("user=tester&password={}", support::TESTER_PASSWORD),
+        )
+        .insert_header(("origin", "http://evil.example")),
+        None,
+    )
+    .await;
+    assert_eq!(login.status, 403);
+    assert!(login.session().is_none());
+
+    let ok = send(
+        &app,
+        form_post("/admin/repositories/new", &body(&csrf)).insert_header(("origin", ORIGIN)),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(
+        (ok.status, ok.location.as_deref()),
+        (303, Some("/admin/repository/made-here")),
+        "{}",
+        ok.body
+    );
+    assert!(inst.trove.repository("made-here").is_some());
+}
+
+#[actix_web::test]
+async fn validation_errors_rerender_the_form_with_values_and_field_message() {
+    let inst = support::instance("").await;
+    let app = main_app!(inst.trove);
+    let token = sign_in(&app, "tester", support::TESTER_PASSWORD).await;
+    let csrf = send(
+        &app,
+        TestRequest::get().uri("/admin/repositories"),
+        Some(&token),
+    )
+    .await
+    .csrf();
+    let r = send(
+        &app,
+        form_post(
+            "/admin/repositories/new",
+            &format!(
+                "csrf={csrf}&kind=proxy&format=docker&name=px&remote=not-a-url&metadata_max_age=77"
+            ),
+        ),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains(r#"value="not-a-url""#),
+        "entered value kept"
+    );
+    assert!(r.body.contains(r#"value="77""#), "entered value kept");
+    assert!(
+        r.body.contains(r#"<p class="error" id="remote-error">"#),
+        "message next to the field: {}",
+        r.body
+    );
+    assert!(r.body.contains(r#"aria-invalid="true""#));
+
+    // The repository declared in the file shows why it is read-only and offers no form.
+    let edit = send(
+        &app,
+        TestRequest::get().uri("/admin/repository/hosted/edit"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(edit.status, 200);
+    assert!(edit.body.contains("defined in trove.toml"));
+    assert!(!edit.body.contains("Save changes") && !edit.body.contains("Delete repository"));
+}
+
+#[actix_web::test]
+async fn a_password_to_change_redirects_every_page_until_changed() {
+    let inst = support::instance("").await;
+    let app = main_app!(inst.trove);
+    let svc = Service::new(inst.trove.clone());
+    svc.create_user(
+        &admin_principal(&inst.trove).await,
+        &UserInput {
+            name: "bob".into(),
+            password: "first-password".into(),
+            roles: vec!["admin".into()],
+        },
+    )
+    .await
+    .unwrap();
+    let hash = trove_auth::password::hash("first-password").unwrap();
+    inst.trove
+        .meta
+        .security()
+        .set_password("bob", &hash, true)
+        .await
+        .unwrap();
+
+    let r = send(
+        &app,
+        form_post("/admin/login", "user=bob&password=first-password")
+            .insert_header(("origin", ORIGIN)),
+        None,
+    )
+    .await;
+    assert_eq!(r.location.as_deref(), Some("/admin/password"));
+    let token = r.session().unwrap();
+    for uri in [
+        "/admin",
+        "/admin/dashboard",
+        "/admin/users",
+        "/admin/repositories",
+    ] {
+        let p = send(&app, TestRequest::get().uri(uri), Some(&token)).await;
+        assert_eq!(
+            (p.status, p.location.as_deref()),
+            (303, Some("/admin/password")),
+            "{uri}"
+        );
+    }
+    let form = send(
+        &app,
+        TestRequest::get().uri("/admin/password"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("choose your own"));
+    // Other forms are refused until then.
+    let other = send(
+        &app,
+        form_post(
+            "/admin/users/new",
+            &format!("csrf={}&name=x&password=xxxxxxxxxx", form.csrf()),
+        ),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(other.location.as_deref(), Some("/admin/password"));
+    assert!(
+        inst.trove
+            .meta
+            .security()
+            .user("x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let bad = send(
+        &app,
+        form_post(
+            "/admin/password",
+            &format!(
+                "csrf={}&current=wrong&new=second-password&confirm=second-password",
+                form.csrf()
+            ),
+        ),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains(r#"id="current-error""#), "{}", bad.body);
+
+    let changed = send(
+        &app,
+        form_post(
+            "/admin/password",
+            &format!(
+                "csrf={}&current=first-password&new=second-password&confirm=second-password",
+                form.csrf()
+            ),
+        ),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(
+        changed.location.as_deref(),
+        Some("/admin"),
+        "{}",
+        changed.body
+    );
+    let token = changed.session().expect("a fresh session");
+    let users = send(&app, TestRequest::get().uri("/admin/users"), Some(&token)).await;
+    assert_eq!(users.status, 200);
+    assert!(
+        changed
+            .set_cookies
+            .iter()
+            .any(|c| c.starts_with("trove_notice=")),
+        "a notice for the next page"
+    );
+    assert!(
+        !inst
+            .trove
+            .meta
+            .security()
+            .user("bob")
+            .await
+            .unwrap()
+            .unwrap()
+            .must_change_password
+    );
+}
+
+#[actix_web::test]
+async fn a_non_administrator_browses_but_gets_403_on_admin_pages() {
+    let inst = support::instance("").await;
+    let app = main_app!(inst.trove);
+    let svc = Service::new(inst.trove.clone());
+    svc.create_user(
+        &admin_principal(&inst.trove).await,
+        &UserInput {
+            name: "carol".into(),
+            password: "carol-password".into(),
+            roles: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    let token = sign_in(&app, "carol", "carol-password").await;
+    let home = send(&app, TestRequest::get().uri("/admin"), Some(&token)).await;
+    assert_eq!(home.location.as_deref(), Some("/admin/repositories"));
+    let repos = send(
+        &app,
+        TestRequest::get().uri("/admin/repositories"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(repos.status, 200);
+    assert!(
+        !repos.body.contains(">hosted</a>"),
+        "carol may browse nothing"
+    );
+    assert!(!repos.body.contains("/admin/users"), "no admin navigation");
+    for uri in [
+        "/admin/users",
+        "/admin/dashboard",
+        "/admin/roles",
+        "/admin/privileges",
+        "/admin/rules",
+        "/admin/blobstore",
+        "/admin/repositories/new",
+    ] {
+        let p = send(&app, TestRequest::get().uri(uri), Some(&token)).await;
+        assert_eq!(p.status, 403, "{uri}");
+        assert!(
+            p.body.contains("is not an administrator"),
+            "{uri}: {}",
+            p.body
+        );
+    }
+    let browse = send(
+        &app,
+        TestRequest::get().uri("/admin/repository/hosted"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(browse.status, 403);
+}
+
+#[actix_web::test]
+async fn only_the_sign_in_page_renders_without_a_session() {
+    let inst = support::instance("").await;
+    let app = main_app!(inst.trove);
+    for uri in [
+        "/admin/dashboard",
+        "/admin/repositories",
+        "/admin/repositories/new?kind=proxy",
+        "/admin/repository/hosted",
+        "/admin/repository/hosted/edit",
+        "/admin/repository/hosted/image?name=x",
+        "/admin/repository/hosted/manifest?image=x&reference=1",
+        "/admin/users",
+        "/admin/users/new",
+        "/admin/user/tester",
+        "/admin/roles",
+        "/admin/role/admin",
+        "/admin/privileges",
+        "/admin/access",
+        "/admin/rules",
+        "/admin/rules/new",
+        "/admin/explain",
+        "/admin/blobstore",
+        "/admin/password",
+    ] {
+        for cookie in [None, Some("x".repeat(43).as_str()), Some("garbage")] {
+            let p = send(&app, TestRequest::get().uri(uri), cookie).await;
+            assert_eq!(p.status, 303, "{uri}");
+            let to = p.location.unwrap();
+            assert!(
+                to.starts_with("/admin/login?next=%2Fadmin%2F"),
+                "{uri} → {to}"
+            );
+            assert!(
+                !p.body.contains("<html"),
+                "{uri} rendered without a session"
+            );
+        }
+    }
+    for uri in ["/", "/admin"] {
+        let p = send(&app, TestRequest::get().uri(uri), None).await;
+        assert_eq!(p.location.as_deref(), Some("/admin/login"), "{uri}");
+    }
+    let login = send(
+        &app,
+        TestRequest::get().uri("/admin/login?next=/admin/users"),
+        None,
+    )
+    .await;
+    assert_eq!(login.status, 200);
+    assert!(login.body.contains(r#"<label for="user">"#));
+    assert!(login.body.contains(r#"name="next" value="/admin/users""#));
+    // No open redirect through `next`.
+    let evil = send(
+        &app,
+        TestRequest::get().uri("/admin/login?next=//evil.example/"),
+        None,
+    )
+    .await;
+    assert!(evil.body.contains(r#"name="next" value="""#));
+    let css = send(
+        &app,
+        TestRequest::get().uri("/admin/static/trove.css"),
+        None,
+    )
+    .await;
+    assert_eq!(css.status, 200);
+}
