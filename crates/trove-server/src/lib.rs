@@ -7,7 +7,7 @@ mod connectors;
 mod console;
 pub mod metrics;
 mod registry;
-mod rest;
+pub mod rest;
 pub mod service;
 
 use std::net::SocketAddr;
@@ -77,8 +77,8 @@ pub struct Trove {
     pub meta: MetadataStore,
     pub auth: trove_auth::Auth,
     registry: Arc<RepoRegistry>,
-    /// The routing rules in force, for previews (`trove rule test`).
-    rules: Arc<rest::Rules>,
+    /// The routing rules in force, by name, for previews (`trove rule test`).
+    rules: std::sync::RwLock<std::collections::HashMap<String, Arc<trove_routing::RoutingRule>>>,
     api: web::Data<DockerApi>,
     /// `[server]` as started with (listen address, workers, timeouts: restart to change).
     pub server: config::ServerConfig,
@@ -279,12 +279,10 @@ impl Trove {
         self: &Arc<Self>,
     ) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
         let api = self.api.clone();
-        let rules = self.rules.clone();
         let service = web::Data::new(service::Service::new(self.clone()));
         move |cfg| {
             cfg.app_data(api.clone())
                 .app_data(service.clone())
-                .app_data(web::Data::from(rules.clone()))
                 .configure(docker::configure_main)
                 .configure(rest::configure)
                 .configure(console::configure);

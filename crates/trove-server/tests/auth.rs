@@ -473,24 +473,22 @@ async fn explain_endpoint() {
         403
     );
     assert_eq!(call(&app, anonymous(get(uri))).await.status, 401);
-    assert_eq!(
-        call(
-            &app,
-            get("/service/rest/v1/security/access/explain?user=x&repo=hosted&action=fly")
-        )
-        .await
-        .status,
-        400
-    );
-    assert_eq!(
-        call(
-            &app,
-            get("/service/rest/v1/security/access/explain?user=x&repo=nope&action=read")
-        )
-        .await
-        .status,
-        404
-    );
+    let r = call(
+        &app,
+        get("/service/rest/v1/security/access/explain?user=x&repo=hosted&action=fly"),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["field"], "action");
+    // The repository is a query parameter, not the resource: a bad one is a 400 naming it.
+    let r = call(
+        &app,
+        get("/service/rest/v1/security/access/explain?user=reader&repo=nope&action=read"),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "INVALID");
+    assert_eq!(r.json()["error"]["field"], "repository");
 }
 
 /// `X-Forwarded-*` shape the URLs Trove sends back only when they come from a trusted proxy.

@@ -12,3 +12,4 @@ mod console;
 mod groups;
 mod malformed;
 mod nodes;
+mod rest;

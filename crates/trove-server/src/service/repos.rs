@@ -328,6 +328,11 @@ impl Service {
             ));
         }
         let records = self.trove.meta.repos().records().await?;
+        if existing.is_none() && records.iter().any(|r| r.config.name == name) {
+            return Err(ServiceError::Conflict {
+                message: format!("a repository named {name} already exists"),
+            });
+        }
         let others: Vec<&RepoRecord> = records
             .iter()
             .filter(|r| Some(r.config.name.as_str()) != existing)

@@ -549,6 +549,14 @@ impl Service {
             .collect())
     }
 
+    pub async fn privilege(&self, caller: &Principal, name: &str) -> ServiceResult<PrivilegeView> {
+        self.privileges(caller)
+            .await?
+            .into_iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| ServiceError::not_found(format!("no privilege named {name}")))
+    }
+
     pub async fn create_privilege(
         &self,
         caller: &Principal,
