@@ -329,6 +329,24 @@ async fn validation_errors_rerender_the_form_with_values_and_field_message() {
     );
     assert!(r.body.contains(r#"aria-invalid="true""#));
 
+    // A draft rule with a bad matcher comes back with its name and the matcher's error.
+    let r = send(
+        &app,
+        form_post(
+            "/admin/rules/new",
+            &format!("csrf={csrf}&name=my-rule&mode=allow&matchers=%28&action=save"),
+        ),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains(r#"id="name" name="name" value="my-rule""#),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(r#"id="matchers-error""#), "{}", r.body);
+
     // The repository declared in the file shows why it is read-only and offers no form.
     let edit = send(
         &app,
