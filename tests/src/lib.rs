@@ -1,6 +1,7 @@
 //! Support library of the end-to-end tests (`trove-tests`): it starts Trove in-process, a private
 //! `dockerd`, a throwaway `docker-registry`, wraps `skopeo` and `podman` with the flags that work
-//! against a plain-HTTP loopback registry, and generates images offline and deterministically.
+//! against a plain-HTTP loopback registry, drives a headless Chromium through chromedriver (the
+//! console's browser test), and generates images offline and deterministically.
 //!
 //! Everything here is test-only: this crate must never be a dependency of a server crate.
 //!
@@ -8,6 +9,7 @@
 //! multi-thread runtime because Trove runs in-process, so the blocking parts go through
 //! [`blocking`], which keeps the runtime's workers free for the server.
 
+pub mod browser;
 pub mod dockerd;
 pub mod faults;
 pub mod flows;
@@ -20,6 +22,7 @@ pub mod trove;
 pub mod upstream;
 pub mod util;
 
+pub use browser::Browser;
 pub use dockerd::Dockerd;
 pub use faults::{Fault, FaultProxy};
 pub use images::{DockerArchive, ImageSpec, OciLayout, PlatformImage};

@@ -4,6 +4,7 @@
 
 mod auth_docker;
 mod connectors;
+mod console_browser;
 mod harness_selfcheck;
 mod hosted_docker;
 mod proxy_docker;
