@@ -5,7 +5,7 @@
 use actix_web::dev::ServiceResponse;
 use actix_web::test::{self, TestRequest};
 use trove_auth::Principal;
-use trove_server::service::{Service, UserInput};
+use trove_server::service::{PrivilegeInput, RoleInput, Service, UserInput, UserUpdate};
 
 use crate::support;
 
@@ -543,6 +543,56 @@ async fn a_non_administrator_browses_but_gets_403_on_admin_pages() {
     )
     .await;
     assert_eq!(browse.status, 403);
+
+    // With browse rights on `hosted`, carol sees it (and no edit controls).
+    let admin = admin_principal(&inst.trove).await;
+    let p = svc
+        .create_privilege(
+            &admin,
+            &PrivilegeInput {
+                format: "docker".into(),
+                repository: "hosted".into(),
+                actions: vec!["browse".into(), "read".into()],
+                description: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    svc.create_role(
+        &admin,
+        &RoleInput {
+            name: "hosted-readers".into(),
+            privileges: vec![p.name],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    svc.update_user(
+        &admin,
+        "carol",
+        &UserUpdate {
+            roles: Some(vec!["hosted-readers".into()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let repos = send(
+        &app,
+        TestRequest::get().uri("/admin/repositories"),
+        Some(&token),
+    )
+    .await;
+    assert!(repos.body.contains(">hosted</a>"), "{}", repos.body);
+    let browse = send(
+        &app,
+        TestRequest::get().uri("/admin/repository/hosted"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(browse.status, 200);
+    assert!(browse.body.contains("No images") && !browse.body.contains("Edit settings"));
 }
 
 #[actix_web::test]
@@ -612,4 +662,100 @@ async fn only_the_sign_in_page_renders_without_a_session() {
     )
     .await;
     assert_eq!(css.status, 200);
+}
+
+#[actix_web::test]
+async fn browse_an_image_to_its_manifest_and_delete_a_tag() {
+    let inst = support::instance("").await;
+    let app = main_app!(inst.trove);
+    let config = push_blob!(app, "team/app", b"{\"architecture\":\"amd64\"}");
+    let layer = push_blob!(app, "team/app", b"layer bytes");
+    let m = support::image_manifest(support::OCI_MANIFEST, (&config, 24), &[(&layer, 11)]);
+    let digest = support::sha256(&m);
+    for tag in ["1.0", "latest"] {
+        let r = support::call(
+            &app,
+            support::put_manifest(
+                &format!("/v2/hosted/team/app/manifests/{tag}"),
+                support::OCI_MANIFEST,
+                &m,
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 201);
+    }
+    let token = sign_in(&app, "tester", support::TESTER_PASSWORD).await;
+
+    let repo = send(
+        &app,
+        TestRequest::get().uri("/admin/repository/hosted"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(repo.status, 200);
+    assert!(
+        repo.body
+            .contains(r#"href="/admin/repository/hosted/image?name=team%2Fapp">team/app</a>"#),
+        "{}",
+        repo.body
+    );
+    let image = send(
+        &app,
+        TestRequest::get().uri("/admin/repository/hosted/image?name=team%2Fapp"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(image.status, 200);
+    assert!(image.body.contains("Delete tag 1.0") && image.body.contains("Delete tag latest"));
+    assert!(image.body.contains(&format!(r#"title="{digest}""#)));
+    let manifest = send(
+        &app,
+        TestRequest::get().uri("/admin/repository/hosted/manifest?image=team%2Fapp&reference=1.0"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(manifest.status, 200);
+    for needle in [
+        digest.as_str(),
+        layer.as_str(),
+        config.as_str(),
+        r#"id="layers-total">11 B<"#,
+        "&#34;schemaVersion&#34;: 2",
+    ] {
+        assert!(
+            manifest.body.contains(needle),
+            "{needle} in {}",
+            manifest.body
+        );
+    }
+
+    let deleted = send(
+        &app,
+        form_post(
+            "/admin/repository/hosted/manifest/delete",
+            &format!("csrf={}&image=team%2Fapp&reference=1.0", manifest.csrf()),
+        )
+        .insert_header(("origin", ORIGIN)),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(
+        deleted.location.as_deref(),
+        Some("/admin/repository/hosted/image?name=team%2Fapp"),
+        "{}",
+        deleted.body
+    );
+    let r = support::call(&app, support::get("/v2/hosted/team/app/manifests/1.0")).await;
+    assert_eq!(r.status, 404, "the tag is gone");
+    let r = support::call(&app, support::get("/v2/hosted/team/app/manifests/latest")).await;
+    assert_eq!(r.status, 200, "the other tag stays");
+
+    let missing = send(
+        &app,
+        TestRequest::get().uri("/admin/repository/hosted/image?name=nope"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("no image nope"), "{}", missing.body);
 }
