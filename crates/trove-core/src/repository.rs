@@ -47,6 +47,7 @@ pub enum WritePolicy {
 /// need for a registry mirror or a repository-per-host setup. Ports bind on the main listen
 /// address; `https` needs `certificate` and `key` (PEM file paths).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConnectorSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<u16>,

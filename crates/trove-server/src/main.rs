@@ -171,8 +171,7 @@ fn main() -> anyhow::Result<()> {
                             Ok(())
                         })
                     })?;
-                    let allowed = *verdict.lock().expect("verdict");
-                    allowed
+                    *verdict.lock().expect("verdict")
                 }
             };
             if !allowed {

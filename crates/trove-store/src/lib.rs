@@ -93,16 +93,16 @@ pub async fn open_asset(
             e
         }
     };
-    if served.is_none() && meta.blob.size <= SMALL_BLOB {
-        if let Some(data) = blobs
+    if served.is_none()
+        && meta.blob.size <= SMALL_BLOB
+        && let Some(data) = blobs
             .read_small(&meta.blob.digest)
             .await
             .map_err(&missing)?
-        {
-            let body: trove_core::ByteStream =
-                Box::pin(futures_util::stream::once(std::future::ready(Ok(data))));
-            return Ok(Asset { meta, body, served });
-        }
+    {
+        let body: trove_core::ByteStream =
+            Box::pin(futures_util::stream::once(std::future::ready(Ok(data))));
+        return Ok(Asset { meta, body, served });
     }
     let body = blobs
         .open(&meta.blob.digest, served)

@@ -147,10 +147,11 @@ impl From<trove_core::Error> for ServiceError {
 }
 
 impl From<anyhow::Error> for ServiceError {
+    /// Logged in full; the client gets no internals (paths, SQL) in the message.
     fn from(e: anyhow::Error) -> Self {
         tracing::error!(error = format!("{e:#}"), "service call failed");
         ServiceError::Internal {
-            message: format!("{e:#}"),
+            message: "internal error; see the server log".into(),
         }
     }
 }
