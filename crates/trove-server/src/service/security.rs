@@ -329,6 +329,12 @@ impl Service {
             .user(name)
             .await?
             .ok_or_else(|| ServiceError::not_found(format!("no user named {name}")))?;
+        if user.managed_by == "config" {
+            return Err(ServiceError::forbidden(
+                "your user is defined in trove.toml; its password comes from the file \
+                 (password_env or password_file) and a reload would set it back",
+            ));
+        }
         let ok = {
             let (pw, hash) = (change.current.clone(), user.password_hash.clone());
             tokio::task::spawn_blocking(move || {
