@@ -102,9 +102,9 @@ impl Repository for HostedRepository {
         let Some(meta) = self.meta.assets().get(&self.cfg.id, key.as_str()).await? else {
             return Ok(None);
         };
-        trove_store::open_asset(self.blobs.as_ref(), meta, range)
-            .await
-            .map(Some)
+        let asset = trove_store::open_asset(self.blobs.as_ref(), meta, range).await?;
+        self.meta.note_download(&self.cfg.id, key.as_str());
+        Ok(Some(asset))
     }
 
     async fn head(&self, _ctx: &Ctx, path: &AssetPath) -> Result<Option<AssetMeta>> {

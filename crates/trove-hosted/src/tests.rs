@@ -205,3 +205,28 @@ async fn a_row_without_its_blob_is_an_internal_error() {
     let err = f.repo.get(&ctx, &p("/f"), None).await.err().unwrap();
     assert_eq!(err.kind, ErrorKind::Internal);
 }
+
+#[tokio::test]
+async fn a_get_records_last_downloaded_a_head_does_not() {
+    let f = fixture(WritePolicy::Allow).await;
+    let ctx = Ctx::default();
+    let asset = store(&f, b"payload").await;
+    f.repo.put(&ctx, &p("/a/file"), asset).await.unwrap();
+    let meta = &f.repo.meta;
+    f.repo.head(&ctx, &p("/a/file")).await.unwrap().unwrap();
+    assert_eq!(
+        meta.flush_downloads().await.unwrap(),
+        0,
+        "HEAD is not a download"
+    );
+    let before = trove_core::now_millis();
+    f.repo
+        .get(&ctx, &p("/a/file"), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(meta.flush_downloads().await.unwrap(), 1);
+    let got = f.repo.head(&ctx, &p("/a/file")).await.unwrap().unwrap();
+    assert!(got.last_downloaded.is_some_and(|t| t >= before), "{got:?}");
+    assert_eq!(meta.flush_downloads().await.unwrap(), 0, "flushed once");
+}

@@ -517,6 +517,43 @@ impl AssetIndex for Inner {
     }
 }
 
+impl ProxyRepository {
+    /// A stored asset (cache hit) or one fetched from upstream (joining a flight in progress).
+    async fn fetch_or_serve(
+        &self,
+        path: &AssetPath,
+        key: &AssetPath,
+        class: AssetClass,
+        range: Option<ByteRange>,
+    ) -> Result<Option<Asset>> {
+        let inner = &self.inner;
+        match inner.meta.assets().get(&inner.cfg.id, key.as_str()).await? {
+            Some(m) if inner.fresh(&class, &m) => return inner.serve(m, range).await.map(Some),
+            Some(_) => {}
+            None if inner.negative_hit(path) => return Ok(None),
+            None => {}
+        }
+        let flight = inner.flight(path, key, class);
+        match flight.wait(range.is_none()).await? {
+            Waited::Early(meta) => {
+                let body = flight.body(
+                    meta.blob.size,
+                    meta.blob.digest.clone(),
+                    inner.blobs.clone(),
+                );
+                Ok(Some(Asset {
+                    meta,
+                    body,
+                    served: None,
+                }))
+            }
+            Waited::Done(Ok(Some(meta))) => inner.serve(meta, range).await.map(Some),
+            Waited::Done(Ok(None)) => Ok(None),
+            Waited::Done(Err(e)) => Err(error_of(&e)),
+        }
+    }
+}
+
 #[async_trait]
 impl Repository for ProxyRepository {
     fn config(&self) -> &RepositoryConfig {
@@ -547,30 +584,11 @@ impl Repository for ProxyRepository {
             }));
         }
         let key = inner.format.storage_path(path);
-        match inner.meta.assets().get(&inner.cfg.id, key.as_str()).await? {
-            Some(m) if inner.fresh(&class, &m) => return inner.serve(m, range).await.map(Some),
-            Some(_) => {}
-            None if inner.negative_hit(path) => return Ok(None),
-            None => {}
+        let served = self.fetch_or_serve(path, &key, class, range).await;
+        if let Ok(Some(_)) = &served {
+            inner.meta.note_download(&inner.cfg.id, key.as_str());
         }
-        let flight = inner.flight(path, &key, class);
-        match flight.wait(range.is_none()).await? {
-            Waited::Early(meta) => {
-                let body = flight.body(
-                    meta.blob.size,
-                    meta.blob.digest.clone(),
-                    inner.blobs.clone(),
-                );
-                Ok(Some(Asset {
-                    meta,
-                    body,
-                    served: None,
-                }))
-            }
-            Waited::Done(Ok(Some(meta))) => inner.serve(meta, range).await.map(Some),
-            Waited::Done(Ok(None)) => Ok(None),
-            Waited::Done(Err(e)) => Err(error_of(&e)),
-        }
+        served
     }
 
     async fn head(&self, _ctx: &Ctx, path: &AssetPath) -> Result<Option<AssetMeta>> {

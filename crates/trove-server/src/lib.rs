@@ -67,6 +67,9 @@ impl Running {
         let _ = self.main.1.await;
         self.trove.connectors.stop_all().await;
         self.janitor.abort();
+        if let Err(e) = self.trove.meta.flush_downloads().await {
+            tracing::warn!(error = %e, "recording last downloads failed");
+        }
         self.trove.meta.close().await;
     }
 }
@@ -331,7 +334,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 }
 
 /// Background jobs, on the runtime and never inside a request (a cancelled request cannot stop
-/// them): every 2 s, pick up changes other nodes made to the rows; every `period`, expire
+/// them): every 2 s, pick up changes other nodes made to the rows; every 10 s, write the
+/// `last_downloaded` times noted by GETs; every `period`, expire
 /// abandoned upload sessions (a client that disconnected mid-push) and console sessions.
 async fn background_jobs(trove: Arc<Trove>, ttl: Duration) {
     let period = Duration::from_secs(600)
@@ -340,8 +344,13 @@ async fn background_jobs(trove: Arc<Trove>, ttl: Duration) {
     let mut expiry = tokio::time::interval(period);
     let mut changes = tokio::time::interval(Duration::from_secs(2));
     changes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut downloads = tokio::time::interval(Duration::from_secs(10));
+    downloads.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
+            _ = downloads.tick() => if let Err(e) = trove.meta.flush_downloads().await {
+                tracing::warn!(error = %e, "recording last downloads failed");
+            },
             _ = changes.tick() => match trove.refresh_if_changed().await {
                 Ok(false) => {}
                 Ok(true) => tracing::info!("applied changes made elsewhere"),

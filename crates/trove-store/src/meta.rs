@@ -16,6 +16,9 @@ use trove_core::{
 #[derive(Clone)]
 pub struct MetadataStore {
     pool: SqlitePool,
+    /// Downloads noted since the last flush: `(repo id, path)` → unix millis. Kept in memory so
+    /// a GET never writes to the database; `flush_downloads` writes them in one transaction.
+    downloads: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(String, String), i64>>>,
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
@@ -43,7 +46,10 @@ impl MetadataStore {
             .run(&pool)
             .await
             .map_err(|e| Error::internal(format!("applying migrations: {e}")).with_source(e))?;
-        Ok(MetadataStore { pool })
+        Ok(MetadataStore {
+            pool,
+            downloads: Default::default(),
+        })
     }
 
     pub fn repos(&self) -> Repos<'_> {
@@ -63,6 +69,37 @@ impl MetadataStore {
     }
     pub fn security(&self) -> crate::security::Security<'_> {
         crate::security::Security(&self.pool)
+    }
+
+    /// Notes that an asset was served (its `last_downloaded`): a map insert, no I/O.
+    pub fn note_download(&self, repo_id: &str, path: &str) {
+        let mut d = self.downloads.lock().expect("downloads lock");
+        d.insert((repo_id.to_owned(), path.to_owned()), now_millis());
+    }
+
+    /// Writes the noted downloads in one transaction; returns how many rows it touched. Run
+    /// every few seconds by the server and at shutdown (a crash loses at most that window of
+    /// `last_downloaded` updates, never content).
+    pub async fn flush_downloads(&self) -> Result<usize> {
+        let batch = std::mem::take(&mut *self.downloads.lock().expect("downloads lock"));
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for ((repo, path), when) in &batch {
+            sqlx::query(
+                "UPDATE assets SET last_downloaded = $3 WHERE repo_id = $1 AND path = $2 \
+                 AND (last_downloaded IS NULL OR last_downloaded < $3)",
+            )
+            .bind(repo)
+            .bind(path)
+            .bind(when)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(batch.len())
     }
 
     /// The change counter of what runs (see `bump_generation`).
