@@ -330,11 +330,11 @@ impl Authenticator {
         let known = stored.is_some();
         let password = password.to_owned();
         inner.verifications.fetch_add(1, Ordering::Relaxed);
-        let ok = tokio::task::spawn_blocking(move || {
+        let ok = password::on_hasher(move || {
             password::verify(&password, stored.as_deref().unwrap_or_else(|| dummy_hash()))
         })
         .await
-        .map_err(|e| AuthError::Internal(Error::internal(format!("password check: {e}"))))?;
+        .map_err(AuthError::Internal)?;
         let row = match row {
             Some(row) if ok && known => row,
             _ => return Err(AuthError::InvalidCredentials),

@@ -139,12 +139,11 @@ pub(crate) async fn resolve(meta: &MetadataStore, decl: &SecurityDecl) -> Result
                     .and_then(|row| row.password_hash);
                 let pw = pw.clone();
                 Some(
-                    tokio::task::spawn_blocking(move || match existing {
+                    password::on_hasher(move || match existing {
                         Some(h) if password::verify(&pw, &h) => Ok(h),
                         _ => password::hash(&pw),
                     })
-                    .await
-                    .map_err(|e| Error::internal(format!("hashing a password: {e}")))??,
+                    .await??,
                 )
             }
         };

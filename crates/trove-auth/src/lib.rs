@@ -239,8 +239,5 @@ impl Auth {
 }
 
 async fn hash_blocking(password: &str) -> Result<String> {
-    let pw = password.to_owned();
-    tokio::task::spawn_blocking(move || password::hash(&pw))
-        .await
-        .map_err(|e| trove_core::Error::internal(format!("hashing a password: {e}")))?
+    password::hash_async(password.to_owned()).await
 }

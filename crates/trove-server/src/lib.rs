@@ -439,10 +439,7 @@ async fn bootstrap_admin(meta: &MetadataStore, data_dir: &Path) -> anyhow::Resul
     let path = data_dir.join("admin.password");
     // The file first: if we crash before the user row exists, the next start makes both anew.
     write_private(&path, &password)?;
-    let hash = {
-        let password = password.clone();
-        tokio::task::spawn_blocking(move || trove_auth::password::hash(&password)).await??
-    };
+    let hash = trove_auth::password::hash_async(password.clone()).await?;
     let security = meta.security();
     security
         .create_user("admin", Some(&hash), "bootstrap")

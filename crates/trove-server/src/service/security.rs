@@ -335,13 +335,9 @@ impl Service {
                  (password_env or password_file) and a reload would set it back",
             ));
         }
-        let ok = {
-            let (pw, hash) = (change.current.clone(), user.password_hash.clone());
-            tokio::task::spawn_blocking(move || {
-                hash.is_some_and(|h| trove_auth::password::verify(&pw, &h))
-            })
-            .await
-            .unwrap_or(false)
+        let ok = match user.password_hash.clone() {
+            Some(h) => trove_auth::password::verify_async(change.current.clone(), h).await,
+            None => false,
         };
         if !ok {
             return Err(ServiceError::invalid(
