@@ -112,6 +112,17 @@ pub struct SecurityDecl {
 /// thread, except when the stored hash already matches (so applying the same file twice
 /// changes nothing).
 pub(crate) async fn resolve(meta: &MetadataStore, decl: &SecurityDecl) -> Result<DeclaredSecurity> {
+    resolve_with(meta, decl, true).await
+}
+
+/// [`resolve`]; with `check_existing` false, a declared password of a user that already has a
+/// hash is not verified now (it keeps its hash): the argon2 check of every declared user at
+/// every start is what made restarts slow. Users without a hash get theirs now.
+pub(crate) async fn resolve_with(
+    meta: &MetadataStore,
+    decl: &SecurityDecl,
+    check_existing: bool,
+) -> Result<DeclaredSecurity> {
     if let Some(realms) = &decl.realms {
         Realms::parse(realms)?;
     }
@@ -137,6 +148,14 @@ pub(crate) async fn resolve(meta: &MetadataStore, decl: &SecurityDecl) -> Result
                     .user(&u.name)
                     .await?
                     .and_then(|row| row.password_hash);
+                if existing.is_some() && !check_existing {
+                    users.push(DeclaredUser {
+                        name: u.name.clone(),
+                        password_hash: None,
+                        roles: u.roles.clone(),
+                    });
+                    continue;
+                }
                 let pw = pw.clone();
                 Some(
                     password::on_hasher(move || match existing {

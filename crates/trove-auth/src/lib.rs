@@ -166,6 +166,16 @@ impl Auth {
         Ok(report)
     }
 
+    /// [`Self::apply_config`] without verifying the declared passwords of users that already
+    /// have one (they keep theirs until [`Self::apply_config`] runs): what a server start runs
+    /// before it listens, then the full apply follows in the background.
+    pub async fn apply_config_quick(&self, decl: &SecurityDecl) -> Result<SecurityReport> {
+        let declared = declare::resolve_with(&self.meta, decl, false).await?;
+        let report = self.meta.security().reconcile(&declared).await?;
+        self.reload().await?;
+        Ok(report)
+    }
+
     /// Creates a user (`managed_by` e.g. `ui` or `cli`) with an optional password and roles.
     pub async fn add_user(
         &self,

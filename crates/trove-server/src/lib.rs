@@ -101,6 +101,12 @@ impl Trove {
     /// Opens the stores, creates the first admin if needed, applies the declarative section,
     /// and builds the repositories.
     pub async fn open(config: &Config) -> anyhow::Result<Arc<Trove>> {
+        Trove::open_with(config, true).await
+    }
+
+    /// `open`; with `check_passwords` false, declared users that already have a password keep
+    /// it without an argon2 check of the file's one (see `start`).
+    async fn open_with(config: &Config, check_passwords: bool) -> anyhow::Result<Arc<Trove>> {
         let data_dir = &config.server.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -141,18 +147,24 @@ impl Trove {
             metrics: Default::default(),
             refreshing: Default::default(),
         };
-        trove.apply(config).await?;
+        trove.apply_with(config, check_passwords).await?;
         Ok(Arc::new(trove))
     }
 
     /// Applies the declarative sections (security, routing rules, repositories) to the
     /// database, then `refresh`es. Idempotent; run at start and on every reload (SIGHUP).
     pub async fn apply(&self, config: &Config) -> anyhow::Result<()> {
-        let report = self
-            .auth
-            .apply_config(&config.security_decl()?)
-            .await
-            .context("applying [security], [[role]], [[user]]")?;
+        self.apply_with(config, true).await
+    }
+
+    async fn apply_with(&self, config: &Config, check_passwords: bool) -> anyhow::Result<()> {
+        let decl = config.security_decl()?;
+        let report = if check_passwords {
+            self.auth.apply_config(&decl).await
+        } else {
+            self.auth.apply_config_quick(&decl).await
+        }
+        .context("applying [security], [[role]], [[user]]")?;
         if !report.is_empty() {
             tracing::info!(?report, "security reconciled with the config file");
         }
@@ -309,7 +321,10 @@ impl Trove {
 /// Starts Trove on the current (multi-thread) tokio runtime; returns once every listener is
 /// bound.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let trove = Trove::open(&config).await?;
+    // Declared users that have a password keep it until the check below has run: an argon2
+    // verification per declared user (~25 ms each) was most of a restart.
+    let security = config.security_decl()?;
+    let trove = Trove::open_with(&config, false).await?;
     let routes = trove.main_routes();
     let (main_addr, main) = serve(
         &config.server,
@@ -323,6 +338,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .serve_connectors
         .store(true, std::sync::atomic::Ordering::SeqCst);
     trove.refresh().await?;
+    let checking = trove.clone();
+    tokio::spawn(async move {
+        match checking.auth.apply_config(&security).await {
+            Ok(r) if r.is_empty() => {}
+            Ok(r) => tracing::info!(report = ?r, "declared passwords applied"),
+            Err(e) => tracing::error!(error = %e, "applying declared passwords failed"),
+        }
+    });
     let ttl = Duration::from_secs(config.server.upload_ttl_hours * 3600);
     let janitor = tokio::spawn(background_jobs(trove.clone(), ttl));
     Ok(Running {

@@ -13,3 +13,4 @@ mod groups;
 mod malformed;
 mod nodes;
 mod rest;
+mod restart;
