@@ -6,12 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use trove_formats::docker::browse::ManifestDetail;
 
-use super::{Chrome, Form, enc, session};
+use super::{Chrome, Form, enc, name, session};
 use crate::service::{ImageView, RepoContent, RepoInput, RepoView, Service, ServiceError};
-
-fn name(req: &HttpRequest) -> String {
-    req.match_info().get("name").unwrap_or_default().to_owned()
-}
 
 #[derive(Template)]
 #[template(path = "repository.html")]
@@ -26,10 +22,7 @@ struct RepositoryPage {
 }
 
 pub(crate) async fn repository(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
-    let ctx = match session::page(&req, &svc).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = page_ctx!(req, svc);
     let name = name(&req);
     let repo = match svc.repository(&ctx.principal, &name).await {
         Ok(r) => r,
@@ -59,10 +52,7 @@ struct ImagePage {
 }
 
 pub(crate) async fn image(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
-    let ctx = match session::page(&req, &svc).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = page_ctx!(req, svc);
     let q = Form::query(&req);
     match svc.image(&ctx.principal, &name(&req), q.get("name")).await {
         Ok(v) => ctx.page(
@@ -86,10 +76,7 @@ struct ManifestPage {
 }
 
 pub(crate) async fn manifest(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
-    let ctx = match session::page(&req, &svc).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = page_ctx!(req, svc);
     let (repo, q) = (name(&req), Form::query(&req));
     let m = match svc
         .manifest(&ctx.principal, &repo, q.get("image"), q.get("reference"))
@@ -117,10 +104,7 @@ pub(crate) async fn delete_manifest(
     body: web::Bytes,
 ) -> HttpResponse {
     let form = Form::parse(&body);
-    let ctx = match session::post(&req, &svc, &form).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = post_ctx!(req, svc, form);
     let (repo, image, reference) = (name(&req), form.get("image"), form.get("reference"));
     if let Err(e) = svc
         .delete_manifest(&ctx.principal, &repo, image, reference)

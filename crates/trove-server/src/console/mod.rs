@@ -8,6 +8,36 @@
 //! POSTs also need an `Origin`/`Referer` naming this host when the browser sends one
 //! (`session.rs`, checks in `trove_ui`). docs/console.md lists the pages.
 
+/// The signed-in context of a page, or the response (sign-in redirect, 403) to return.
+macro_rules! page_ctx {
+    ($req:expr, $svc:expr) => {
+        match session::page(&$req, &$svc).await {
+            Ok(c) => c,
+            Err(res) => return res,
+        }
+    };
+}
+
+/// The same for a POST, whose CSRF token and Origin are checked first.
+macro_rules! post_ctx {
+    ($req:expr, $svc:expr, $form:expr) => {
+        match session::post(&$req, &$svc, &$form).await {
+            Ok(c) => c,
+            Err(res) => return res,
+        }
+    };
+}
+
+/// The value of a service call, or the error page.
+macro_rules! try_page {
+    ($ctx:expr, $call:expr) => {
+        match $call {
+            Ok(v) => v,
+            Err(e) => return $ctx.error(&e),
+        }
+    };
+}
+
 mod browse;
 mod form;
 mod repos;
@@ -23,6 +53,24 @@ use askama::Template;
 use crate::service::ServiceError;
 
 pub(crate) use form::Form;
+
+/// The `{name}` segment of the path.
+pub(crate) fn name(req: &actix_web::HttpRequest) -> String {
+    req.match_info().get("name").unwrap_or_default().to_owned()
+}
+
+/// The status a page answers a service error with.
+pub(crate) fn status_of(e: &ServiceError) -> StatusCode {
+    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// Errors a form shows next to its fields; the others get the error page.
+pub(crate) fn shown_on_form(e: &ServiceError) -> bool {
+    matches!(
+        e,
+        ServiceError::Invalid { .. } | ServiceError::Conflict { .. }
+    )
+}
 pub(crate) use session::Ctx;
 
 /// Mounts the console (from `Trove::main_routes`, which registers `web::Data<Service>`).

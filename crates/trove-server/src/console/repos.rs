@@ -6,7 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use trove_core::{ConnectorSpec, ProxyConfig};
 
-use super::{Choice, Chrome, Ctx, Form, FormError, enc, form::lines, session};
+use super::{
+    Choice, Chrome, Ctx, Form, FormError, enc, form::lines, name, session, shown_on_form, status_of,
+};
 use crate::service::{RepoInput, RepoView, Service, ServiceError};
 
 #[derive(Template)]
@@ -17,10 +19,7 @@ struct ListPage {
 }
 
 pub(crate) async fn list(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
-    let ctx = match session::page(&req, &svc).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = page_ctx!(req, svc);
     match svc.repositories(&ctx.principal).await {
         Ok(repos) => ctx.page(
             StatusCode::OK,
@@ -260,15 +259,8 @@ async fn form_page(
     ctx.page(status, &page)
 }
 
-fn status_of(e: &ServiceError) -> StatusCode {
-    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
-}
-
 pub(crate) async fn new_form(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
-    let ctx = match session::page(&req, &svc).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = page_ctx!(req, svc);
     if let Err(e) = svc.require_admin(&ctx.principal) {
         return ctx.error(&e);
     }
@@ -294,10 +286,7 @@ pub(crate) async fn create(
     body: web::Bytes,
 ) -> HttpResponse {
     let form = Form::parse(&body);
-    let ctx = match session::post(&req, &svc, &form).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = post_ctx!(req, svc, form);
     let f = RepoForm::from_form(&form);
     let result = match f.to_input() {
         Ok(input) => svc.create_repository(&ctx.principal, &input).await,
@@ -308,7 +297,7 @@ pub(crate) async fn create(
             &format!("/admin/repository/{}", enc(&r.name)),
             &format!("Created repository {}.", r.name),
         ),
-        Err(e @ (ServiceError::Invalid { .. } | ServiceError::Conflict { .. })) => {
+        Err(e) if shown_on_form(&e) => {
             form_page(
                 &ctx,
                 &svc,
@@ -324,15 +313,8 @@ pub(crate) async fn create(
     }
 }
 
-fn name(req: &HttpRequest) -> String {
-    req.match_info().get("name").unwrap_or_default().to_owned()
-}
-
 pub(crate) async fn edit_form(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
-    let ctx = match session::page(&req, &svc).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = page_ctx!(req, svc);
     if let Err(e) = svc.require_admin(&ctx.principal) {
         return ctx.error(&e);
     }
@@ -359,10 +341,7 @@ pub(crate) async fn update(
     body: web::Bytes,
 ) -> HttpResponse {
     let form = Form::parse(&body);
-    let ctx = match session::post(&req, &svc, &form).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = post_ctx!(req, svc, form);
     let name = name(&req);
     let mut f = RepoForm::from_form(&form);
     // The name and kind are fixed on the edit form.
@@ -376,7 +355,7 @@ pub(crate) async fn update(
             &format!("/admin/repository/{}", enc(&r.name)),
             &format!("Saved repository {}.", r.name),
         ),
-        Err(e @ (ServiceError::Invalid { .. } | ServiceError::Conflict { .. })) => {
+        Err(e) if shown_on_form(&e) => {
             form_page(
                 &ctx,
                 &svc,
@@ -398,10 +377,7 @@ pub(crate) async fn delete(
     body: web::Bytes,
 ) -> HttpResponse {
     let form = Form::parse(&body);
-    let ctx = match session::post(&req, &svc, &form).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = post_ctx!(req, svc, form);
     let name = name(&req);
     if !form.checked("confirm") {
         return ctx.error(&ServiceError::invalid(

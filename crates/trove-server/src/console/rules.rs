@@ -6,12 +6,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::{Chrome, Ctx, Form, FormError, enc, form::lines, session};
+use super::{
+    Chrome, Ctx, Form, FormError, enc, form::lines, name, session, shown_on_form, status_of,
+};
 use crate::service::{RuleInput, RuleTestView, RuleView, Service, ServiceError};
-
-fn name(req: &HttpRequest) -> String {
-    req.match_info().get("name").unwrap_or_default().to_owned()
-}
 
 #[derive(Template)]
 #[template(path = "rules.html")]
@@ -21,10 +19,7 @@ struct ListPage {
 }
 
 pub(crate) async fn list(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
-    let ctx = match session::page(&req, &svc).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = page_ctx!(req, svc);
     match svc.rules(&ctx.principal).await {
         Ok(rules) => ctx.page(
             StatusCode::OK,
@@ -97,10 +92,7 @@ fn draft(form: &Form, name: Option<String>) -> RuleInput {
 }
 
 pub(crate) async fn new_form(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
-    let ctx = match session::page(&req, &svc).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = page_ctx!(req, svc);
     if let Err(e) = svc.require_admin(&ctx.principal) {
         return ctx.error(&e);
     }
@@ -112,10 +104,7 @@ pub(crate) async fn new_form(req: HttpRequest, svc: web::Data<Service>) -> HttpR
 }
 
 pub(crate) async fn edit_form(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
-    let ctx = match session::page(&req, &svc).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = page_ctx!(req, svc);
     let rule = match svc.rule(&ctx.principal, &name(&req)).await {
         Ok(r) => r,
         Err(e) => return ctx.error(&e),
@@ -135,7 +124,7 @@ pub(crate) async fn edit_form(req: HttpRequest, svc: web::Data<Service>) -> Http
         match svc.test_rule(&ctx.principal, &rule.name, &path) {
             Ok(t) => page.test = Some(t),
             Err(e) => {
-                status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+                status = status_of(&e);
                 page.test_error = Some(e.message().to_owned());
             }
         }
@@ -187,12 +176,9 @@ async fn save_or_preview(
                 r.name
             ),
         ),
-        Err(e @ (ServiceError::Invalid { .. } | ServiceError::Conflict { .. })) => {
+        Err(e) if shown_on_form(&e) => {
             page.err = FormError::from(&e);
-            ctx.page(
-                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
-                &page,
-            )
+            ctx.page(status_of(&e), &page)
         }
         Err(e) => ctx.error(&e),
     }
@@ -204,10 +190,7 @@ pub(crate) async fn create(
     body: web::Bytes,
 ) -> HttpResponse {
     let form = Form::parse(&body);
-    let ctx = match session::post(&req, &svc, &form).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = post_ctx!(req, svc, form);
     save_or_preview(&ctx, &svc, &form, None).await
 }
 
@@ -217,10 +200,7 @@ pub(crate) async fn update(
     body: web::Bytes,
 ) -> HttpResponse {
     let form = Form::parse(&body);
-    let ctx = match session::post(&req, &svc, &form).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = post_ctx!(req, svc, form);
     save_or_preview(&ctx, &svc, &form, Some(name(&req))).await
 }
 
@@ -230,10 +210,7 @@ pub(crate) async fn delete(
     body: web::Bytes,
 ) -> HttpResponse {
     let form = Form::parse(&body);
-    let ctx = match session::post(&req, &svc, &form).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = post_ctx!(req, svc, form);
     let name = name(&req);
     match svc.delete_rule(&ctx.principal, &name).await {
         Ok(()) => ctx.done("/admin/rules", &format!("Deleted routing rule {name}.")),

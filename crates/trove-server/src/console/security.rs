@@ -5,54 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use trove_auth::ANONYMOUS_USER;
 
-use super::{Choice, Chrome, Ctx, Form, FormError, enc, session};
+use super::{Choice, Chrome, Ctx, Form, FormError, enc, name, session, shown_on_form, status_of};
 use crate::service::{
     AnonymousView, ExplainView, PrivilegeInput, PrivilegeView, RealmsView, RoleInput, RoleView,
-    Service, ServiceError, UserInput, UserUpdate, UserView,
+    Service, UserInput, UserUpdate, UserView,
 };
-
-fn name(req: &HttpRequest) -> String {
-    req.match_info().get("name").unwrap_or_default().to_owned()
-}
-
-fn status_of(e: &ServiceError) -> StatusCode {
-    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
-}
-
-/// Errors a form shows next to its fields; the others get the error page.
-fn shown_on_form(e: &ServiceError) -> bool {
-    matches!(
-        e,
-        ServiceError::Invalid { .. } | ServiceError::Conflict { .. }
-    )
-}
-
-macro_rules! page_ctx {
-    ($req:expr, $svc:expr) => {
-        match session::page(&$req, &$svc).await {
-            Ok(c) => c,
-            Err(res) => return res,
-        }
-    };
-}
-
-macro_rules! post_ctx {
-    ($req:expr, $svc:expr, $form:expr) => {
-        match session::post(&$req, &$svc, &$form).await {
-            Ok(c) => c,
-            Err(res) => return res,
-        }
-    };
-}
-
-macro_rules! try_page {
-    ($ctx:expr, $call:expr) => {
-        match $call {
-            Ok(v) => v,
-            Err(e) => return $ctx.error(&e),
-        }
-    };
-}
 
 // ---- users -------------------------------------------------------------------------------
 

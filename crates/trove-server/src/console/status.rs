@@ -19,10 +19,7 @@ struct DashboardPage {
 }
 
 pub(crate) async fn dashboard(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
-    let ctx = match session::page(&req, &svc).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = page_ctx!(req, svc);
     let d = match svc.dashboard(&ctx.principal).await {
         Ok(d) => d,
         Err(e) => return ctx.error(&e),
@@ -68,10 +65,7 @@ struct BlobStorePage {
 }
 
 pub(crate) async fn blob_store(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
-    let ctx = match session::page(&req, &svc).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let ctx = page_ctx!(req, svc);
     match svc.blob_store(&ctx.principal).await {
         Ok(b) => ctx.page(
             StatusCode::OK,
