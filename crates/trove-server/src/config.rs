@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use trove_core::{KindConfig, ProxyConfig, RepoKind, RepoName, WritePolicy};
+use trove_core::{KindConfig, RepoKind, RepoName, WritePolicy};
 use trove_store::DeclaredRepo;
 
 #[derive(Debug, Default, Deserialize)]
@@ -203,58 +203,41 @@ impl RepoDecl {
                  upstream_password_env = \"VAR\" or upstream_password_file = \"/path\""
             );
         }
-        let Some(remote) = &self.remote else {
-            bail!("repository {name}: a proxy needs remote = \"https://upstream.example\"");
-        };
-        let scheme_ok = remote
-            .split_once("://")
-            .is_some_and(|(s, rest)| (s == "http" || s == "https") && !rest.is_empty());
-        if !scheme_ok {
-            bail!("repository {name}: remote {remote:?} is not an http:// or https:// URL");
+        crate::service::proxy_config(&self.proxy_input())
+            .map(drop)
+            .map_err(|e| anyhow::anyhow!("repository {name}: {}", e.message()))
+    }
+
+    /// The proxy keys as the service layer's input, whose rules this file shares.
+    fn proxy_input(&self) -> crate::service::RepoInput {
+        crate::service::RepoInput {
+            name: self.name.to_string(),
+            kind: "proxy".into(),
+            write_policy: self
+                .write_policy
+                .map(|w| crate::service::write_policy_name(w).to_owned()),
+            remote: self.remote.clone(),
+            docker_hub_index: self.docker_hub_index,
+            upstream_username: self.upstream_username.clone(),
+            upstream_password_env: self.upstream_password_env.clone(),
+            upstream_password_file: self
+                .upstream_password_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            metadata_max_age: self.metadata_max_age,
+            negative_cache_ttl: self.negative_cache_ttl,
+            upstream_timeout: self.upstream_timeout,
+            auto_block: self.auto_block,
+            ..Default::default()
         }
-        if self.write_policy.is_some() {
-            bail!("repository {name}: write_policy is a hosted setting; a proxy is read-only");
-        }
-        let password =
-            self.upstream_password_env.is_some() || self.upstream_password_file.is_some();
-        if self.upstream_password_env.is_some() && self.upstream_password_file.is_some() {
-            bail!(
-                "repository {name}: set upstream_password_env or upstream_password_file, not both"
-            );
-        }
-        if password != self.upstream_username.is_some() {
-            bail!(
-                "repository {name}: upstream_username goes with upstream_password_env or \
-                 upstream_password_file"
-            );
-        }
-        Ok(())
     }
 
     fn kind_config(&self) -> KindConfig {
         match self.kind {
-            RepoKind::Proxy => KindConfig::Proxy(ProxyConfig {
-                remote: self.remote.clone().unwrap_or_default(),
-                docker_hub_index: self.docker_hub_index.unwrap_or(false),
-                upstream_username: self.upstream_username.clone(),
-                upstream_password_env: self.upstream_password_env.clone(),
-                upstream_password_file: self
-                    .upstream_password_file
-                    .as_ref()
-                    .map(|p| p.display().to_string()),
-                metadata_max_age: self
-                    .metadata_max_age
-                    .unwrap_or_else(ProxyConfig::default_metadata_max_age),
-                negative_cache_ttl: self
-                    .negative_cache_ttl
-                    .unwrap_or_else(ProxyConfig::default_negative_cache_ttl),
-                upstream_timeout: self
-                    .upstream_timeout
-                    .unwrap_or_else(ProxyConfig::default_upstream_timeout),
-                auto_block: self
-                    .auto_block
-                    .unwrap_or_else(ProxyConfig::default_auto_block),
-            }),
+            // Validated when the file was read (`Config::validate`).
+            RepoKind::Proxy => KindConfig::Proxy(
+                crate::service::proxy_config(&self.proxy_input()).expect("validated proxy"),
+            ),
             RepoKind::Group => KindConfig::Group {
                 members: self.members.clone().unwrap_or_default(),
                 writable_member: self.writable_member.clone(),
@@ -581,6 +564,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trove_core::ProxyConfig;
 
     #[test]
     fn empty_file_means_embedded_defaults() {

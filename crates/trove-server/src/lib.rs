@@ -87,8 +87,8 @@ pub struct Trove {
     pub server: config::ServerConfig,
     connectors: connectors::Supervisor,
     /// Off for administrative commands (`trove user add` must not bind the server's ports);
-    /// `start` turns it on.
-    serve_connectors: std::sync::atomic::AtomicBool,
+    /// on when `start` opened the node.
+    serve_connectors: bool,
     /// The `generation` the running state was built from.
     seen_generation: std::sync::atomic::AtomicI64,
     /// Request counters of every listener.
@@ -97,16 +97,25 @@ pub struct Trove {
     refreshing: tokio::sync::Mutex<()>,
 }
 
+/// Who opens the node's state.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opener {
+    /// An administrative command or a test: declared passwords are checked now, and no
+    /// connector port is bound (the server may be running beside it).
+    Admin,
+    /// `start`: connectors are served, and declared users that already have a password keep it
+    /// until the check that `start` runs once it listens.
+    Server,
+}
+
 impl Trove {
     /// Opens the stores, creates the first admin if needed, applies the declarative section,
     /// and builds the repositories.
     pub async fn open(config: &Config) -> anyhow::Result<Arc<Trove>> {
-        Trove::open_with(config, true).await
+        Trove::open_for(config, Opener::Admin).await
     }
 
-    /// `open`; with `check_passwords` false, declared users that already have a password keep
-    /// it without an argon2 check of the file's one (see `start`).
-    async fn open_with(config: &Config, check_passwords: bool) -> anyhow::Result<Arc<Trove>> {
+    async fn open_for(config: &Config, opener: Opener) -> anyhow::Result<Arc<Trove>> {
         let data_dir = &config.server.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -142,12 +151,12 @@ impl Trove {
             api,
             server: config.server.clone(),
             connectors: connectors::Supervisor::default(),
-            serve_connectors: Default::default(),
+            serve_connectors: opener == Opener::Server,
             seen_generation: Default::default(),
             metrics: Default::default(),
             refreshing: Default::default(),
         };
-        trove.apply_with(config, check_passwords).await?;
+        trove.apply_with(config, opener == Opener::Admin).await?;
         Ok(Arc::new(trove))
     }
 
@@ -225,10 +234,7 @@ impl Trove {
         let configs: Vec<_> = records.iter().map(|r| r.config.clone()).collect();
         self.registry.rebuild(&configs, &rules)?;
         *self.rules.write().expect("rules lock") = rules;
-        if self
-            .serve_connectors
-            .load(std::sync::atomic::Ordering::SeqCst)
-        {
+        if self.serve_connectors {
             self.connectors.reconcile(self, &records).await?;
         }
         self.seen_generation
@@ -324,7 +330,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // Declared users that have a password keep it until the check below has run: an argon2
     // verification per declared user (~25 ms each) was most of a restart.
     let security = config.security_decl()?;
-    let trove = Trove::open_with(&config, false).await?;
+    let trove = Trove::open_for(&config, Opener::Server).await?;
     let routes = trove.main_routes();
     let (main_addr, main) = serve(
         &config.server,
@@ -334,10 +340,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         move || App::new().configure(routes.clone()),
     )?;
     tracing::info!(%main_addr, "main port listening");
-    trove
-        .serve_connectors
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    trove.refresh().await?;
     let checking = trove.clone();
     tokio::spawn(async move {
         match checking.auth.apply_config(&security).await {

@@ -22,7 +22,7 @@ use trove_core::ErrorKind;
 use crate::Trove;
 
 pub use browse::{ImageView, RepoContent};
-pub use repos::{RepoInput, RepoView, UpstreamView};
+pub use repos::{RepoInput, RepoView, UpstreamView, proxy_config, write_policy_name};
 pub use rules::{RuleInput, RuleTestView, RuleView};
 pub use security::{
     AnonymousView, ExplainView, PasswordChange, PrivilegeInput, PrivilegeView, RealmsView,
@@ -210,6 +210,14 @@ impl Service {
             }
         })
     }
+}
+
+/// The item of a listing whose `key` is `name`, or `NotFound` saying "no {what} named {name}".
+fn named<T>(items: Vec<T>, name: &str, what: &str, key: fn(&T) -> &str) -> ServiceResult<T> {
+    items
+        .into_iter()
+        .find(|i| key(i) == name)
+        .ok_or_else(|| ServiceError::not_found(format!("no {what} named {name}")))
 }
 
 /// Read-only marker and reason for an owner, as both front ends show it.

@@ -351,7 +351,7 @@ impl Service {
                     }
                 },
             },
-            "proxy" => KindConfig::Proxy(validate_proxy(input)?),
+            "proxy" => KindConfig::Proxy(proxy_config(input)?),
             "group" => {
                 let members: Vec<String> = input
                     .members
@@ -548,9 +548,15 @@ fn proxy_keys(i: &RepoInput) -> Vec<&'static str> {
     .collect()
 }
 
-fn validate_proxy(i: &RepoInput) -> ServiceResult<ProxyConfig> {
-    let remote = none_if_blank(&i.remote)
-        .ok_or_else(|| ServiceError::invalid("remote", "a proxy needs the upstream's URL"))?;
+/// A proxy's settings from the input, validated: the one set of rules for trove.toml, the API
+/// and the console.
+pub fn proxy_config(i: &RepoInput) -> ServiceResult<ProxyConfig> {
+    let remote = none_if_blank(&i.remote).ok_or_else(|| {
+        ServiceError::invalid(
+            "remote",
+            "a proxy needs remote = \"https://upstream.example\" (the upstream's URL)",
+        )
+    })?;
     match url::Url::parse(&remote) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
         _ => {

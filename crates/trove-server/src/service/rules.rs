@@ -7,7 +7,7 @@ use trove_core::AssetPath;
 use trove_routing::{Mode, RoutingRule, RoutingRuleDecl};
 use trove_store::RuleRow;
 
-use super::{Service, ServiceError, ServiceResult, UI, read_only_reason};
+use super::{Service, ServiceError, ServiceResult, UI, named, read_only_reason};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleView {
@@ -128,11 +128,7 @@ impl Service {
     }
 
     pub async fn rule(&self, caller: &Principal, name: &str) -> ServiceResult<RuleView> {
-        self.rules(caller)
-            .await?
-            .into_iter()
-            .find(|r| r.name == name)
-            .ok_or_else(|| ServiceError::not_found(format!("no routing rule named {name}")))
+        named(self.rules(caller).await?, name, "routing rule", |r| &r.name)
     }
 
     pub async fn create_rule(

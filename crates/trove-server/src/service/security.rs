@@ -8,7 +8,7 @@ use trove_auth::{
 };
 use trove_store::{KEY_ANONYMOUS, KEY_REALMS, PrivilegeKind, RoleDef};
 
-use super::{Service, ServiceError, ServiceResult, UI, read_only_reason};
+use super::{Service, ServiceError, ServiceResult, UI, named, read_only_reason};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct UserView {
@@ -184,11 +184,7 @@ impl Service {
     }
 
     pub async fn user(&self, caller: &Principal, name: &str) -> ServiceResult<UserView> {
-        self.users(caller)
-            .await?
-            .into_iter()
-            .find(|u| u.name == name)
-            .ok_or_else(|| ServiceError::not_found(format!("no user named {name}")))
+        named(self.users(caller).await?, name, "user", |u| &u.name)
     }
 
     pub async fn create_user(
@@ -418,11 +414,7 @@ impl Service {
     }
 
     pub async fn role(&self, caller: &Principal, name: &str) -> ServiceResult<RoleView> {
-        self.roles(caller)
-            .await?
-            .into_iter()
-            .find(|r| r.name == name)
-            .ok_or_else(|| ServiceError::not_found(format!("no role named {name}")))
+        named(self.roles(caller).await?, name, "role", |r| &r.name)
     }
 
     async fn role_def(&self, input: &RoleInput) -> ServiceResult<RoleDef> {
@@ -552,11 +544,9 @@ impl Service {
     }
 
     pub async fn privilege(&self, caller: &Principal, name: &str) -> ServiceResult<PrivilegeView> {
-        self.privileges(caller)
-            .await?
-            .into_iter()
-            .find(|p| p.name == name)
-            .ok_or_else(|| ServiceError::not_found(format!("no privilege named {name}")))
+        named(self.privileges(caller).await?, name, "privilege", |p| {
+            &p.name
+        })
     }
 
     pub async fn create_privilege(
@@ -599,20 +589,12 @@ impl Service {
             .security()
             .upsert_privilege(&def, UI)
             .await?;
-        self.privileges(caller)
-            .await?
-            .into_iter()
-            .find(|p| p.name == name)
-            .ok_or_else(|| ServiceError::not_found(format!("privilege {name} vanished")))
+        self.privilege(caller, &name).await
     }
 
     pub async fn delete_privilege(&self, caller: &Principal, name: &str) -> ServiceResult<()> {
         self.require_admin(caller)?;
-        let all = self.privileges(caller).await?;
-        let p = all
-            .iter()
-            .find(|p| p.name == name)
-            .ok_or_else(|| ServiceError::not_found(format!("no privilege named {name}")))?;
+        let p = self.privilege(caller, name).await?;
         owned_here("privilege", name, &p.managed_by)?;
         self.trove.meta.security().delete_privilege(name).await?;
         self.trove.auth.reload().await?;
