@@ -44,6 +44,12 @@ pub trait FormatSpec: Send + Sync {
     /// Maps a request path to the key the asset is stored under (docker: every image name of a
     /// repository shares one blob namespace, as in Nexus).
     fn storage_path(&self, path: &AssetPath) -> AssetPath;
+    /// Whether `generate` may answer for `path`. Repositories cache generated documents and
+    /// check the cache against the database, which this spares every other request; the
+    /// default (`true`) is always correct.
+    fn generates(&self, _path: &AssetPath) -> bool {
+        true
+    }
     /// Computes a document the repository does not store; `None` when `path` is not one.
     async fn generate(&self, path: &AssetPath, index: &dyn AssetIndex)
     -> Result<Option<Generated>>;

@@ -12,13 +12,15 @@ use trove_core::{
     Asset, AssetIndex, AssetMeta, AssetPath, BlobStore, ByteRange, Ctx, Error, FormatSpec,
     KindConfig, NewAsset, Page, Repository, RepositoryConfig, Result, WritePolicy,
 };
-use trove_store::MetadataStore;
+use trove_store::{GeneratedCache, MetadataStore};
 
 pub struct HostedRepository {
     cfg: RepositoryConfig,
     meta: MetadataStore,
     blobs: Arc<dyn BlobStore>,
     format: Arc<dyn FormatSpec>,
+    /// Tag lists, catalogs, referrers: computed once per change to the rows.
+    generated_docs: GeneratedCache,
 }
 
 impl HostedRepository {
@@ -33,6 +35,7 @@ impl HostedRepository {
             meta,
             blobs,
             format,
+            generated_docs: GeneratedCache::default(),
         }
     }
 
@@ -45,8 +48,17 @@ impl HostedRepository {
     }
 
     async fn generated(&self, path: &AssetPath) -> Result<Option<(AssetMeta, Bytes)>> {
-        let generated = self.format.generate(path, self).await?;
-        Ok(generated.map(|g| trove_store::generated_asset(path, g)))
+        if !self.format.generates(path) {
+            return Ok(None);
+        }
+        self.generated_docs
+            .get_or_generate(
+                &self.meta,
+                &self.cfg.id,
+                path,
+                self.format.generate(path, self),
+            )
+            .await
     }
 }
 

@@ -31,7 +31,7 @@ use trove_core::{
     BlobStore, ByteRange, Ctx, Digest, Error, ErrorKind, FormatSpec, KindConfig, NewAsset, Page,
     ProxyConfig, Repository, RepositoryConfig, Result, now_millis,
 };
-use trove_store::MetadataStore;
+use trove_store::{GeneratedCache, MetadataStore};
 
 use flight::{Flight, Waited, error_of, outcome_of};
 pub use upstream::{Credentials, UpstreamStatus};
@@ -56,6 +56,8 @@ struct Inner {
     flights: Mutex<HashMap<String, Arc<Flight>>>,
     /// Request path → until when the upstream's 404 stands.
     negative: Mutex<HashMap<String, Instant>>,
+    /// Tag lists, catalogs, referrers: computed once per change to the rows.
+    generated_docs: GeneratedCache,
 }
 
 impl ProxyRepository {
@@ -90,6 +92,7 @@ impl ProxyRepository {
                 runtime,
                 flights: Mutex::new(HashMap::new()),
                 negative: Mutex::new(HashMap::new()),
+                generated_docs: GeneratedCache::default(),
             }),
         })
     }
@@ -160,8 +163,17 @@ impl Inner {
     }
 
     async fn generated(&self, path: &AssetPath) -> Result<Option<(AssetMeta, Bytes)>> {
-        let generated = self.format.generate(path, self).await?;
-        Ok(generated.map(|g| trove_store::generated_asset(path, g)))
+        if !self.format.generates(path) {
+            return Ok(None);
+        }
+        self.generated_docs
+            .get_or_generate(
+                &self.meta,
+                &self.cfg.id,
+                path,
+                self.format.generate(path, self),
+            )
+            .await
     }
 
     /// The flight fetching `path` (stored at `key`): joins the one in progress or starts one.

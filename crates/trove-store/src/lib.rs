@@ -66,6 +66,75 @@ pub fn generated_asset(path: &AssetPath, generated: Generated) -> (AssetMeta, by
     (meta, bytes)
 }
 
+/// The documents a repository generated (docker tag lists, catalogs), kept on this node with
+/// the repository's content version they were computed from ([`MetadataStore`] keeps it in
+/// the database, moved by every change to the asset rows). A cached document is served only
+/// while the version is unchanged, so every node sees a push at once; a hit costs one indexed
+/// read instead of a scan and a serialisation.
+#[derive(Default)]
+pub struct GeneratedCache {
+    entries: std::sync::Mutex<GeneratedEntries>,
+}
+
+#[derive(Default)]
+struct GeneratedEntries {
+    docs: std::collections::HashMap<String, (i64, AssetMeta, bytes::Bytes)>,
+    bytes: usize,
+}
+
+impl GeneratedCache {
+    /// Past either bound the cache starts over: listings are cheap to recompute once, and
+    /// the bound keeps a node's memory flat whatever clients ask for.
+    const MAX_DOCS: usize = 256;
+    const MAX_BYTES: usize = 32 << 20;
+
+    /// The document at `path` of repository `repo_id`: from the cache when its version is
+    /// current, else from `generate` (`None`: not a generated path), which is then kept.
+    pub async fn get_or_generate<F>(
+        &self,
+        meta: &MetadataStore,
+        repo_id: &str,
+        path: &AssetPath,
+        generate: F,
+    ) -> Result<Option<(AssetMeta, bytes::Bytes)>>
+    where
+        F: std::future::Future<Output = Result<Option<Generated>>>,
+    {
+        // Read the version before generating: a change in between makes the entry stale at
+        // once (its version is older than the rows it was built from), never wrongly fresh.
+        let version = meta.assets().content_version(repo_id).await?;
+        if let Some((v, m, b)) = self
+            .entries
+            .lock()
+            .expect("cache lock")
+            .docs
+            .get(path.as_str())
+            && *v == version
+        {
+            return Ok(Some((m.clone(), b.clone())));
+        }
+        let Some(generated) = generate.await? else {
+            return Ok(None);
+        };
+        let (m, b) = generated_asset(path, generated);
+        let mut entries = self.entries.lock().expect("cache lock");
+        if entries.docs.len() >= Self::MAX_DOCS || entries.bytes + b.len() > Self::MAX_BYTES {
+            entries.docs.clear();
+            entries.bytes = 0;
+        }
+        if b.len() <= Self::MAX_BYTES {
+            entries.bytes += b.len();
+            if let Some((_, _, old)) = entries
+                .docs
+                .insert(path.as_str().to_owned(), (version, m.clone(), b.clone()))
+            {
+                entries.bytes -= old.len();
+            }
+        }
+        Ok(Some((m, b)))
+    }
+}
+
 /// Opens the stored blob of `meta`, or the requested range of it: what every kind serves a
 /// GET with. A row whose blob is missing breaks the write-order invariant (blob first, then
 /// row) and is reported as an internal error, never hidden as a 404.

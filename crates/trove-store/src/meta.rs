@@ -664,6 +664,18 @@ impl Assets<'_> {
             .unwrap_or_default())
     }
 
+    /// The repository's content version: it moves with every change to its asset rows
+    /// (kept by triggers, see migration 0006), 0 before the first.
+    pub async fn content_version(&self, repo_id: &str) -> Result<i64> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT value FROM content_versions WHERE repo_id = $1")
+                .bind(repo_id)
+                .fetch_optional(self.0)
+                .await
+                .map_err(db_err)?;
+        Ok(v.unwrap_or(0))
+    }
+
     /// Assets whose path starts with `prefix`, ordered by path, keyset-paginated.
     pub async fn list(&self, repo_id: &str, prefix: &str, page: &Page) -> Result<Vec<AssetMeta>> {
         let lower = page

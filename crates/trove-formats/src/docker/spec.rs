@@ -115,6 +115,13 @@ impl FormatSpec for DockerFormat {
         }
     }
 
+    fn generates(&self, path: &AssetPath) -> bool {
+        matches!(
+            parse(path),
+            Some(Route::Tags { .. } | Route::Referrers { .. } | Route::Catalog)
+        )
+    }
+
     /// Documents computed from the manifest rows: `tags/list`, `referrers/<digest>` and
     /// `_catalog`. Pagination and filters are applied by the handlers.
     async fn generate(

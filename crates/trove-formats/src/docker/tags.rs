@@ -2,6 +2,7 @@
 //! pagination and a `Link` header as the spec describes.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use std::borrow::Cow;
 
@@ -27,19 +28,39 @@ pub(crate) fn list_query(req: &HttpRequest) -> Result<ListQuery, OciError> {
         })
 }
 
+impl ListQuery {
+    /// Whether the generated document is the answer as it is.
+    fn whole(&self) -> bool {
+        self.n.is_none() && self.last.is_none()
+    }
+}
+
 /// The bytes of the document a repository generates at `path`, or `None` when it has none.
-async fn generated_bytes(t: &Target, path: String) -> Result<Option<Vec<u8>>, OciError> {
+async fn generated_bytes(t: &Target, path: String) -> Result<Option<Bytes>, OciError> {
     let path = asset_path(path)?;
     let err = |e| OciError::from_core(e, Subject::Repository);
     let Some(asset) = t.repo.get(&t.ctx, &path, None).await.map_err(err)? else {
         return Ok(None);
     };
-    let mut doc = Vec::with_capacity(asset.meta.blob.size as usize);
+    // Generated documents come as one chunk (shared with the repository's cache): no copy.
     let mut body = asset.body;
-    while let Some(chunk) = body.next().await {
-        doc.extend_from_slice(&chunk.map_err(|e| err(Error::io("reading a listing", e)))?);
+    let read = |chunk: Option<std::io::Result<Bytes>>| -> Result<Option<Bytes>, OciError> {
+        chunk
+            .transpose()
+            .map_err(|e| err(Error::io("reading a listing", e)))
+    };
+    let Some(first) = read(body.next().await)? else {
+        return Ok(Some(Bytes::new()));
+    };
+    let Some(second) = read(body.next().await)? else {
+        return Ok(Some(first));
+    };
+    let mut doc = BytesMut::from(&first[..]);
+    doc.extend_from_slice(&second);
+    while let Some(chunk) = read(body.next().await)? {
+        doc.extend_from_slice(&chunk);
     }
-    Ok(Some(doc))
+    Ok(Some(doc.freeze()))
 }
 
 fn listing_error(e: serde_json::Error) -> OciError {
@@ -69,13 +90,47 @@ struct TagList<'a> {
     #[serde(borrow)]
     name: Cow<'a, str>,
     #[serde(borrow)]
-    tags: Vec<Cow<'a, str>>,
+    tags: Vec<Entry<'a>>,
 }
 
 #[derive(Deserialize, Serialize)]
 struct Catalog<'a> {
     #[serde(borrow)]
-    repositories: Vec<Cow<'a, str>>,
+    repositories: Vec<Entry<'a>>,
+}
+
+/// A string of a listing, borrowed from the document unless it had escapes. (serde borrows a
+/// `Cow` only as a direct field; inside a `Vec` it would allocate every entry.)
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Entry<'a>(Cow<'a, str>);
+
+impl AsRef<str> for Entry<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entry<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v))
+            }
+        }
+        d.deserialize_str(Visitor).map(Entry)
+    }
 }
 
 /// Applies `last` and `n` to a sorted list of strings; returns the `Link` header value for the
@@ -107,6 +162,13 @@ fn page_response(link: Option<String>, doc: &impl Serialize) -> HttpResponse {
     res.json(doc)
 }
 
+/// The document as generated: nothing to parse when there is nothing to page.
+fn whole_response(bytes: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(bytes)
+}
+
 pub async fn list(t: &Target, req: &HttpRequest, name: &str) -> Result<HttpResponse, OciError> {
     let q = list_query(req)?;
     let bytes = generated_bytes(t, format!("/v2/{name}/tags/list"))
@@ -117,6 +179,9 @@ pub async fn list(t: &Target, req: &HttpRequest, name: &str) -> Result<HttpRespo
                 format!("repository name {name:?} is not known"),
             )
         })?;
+    if q.whole() {
+        return Ok(whole_response(bytes));
+    }
     let mut doc: TagList<'_> = serde_json::from_slice(&bytes).map_err(listing_error)?;
     let link = paginate(&mut doc.tags, &q, |n, last| {
         t.url(&format!("{name}/tags/list?n={n}&last={last}"))
@@ -127,7 +192,10 @@ pub async fn list(t: &Target, req: &HttpRequest, name: &str) -> Result<HttpRespo
 /// `GET /v2/_catalog[?n=&last=]`: the image names of the repository.
 pub async fn catalog(t: &Target, req: &HttpRequest) -> Result<HttpResponse, OciError> {
     let q = list_query(req)?;
-    let bytes = generated_bytes(t, "/v2/_catalog".into()).await?;
+    let bytes = match generated_bytes(t, "/v2/_catalog".into()).await? {
+        Some(bytes) if q.whole() => return Ok(whole_response(bytes)),
+        bytes => bytes,
+    };
     let mut doc = match &bytes {
         Some(b) => serde_json::from_slice(b).map_err(listing_error)?,
         None => Catalog {
@@ -188,7 +256,7 @@ pub async fn registry_catalog(
             continue;
         };
         for image in doc.repositories {
-            names.push(format!("{repo_name}/{image}"));
+            names.push(format!("{repo_name}/{}", image.0));
         }
     }
     names.sort_unstable();
