@@ -995,6 +995,9 @@ fn push(ctx: &mut Ctx, h: &mut Hosted) {
                 };
                 let mut c = Client::new(reg.addr, reg.auth.clone());
                 c.get("/v2/")?;
+                // Dirty pages of the previous sample (the reference writes without fsync, so
+                // its data reaches the disk later) go to disk now, not during this sample.
+                flush_page_cache()?;
                 let t = Instant::now();
                 if chunked {
                     registry::push_blob_chunked(&mut c, PUSH_IMAGE, &blob, CHUNK)?;
@@ -1027,7 +1030,10 @@ fn push(ctx: &mut Ctx, h: &mut Hosted) {
                 r
             };
             ctx.measured(
-                r.note("unique content per run; time from POST to the 201 of the final PUT"),
+                r.note(
+                    "unique content per run; time from POST to the 201 of the final PUT; \
+                     `sync` before each sample",
+                ),
                 res,
             );
         }
@@ -1041,6 +1047,13 @@ fn push(ctx: &mut Ctx, h: &mut Hosted) {
             ctx.measured(r, Ok(sides_of(&SIDES, std::mem::take(&mut hwm).into())));
         }
     }
+}
+
+/// Writes every dirty page to disk (`sync`), so a sample does not pay for the one before.
+fn flush_page_cache() -> Result<()> {
+    let status = std::process::Command::new("sync").status()?;
+    ensure!(status.success(), "sync failed: {status}");
+    Ok(())
 }
 
 /// The pull cases run on a fresh pair of instances (swapped into `h` meanwhile): the disk holds

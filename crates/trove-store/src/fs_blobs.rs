@@ -4,10 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use bytes::BytesMut;
 use futures_util::StreamExt;
 use sha2::Digest as _;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncSeekExt;
 use trove_core::{
     Algorithm, BlobInfo, BlobStore, ByteStream, Digest, Error, ErrorKind, Result, UploadId,
 };
@@ -149,6 +148,80 @@ async fn ensure_hashed(session: &mut Session, path: &Path, len: u64) -> Result<(
     Ok(())
 }
 
+/// Batches an upload's writer and hasher threads may hold before the receiving side waits.
+const WRITER_QUEUE: usize = 4;
+
+/// At most this many received chunks go to the threads as one batch.
+const BATCH_CHUNKS: usize = 32;
+
+/// Chunks of an upload on their way to the writer and the hasher (both see the same bytes).
+type Batch = Arc<[bytes::Bytes]>;
+
+/// Writeback of an upload is started every this many bytes, so the fsync at commit finds
+/// little left to write.
+const WRITEBACK_EVERY: u64 = 16 << 20;
+
+/// The writer thread of [`FsBlobStore::append`]: appends each chunk to `file` (which holds
+/// `len` bytes) and starts writeback as it goes. Chunks already queued when the receiving side
+/// goes away are still written.
+fn write_chunks(
+    mut file: std::fs::File,
+    len: u64,
+    mut chunks: tokio::sync::mpsc::Receiver<Batch>,
+) -> io::Result<()> {
+    use std::io::Write;
+    let syncing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut synced = len;
+    let mut end = len;
+    while let Some(batch) = chunks.blocking_recv() {
+        for chunk in batch.iter() {
+            file.write_all(chunk)?;
+            end += chunk.len() as u64;
+        }
+        if end - synced >= WRITEBACK_EVERY {
+            start_writeback(&file, &syncing);
+            synced = end;
+        }
+    }
+    Ok(())
+}
+
+/// The hasher thread of [`FsBlobStore::append`]: feeds every chunk to the session's hasher.
+fn hash_chunks(
+    mut hashed: Option<(sha2::Sha256, u64)>,
+    mut chunks: tokio::sync::mpsc::Receiver<Batch>,
+) -> Option<(sha2::Sha256, u64)> {
+    while let Some(batch) = chunks.blocking_recv() {
+        if let Some((h, n)) = hashed.as_mut() {
+            for chunk in batch.iter() {
+                h.update(chunk);
+                *n += chunk.len() as u64;
+            }
+        }
+    }
+    hashed
+}
+
+/// Starts an `fdatasync` of `file` on another blocking thread, unless one is still running:
+/// the disk writes while the writer goes on receiving and hashing. Only a head start: the
+/// fsync at commit is what makes the blob durable.
+fn start_writeback(file: &std::fs::File, busy: &Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::Ordering;
+    if busy.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let Ok(file) = file.try_clone() else {
+        busy.store(false, Ordering::Release);
+        return;
+    };
+    let busy = busy.clone();
+    tokio::task::spawn_blocking(move || {
+        // An error here shows again, and fails the upload, in the fsync at commit.
+        let _ = file.sync_data();
+        busy.store(false, Ordering::Release);
+    });
+}
+
 /// fsyncs a directory so a rename into it survives a crash.
 async fn sync_dir(dir: &Path) -> Result<()> {
     let dir = dir.to_owned();
@@ -223,10 +296,14 @@ impl BlobStore for FsBlobStore {
         self.upload_len(id).await
     }
 
+    /// The request's task only receives: each chunk goes, uncopied, to two blocking threads,
+    /// one that writes it and one that hashes it, so receiving, writing and hashing overlap
+    /// (on 2 cores, SHA-256 alone is the limit). A spawned task holds the session's lock until
+    /// both are done, so a client that goes away mid-upload cannot race the next request for
+    /// the same session.
     async fn append(&self, id: &UploadId, offset: u64, mut body: ByteStream) -> Result<u64> {
-        let session = self.session(id);
         // One writer per upload: concurrent PATCHes to the same session queue here.
-        let mut session = session.lock().await;
+        let mut session = self.session(id).lock_owned().await;
         let path = self.upload_path(id);
         let len = self.upload_len(id).await?;
         if offset != len {
@@ -236,48 +313,59 @@ impl BlobStore for FsBlobStore {
             ));
         }
         ensure_hashed(&mut session, &path, len).await?;
-        let mut file = tokio::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
-            .await
             .map_err(|e| Error::io("opening upload", e))?;
 
-        // Bytes are hashed as they are written. If this future is dropped (client gone) or a
-        // write fails, the hasher and the file may disagree; `ensure_hashed` notices by length
-        // and re-hashes, so nothing here has to be undone.
-        let mut buf = BytesMut::with_capacity(IO_CHUNK);
-        let mut failure = None;
-        loop {
-            let next = body.next().await;
-            let flush = match &next {
-                Some(Ok(chunk)) => {
-                    buf.extend_from_slice(chunk);
-                    buf.len() >= IO_CHUNK
-                }
-                _ => !buf.is_empty(),
+        let (to_writer, chunks) = tokio::sync::mpsc::channel::<Batch>(WRITER_QUEUE);
+        let writer = tokio::task::spawn_blocking(move || write_chunks(file, len, chunks));
+        let (to_hasher, chunks) = tokio::sync::mpsc::channel::<Batch>(WRITER_QUEUE);
+        let hashed = session.hashed.take();
+        let hasher = tokio::task::spawn_blocking(move || hash_chunks(hashed, chunks));
+        let done = tokio::spawn(async move {
+            let written = writer.await;
+            let hashed = hasher.await;
+            // The hasher is kept only if every byte it saw is in the file; otherwise the
+            // next use re-hashes the file (`ensure_hashed`).
+            session.hashed = match (&written, hashed) {
+                (Ok(Ok(())), Ok(hashed)) => hashed,
+                _ => None,
             };
-            if flush {
-                file.write_all(&buf)
-                    .await
-                    .map_err(|e| Error::io("writing upload", e))?;
-                if let Some((h, n)) = session.hashed.as_mut() {
-                    h.update(&buf);
-                    *n += buf.len() as u64;
-                }
-                buf.clear();
+            match written {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(Error::io("writing upload", e)),
+                Err(e) => Err(Error::internal(format!("upload writer failed: {e}"))),
             }
-            match next {
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    failure = Some(e);
-                    break;
+        });
+
+        // Whatever chunks are ready go as one batch: one hand-over per batch, not per chunk.
+        let mut batches = (&mut body).ready_chunks(BATCH_CHUNKS);
+        let mut failure = None;
+        'receive: while let Some(ready) = batches.next().await {
+            let mut batch = Vec::with_capacity(ready.len());
+            for next in ready {
+                match next {
+                    Ok(chunk) => batch.push(chunk),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
                 }
-                None => break,
+            }
+            let batch: Batch = batch.into();
+            // A send fails only when a thread stopped early (a failed write), which `done`
+            // reports.
+            if to_hasher.send(batch.clone()).await.is_err()
+                || to_writer.send(batch).await.is_err()
+                || failure.is_some()
+            {
+                break 'receive;
             }
         }
-        file.flush()
-            .await
-            .map_err(|e| Error::io("writing upload", e))?;
+        drop((to_writer, to_hasher));
+        done.await
+            .map_err(|e| Error::internal(format!("upload writer failed: {e}")))??;
         if let Some(e) = failure {
             return Err(Error::io("reading upload body", e));
         }
@@ -368,6 +456,40 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path()).await.unwrap();
         crate::testing::blob_store_conformance(&store).await;
+    }
+
+    /// A request dropped mid-upload (the client went away while its body was still coming):
+    /// what arrived is written and hashed before the next request for the session may go on,
+    /// and the upload resumes from there to the right digest.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_dropped_mid_body_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).await.unwrap();
+        let id = store.begin_upload().await.unwrap();
+        let first = vec![5u8; 3 << 20];
+        let stalled: ByteStream = Box::pin(
+            futures_util::stream::iter(vec![Ok(bytes::Bytes::from(first.clone()))])
+                .chain(futures_util::stream::pending()),
+        );
+        let gone = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            store.append(&id, 0, stalled),
+        )
+        .await;
+        assert!(gone.is_err(), "the append waits for the rest of the body");
+        let have = store.upload_size(&id).await.unwrap();
+        assert_eq!(have, first.len() as u64);
+        let rest: ByteStream = Box::pin(futures_util::stream::iter(vec![Ok(
+            bytes::Bytes::from_static(b"the rest"),
+        )]));
+        store.append(&id, have, rest).await.unwrap();
+        let mut whole = first;
+        whole.extend_from_slice(b"the rest");
+        let digest = crate::digest_of(Algorithm::Sha256, &whole);
+        assert_eq!(
+            store.commit(&id, &digest).await.unwrap().size,
+            whole.len() as u64
+        );
     }
 
     /// A restart loses the in-memory hasher; the next append and the commit re-hash the prefix.
