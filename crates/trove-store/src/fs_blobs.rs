@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use sha2::Digest as _;
-use tokio::io::AsyncSeekExt;
 use trove_core::{
     Algorithm, BlobInfo, BlobStore, ByteStream, Digest, Error, ErrorKind, Result, UploadId,
 };
@@ -222,6 +221,39 @@ fn start_writeback(file: &std::fs::File, busy: &Arc<std::sync::atomic::AtomicBoo
     });
 }
 
+/// Chunks a download's reader thread reads ahead of the connection.
+const READ_AHEAD: usize = 2;
+
+/// Up to `len` bytes of `file` as a stream, read on a blocking thread into fresh buffers of
+/// [`IO_CHUNK`] (the only copy on our side; the connection's writer takes them as they are)
+/// while the connection sends the previous ones. The thread stops when the stream is dropped.
+fn read_ahead(mut file: std::fs::File, len: u64) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(READ_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut left = len;
+        while left > 0 {
+            let want = IO_CHUNK.min(usize::try_from(left).unwrap_or(usize::MAX));
+            // `read_to_end` fills spare capacity without zeroing it first.
+            let mut buf = Vec::with_capacity(want);
+            let read = match (&mut file).take(want as u64).read_to_end(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            left -= read as u64;
+            if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
+                return;
+            }
+        }
+    });
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
 /// fsyncs a directory so a rename into it survives a crash.
 async fn sync_dir(dir: &Path) -> Result<()> {
     let dir = dir.to_owned();
@@ -258,27 +290,21 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn open(&self, digest: &Digest, range: Option<(u64, u64)>) -> Result<ByteStream> {
-        let mut file = match tokio::fs::File::open(self.blob_path(digest)).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::not_found(format!("blob {digest} not found")));
+        let path = self.blob_path(digest);
+        let (start, len) = range.unwrap_or((0, u64::MAX));
+        let file = blocking("opening blob", move || match std::fs::File::open(path) {
+            Ok(mut file) => {
+                if start > 0 {
+                    io::Seek::seek(&mut file, io::SeekFrom::Start(start))?;
+                }
+                Ok(Some(file))
             }
-            Err(e) => return Err(Error::io("opening blob", e)),
-        };
-        let body: ByteStream = match range {
-            Some((start, len)) => {
-                file.seek(io::SeekFrom::Start(start))
-                    .await
-                    .map_err(|e| Error::io("seek", e))?;
-                use tokio::io::AsyncReadExt;
-                Box::pin(tokio_util::io::ReaderStream::with_capacity(
-                    file.take(len),
-                    IO_CHUNK,
-                ))
-            }
-            None => Box::pin(tokio_util::io::ReaderStream::with_capacity(file, IO_CHUNK)),
-        };
-        Ok(body)
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await?
+        .ok_or_else(|| Error::not_found(format!("blob {digest} not found")))?;
+        Ok(read_ahead(file, len))
     }
 
     async fn begin_upload(&self) -> Result<UploadId> {
