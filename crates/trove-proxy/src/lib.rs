@@ -163,16 +163,9 @@ impl Inner {
     }
 
     async fn generated(&self, path: &AssetPath) -> Result<Option<(AssetMeta, Bytes)>> {
-        if !self.format.generates(path) {
-            return Ok(None);
-        }
+        let format = self.format.as_ref();
         self.generated_docs
-            .get_or_generate(
-                &self.meta,
-                &self.cfg.id,
-                path,
-                self.format.generate(path, self),
-            )
+            .get(&self.meta, &self.cfg.id, format, self, path)
             .await
     }
 

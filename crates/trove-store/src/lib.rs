@@ -32,8 +32,8 @@ pub use sessions::{SessionRow, Sessions};
 use sha2::Digest as _;
 use trove_core::{Algorithm, Digest};
 use trove_core::{
-    Asset, AssetMeta, AssetPath, BlobInfo, BlobStore, ByteRange, Error, ErrorKind, Generated,
-    Result, now_millis,
+    Asset, AssetIndex, AssetMeta, AssetPath, BlobInfo, BlobStore, ByteRange, Error, ErrorKind,
+    FormatSpec, Generated, Result, now_millis,
 };
 
 /// Hashes `data` with `algo` into a `Digest`.
@@ -88,18 +88,21 @@ impl GeneratedCache {
     const MAX_DOCS: usize = 256;
     const MAX_BYTES: usize = 32 << 20;
 
-    /// The document at `path` of repository `repo_id`: from the cache when its version is
-    /// current, else from `generate` (`None`: not a generated path), which is then kept.
-    pub async fn get_or_generate<F>(
+    /// The document `format` generates at `path` from the rows of repository `repo_id`
+    /// (read through `index`): from the cache when its version is current, else generated
+    /// and kept. `None` when `path` is not a generated document; paths the format says it
+    /// never generates cost nothing (no version read).
+    pub async fn get(
         &self,
         meta: &MetadataStore,
         repo_id: &str,
+        format: &dyn FormatSpec,
+        index: &dyn AssetIndex,
         path: &AssetPath,
-        generate: F,
-    ) -> Result<Option<(AssetMeta, bytes::Bytes)>>
-    where
-        F: std::future::Future<Output = Result<Option<Generated>>>,
-    {
+    ) -> Result<Option<(AssetMeta, bytes::Bytes)>> {
+        if !format.generates(path) {
+            return Ok(None);
+        }
         // Read the version before generating: a change in between makes the entry stale at
         // once (its version is older than the rows it was built from), never wrongly fresh.
         let version = meta.assets().content_version(repo_id).await?;
@@ -113,7 +116,7 @@ impl GeneratedCache {
         {
             return Ok(Some((m.clone(), b.clone())));
         }
-        let Some(generated) = generate.await? else {
+        let Some(generated) = format.generate(path, index).await? else {
             return Ok(None);
         };
         let (m, b) = generated_asset(path, generated);

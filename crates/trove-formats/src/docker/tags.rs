@@ -2,7 +2,7 @@
 //! pagination and a `Link` header as the spec describes.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use std::borrow::Cow;
 
@@ -43,24 +43,15 @@ async fn generated_bytes(t: &Target, path: String) -> Result<Option<Bytes>, OciE
         return Ok(None);
     };
     // Generated documents come as one chunk (shared with the repository's cache): no copy.
+    let mut chunks: Vec<Bytes> = Vec::new();
     let mut body = asset.body;
-    let read = |chunk: Option<std::io::Result<Bytes>>| -> Result<Option<Bytes>, OciError> {
-        chunk
-            .transpose()
-            .map_err(|e| err(Error::io("reading a listing", e)))
-    };
-    let Some(first) = read(body.next().await)? else {
-        return Ok(Some(Bytes::new()));
-    };
-    let Some(second) = read(body.next().await)? else {
-        return Ok(Some(first));
-    };
-    let mut doc = BytesMut::from(&first[..]);
-    doc.extend_from_slice(&second);
-    while let Some(chunk) = read(body.next().await)? {
-        doc.extend_from_slice(&chunk);
+    while let Some(chunk) = body.next().await {
+        chunks.push(chunk.map_err(|e| err(Error::io("reading a listing", e)))?);
     }
-    Ok(Some(doc.freeze()))
+    Ok(Some(match chunks.len() {
+        1 => chunks.swap_remove(0),
+        _ => Bytes::from(chunks.concat()),
+    }))
 }
 
 fn listing_error(e: serde_json::Error) -> OciError {

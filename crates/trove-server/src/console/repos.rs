@@ -287,30 +287,7 @@ pub(crate) async fn create(
 ) -> HttpResponse {
     let form = Form::parse(&body);
     let ctx = post_ctx!(req, svc, form);
-    let f = RepoForm::from_form(&form);
-    let result = match f.to_input() {
-        Ok(input) => svc.create_repository(&ctx.principal, &input).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(r) => ctx.done(
-            &format!("/admin/repository/{}", enc(&r.name)),
-            &format!("Created repository {}.", r.name),
-        ),
-        Err(e) if shown_on_form(&e) => {
-            form_page(
-                &ctx,
-                &svc,
-                true,
-                f,
-                FormError::from(&e),
-                None,
-                status_of(&e),
-            )
-            .await
-        }
-        Err(e) => ctx.error(&e),
-    }
+    save(&ctx, &svc, &form, None).await
 }
 
 pub(crate) async fn edit_form(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
@@ -342,24 +319,37 @@ pub(crate) async fn update(
 ) -> HttpResponse {
     let form = Form::parse(&body);
     let ctx = post_ctx!(req, svc, form);
-    let name = name(&req);
-    let mut f = RepoForm::from_form(&form);
-    // The name and kind are fixed on the edit form.
-    f.name.clone_from(&name);
-    let result = match f.to_input() {
-        Ok(input) => svc.update_repository(&ctx.principal, &name, &input).await,
-        Err(e) => Err(e),
+    save(&ctx, &svc, &form, Some(name(&req))).await
+}
+
+/// Creates (`existing` is `None`) or saves the repository of a posted form; a rejected form
+/// comes back with the values as typed and the error on its field.
+async fn save(ctx: &Ctx, svc: &Service, form: &Form, existing: Option<String>) -> HttpResponse {
+    let mut f = RepoForm::from_form(form);
+    if let Some(name) = &existing {
+        // The name and kind are fixed on the edit form.
+        f.name.clone_from(name);
+    }
+    let result = match (f.to_input(), &existing) {
+        (Err(e), _) => Err(e),
+        (Ok(input), None) => svc.create_repository(&ctx.principal, &input).await,
+        (Ok(input), Some(name)) => svc.update_repository(&ctx.principal, name, &input).await,
     };
+    let creating = existing.is_none();
     match result {
         Ok(r) => ctx.done(
             &format!("/admin/repository/{}", enc(&r.name)),
-            &format!("Saved repository {}.", r.name),
+            &format!(
+                "{} repository {}.",
+                if creating { "Created" } else { "Saved" },
+                r.name
+            ),
         ),
         Err(e) if shown_on_form(&e) => {
             form_page(
-                &ctx,
-                &svc,
-                false,
+                ctx,
+                svc,
+                creating,
                 f,
                 FormError::from(&e),
                 None,

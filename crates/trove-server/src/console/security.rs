@@ -304,26 +304,7 @@ pub(crate) async fn create_role(
 ) -> HttpResponse {
     let form = Form::parse(&body);
     let ctx = post_ctx!(req, svc, form);
-    let input = role_input(&form, None);
-    match svc.create_role(&ctx.principal, &input).await {
-        Ok(r) => ctx.done(
-            &format!("/admin/role/{}", enc(&r.name)),
-            &format!("Created role {}.", r.name),
-        ),
-        Err(e) if shown_on_form(&e) => {
-            role_form(
-                &ctx,
-                &svc,
-                true,
-                input,
-                None,
-                FormError::from(&e),
-                status_of(&e),
-            )
-            .await
-        }
-        Err(e) => ctx.error(&e),
-    }
+    save_role(&ctx, &svc, &form, None).await
 }
 
 pub(crate) async fn edit_role_form(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
@@ -355,18 +336,36 @@ pub(crate) async fn update_role(
 ) -> HttpResponse {
     let form = Form::parse(&body);
     let ctx = post_ctx!(req, svc, form);
-    let name = name(&req);
-    let input = role_input(&form, Some(name.clone()));
-    match svc.update_role(&ctx.principal, &name, &input).await {
+    save_role(&ctx, &svc, &form, Some(name(&req))).await
+}
+
+/// Creates (`existing` is `None`) or saves the role of a posted form.
+async fn save_role(
+    ctx: &Ctx,
+    svc: &Service,
+    form: &Form,
+    existing: Option<String>,
+) -> HttpResponse {
+    let input = role_input(form, existing.clone());
+    let result = match &existing {
+        None => svc.create_role(&ctx.principal, &input).await,
+        Some(name) => svc.update_role(&ctx.principal, name, &input).await,
+    };
+    let creating = existing.is_none();
+    match result {
         Ok(r) => ctx.done(
             &format!("/admin/role/{}", enc(&r.name)),
-            &format!("Saved role {}.", r.name),
+            &format!(
+                "{} role {}.",
+                if creating { "Created" } else { "Saved" },
+                r.name
+            ),
         ),
         Err(e) if shown_on_form(&e) => {
             role_form(
-                &ctx,
-                &svc,
-                false,
+                ctx,
+                svc,
+                creating,
                 input,
                 None,
                 FormError::from(&e),
