@@ -183,6 +183,15 @@ struct Inner {
     flights: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     verifications: AtomicU64,
     hits: AtomicU64,
+    /// Read before a password is looked up; written by a [`LoginHold`] while declared
+    /// passwords are still being hashed, so a login then waits instead of failing.
+    settling: Arc<tokio::sync::RwLock<()>>,
+}
+
+/// While held, password logins wait (see [`Authenticator::hold_logins`]).
+#[must_use = "logins wait only while the hold is kept"]
+pub struct LoginHold {
+    _guard: tokio::sync::OwnedRwLockWriteGuard<()>,
 }
 
 /// Turns an `Authorization` header into a [`Principal`].
@@ -216,8 +225,22 @@ impl Authenticator {
                 flights: Mutex::new(HashMap::new()),
                 verifications: AtomicU64::new(0),
                 hits: AtomicU64::new(0),
+                settling: Default::default(),
             }),
         }
+    }
+
+    /// Makes password logins (Basic, and so the token endpoint and the console) wait until the
+    /// hold is dropped: a server listens before its declared passwords are hashed, and a login
+    /// meanwhile must see them, not fail. `None` if a hold is already taken. Cached logins,
+    /// bearer tokens and anonymous requests never wait.
+    pub fn hold_logins(&self) -> Option<LoginHold> {
+        self.inner
+            .settling
+            .clone()
+            .try_write_owned()
+            .ok()
+            .map(|guard| LoginHold { _guard: guard })
     }
 
     /// `Basic` → a user, `Bearer` → the token's principal, no header → anonymous if anonymous
@@ -320,6 +343,8 @@ impl Authenticator {
         if user.is_empty() {
             return Err(AuthError::InvalidCredentials);
         }
+        // Waits out a hold (only ever taken at start); free otherwise.
+        drop(inner.settling.read().await);
         let row = inner
             .meta
             .security()

@@ -115,13 +115,13 @@ pub(crate) async fn resolve(meta: &MetadataStore, decl: &SecurityDecl) -> Result
     resolve_with(meta, decl, true).await
 }
 
-/// [`resolve`]; with `check_existing` false, a declared password of a user that already has a
-/// hash is not verified now (it keeps its hash): the argon2 check of every declared user at
-/// every start is what made restarts slow. Users without a hash get theirs now.
+/// [`resolve`]; with `hash_now` false, no declared password is hashed or verified (every user
+/// keeps what is stored, a new one gets none): argon2 at ~25 ms per declared user is what made
+/// starts slow, so a server does that part after it listens.
 pub(crate) async fn resolve_with(
     meta: &MetadataStore,
     decl: &SecurityDecl,
-    check_existing: bool,
+    hash_now: bool,
 ) -> Result<DeclaredSecurity> {
     if let Some(realms) = &decl.realms {
         Realms::parse(realms)?;
@@ -142,20 +142,13 @@ pub(crate) async fn resolve_with(
             Some(pw) if pw.is_empty() => {
                 return Err(Error::invalid(format!("user {}: empty password", u.name)));
             }
+            Some(_) if !hash_now => None,
             Some(pw) => {
                 let existing = meta
                     .security()
                     .user(&u.name)
                     .await?
                     .and_then(|row| row.password_hash);
-                if existing.is_some() && !check_existing {
-                    users.push(DeclaredUser {
-                        name: u.name.clone(),
-                        password_hash: None,
-                        roles: u.roles.clone(),
-                    });
-                    continue;
-                }
                 let pw = pw.clone();
                 Some(
                     password::on_hasher(move || match existing {

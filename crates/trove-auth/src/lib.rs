@@ -27,7 +27,7 @@ use std::time::Duration;
 use trove_core::{RepositoryConfig, Result};
 use trove_store::{MetadataStore, RoleDef};
 
-pub use authn::{AuthError, AuthStats, Authenticator, Identity};
+pub use authn::{AuthError, AuthStats, Authenticator, Identity, LoginHold};
 pub use builtins::{ADMIN_ROLE, ANONYMOUS_READ_ROLE, BOOTSTRAP_ADMIN_USER};
 pub use declare::{PrivilegeDecl, RoleDecl, SecurityDecl, UserDecl};
 pub use model::{ADMIN_PRIVILEGE, Action, ActionSet, Pattern, Principal, Privilege, Realm, Realms};
@@ -166,9 +166,9 @@ impl Auth {
         Ok(report)
     }
 
-    /// [`Self::apply_config`] without verifying the declared passwords of users that already
-    /// have one (they keep theirs until [`Self::apply_config`] runs): what a server start runs
-    /// before it listens, then the full apply follows in the background.
+    /// [`Self::apply_config`] without any password work: declared users that already have a
+    /// password keep it, new ones have none, until [`Self::apply_config`] runs. What a server
+    /// start runs before it listens, under a [`LoginHold`] kept until the full apply is done.
     pub async fn apply_config_quick(&self, decl: &SecurityDecl) -> Result<SecurityReport> {
         let declared = declare::resolve_with(&self.meta, decl, false).await?;
         let report = self.meta.security().reconcile(&declared).await?;

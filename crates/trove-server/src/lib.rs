@@ -103,8 +103,8 @@ enum Opener {
     /// An administrative command or a test: declared passwords are checked now, and no
     /// connector port is bound (the server may be running beside it).
     Admin,
-    /// `start`: connectors are served, and declared users that already have a password keep it
-    /// until the check that `start` runs once it listens.
+    /// `start`: connectors are served, and no password is hashed before the node listens (see
+    /// [`Trove::settle_passwords`]).
     Server,
 }
 
@@ -112,10 +112,18 @@ impl Trove {
     /// Opens the stores, creates the first admin if needed, applies the declarative section,
     /// and builds the repositories.
     pub async fn open(config: &Config) -> anyhow::Result<Arc<Trove>> {
-        Trove::open_for(config, Opener::Admin).await
+        let (trove, _) = Trove::open_for(config, Opener::Admin).await?;
+        trove.settle_passwords(config).await?;
+        Ok(trove)
     }
 
-    async fn open_for(config: &Config, opener: Opener) -> anyhow::Result<Arc<Trove>> {
+    /// For `Opener::Server`, also the hold on password logins that
+    /// [`Trove::settle_passwords`] must release: taken before any port (connectors included)
+    /// is bound.
+    async fn open_for(
+        config: &Config,
+        opener: Opener,
+    ) -> anyhow::Result<(Arc<Trove>, Option<trove_auth::LoginHold>)> {
         let data_dir = &config.server.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -135,6 +143,10 @@ impl Trove {
         let auth = trove_auth::Auth::init(meta.clone(), settings)
             .await
             .context("loading the security model")?;
+        let hold = match opener {
+            Opener::Server => auth.authenticator.hold_logins(),
+            Opener::Admin => None,
+        };
         let registry = Arc::new(RepoRegistry::new(meta.clone(), blobs.clone()));
         let api = web::Data::new(DockerApi {
             repos: registry.clone(),
@@ -156,8 +168,24 @@ impl Trove {
             metrics: Default::default(),
             refreshing: Default::default(),
         };
-        trove.apply_with(config, opener == Opener::Admin).await?;
-        Ok(Arc::new(trove))
+        trove.apply_with(config, false).await?;
+        Ok((Arc::new(trove), hold))
+    }
+
+    /// The password work left out before listening: gives the first-start `admin` its hash
+    /// (also after a crash that came between creating it and hashing), then hashes or checks
+    /// each declared user's password (an argon2 run each, ~25 ms).
+    async fn settle_passwords(&self, config: &Config) -> anyhow::Result<()> {
+        finish_bootstrap_admin(&self.meta, &config.server.data_dir).await?;
+        let report = self
+            .auth
+            .apply_config(&config.security_decl()?)
+            .await
+            .context("applying the declared passwords")?;
+        if !report.is_empty() {
+            tracing::info!(?report, "declared passwords applied");
+        }
+        Ok(())
     }
 
     /// Applies the declarative sections (security, routing rules, repositories) to the
@@ -166,9 +194,12 @@ impl Trove {
         self.apply_with(config, true).await
     }
 
-    async fn apply_with(&self, config: &Config, check_passwords: bool) -> anyhow::Result<()> {
+    /// [`Self::apply`]; with `hash_passwords` false (opening), declared passwords wait for
+    /// [`Self::settle_passwords`].
+
+    async fn apply_with(&self, config: &Config, hash_passwords: bool) -> anyhow::Result<()> {
         let decl = config.security_decl()?;
-        let report = if check_passwords {
+        let report = if hash_passwords {
             self.auth.apply_config(&decl).await
         } else {
             self.auth.apply_config_quick(&decl).await
@@ -327,10 +358,9 @@ impl Trove {
 /// Starts Trove on the current (multi-thread) tokio runtime; returns once every listener is
 /// bound.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    // Declared users that have a password keep it until the check below has run: an argon2
-    // verification per declared user (~25 ms each) was most of a restart.
-    let security = config.security_decl()?;
-    let trove = Trove::open_for(&config, Opener::Server).await?;
+    // No argon2 before listening (~25 ms per password was most of a start); password logins
+    // wait on `hold` until `settle_passwords` is done.
+    let (trove, hold) = Trove::open_for(&config, Opener::Server).await?;
     let routes = trove.main_routes();
     let (main_addr, main) = serve(
         &config.server,
@@ -340,15 +370,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         move || App::new().configure(routes.clone()),
     )?;
     tracing::info!(%main_addr, "main port listening");
-    let checking = trove.clone();
-    tokio::spawn(async move {
-        match checking.auth.apply_config(&security).await {
-            Ok(r) if r.is_empty() => {}
-            Ok(r) => tracing::info!(report = ?r, "declared passwords applied"),
-            Err(e) => tracing::error!(error = %e, "applying declared passwords failed"),
-        }
-    });
     let ttl = Duration::from_secs(config.server.upload_ttl_hours * 3600);
+    let settling = trove.clone();
+    tokio::spawn(async move {
+        if let Err(e) = settling.settle_passwords(&config).await {
+            tracing::error!(error = format!("{e:#}"), "setting up passwords failed");
+        }
+        drop(hold);
+    });
     let janitor = tokio::spawn(background_jobs(trove.clone(), ttl));
     Ok(Running {
         main_addr,
@@ -455,23 +484,45 @@ where
 }
 
 /// On first start (no users at all), creates `admin` with a random password written to
-/// `<data_dir>/admin.password` (mode 0600), as Nexus does. The password is never logged.
+/// `<data_dir>/admin.password` (mode 0600), as Nexus does. The password is never logged. The
+/// user is created without a hash: [`finish_bootstrap_admin`] hashes the file's password (a
+/// server does that after it listens).
 async fn bootstrap_admin(meta: &MetadataStore, data_dir: &Path) -> anyhow::Result<()> {
     if meta.security().count_users(true).await? > 0 {
         return Ok(());
     }
-    let password = trove_auth::password::generate();
-    let path = data_dir.join("admin.password");
+    let path = data_dir.join(ADMIN_PASSWORD_FILE);
     // The file first: if we crash before the user row exists, the next start makes both anew.
-    write_private(&path, &password)?;
-    let hash = trove_auth::password::hash_async(password.clone()).await?;
-    let security = meta.security();
-    security
-        .create_user("admin", Some(&hash), "bootstrap")
+    write_private(&path, &trove_auth::password::generate())?;
+    meta.security()
+        .create_user(trove_auth::BOOTSTRAP_ADMIN_USER, None, "bootstrap")
         .await?;
-    // Nexus' first-start flow: the generated password must be changed at first sign-in.
-    security.set_password("admin", &hash, true).await?;
     tracing::warn!(file = %path.display(), "created user 'admin'; its first password is in this file");
+    Ok(())
+}
+
+const ADMIN_PASSWORD_FILE: &str = "admin.password";
+
+/// Gives the first-start `admin` the password in `admin.password` if it has no password yet,
+/// to be changed at first sign-in (Nexus' first-start flow). Nothing to do on most starts.
+async fn finish_bootstrap_admin(meta: &MetadataStore, data_dir: &Path) -> anyhow::Result<()> {
+    let security = meta.security();
+    let name = trove_auth::BOOTSTRAP_ADMIN_USER;
+    match security.user(name).await? {
+        Some(admin) if admin.managed_by == "bootstrap" && admin.password_hash.is_none() => {}
+        _ => return Ok(()),
+    }
+    let path = data_dir.join(ADMIN_PASSWORD_FILE);
+    let password = match std::fs::read_to_string(&path) {
+        Ok(p) => p.trim().to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(file = %path.display(), "user 'admin' has no password and its first-password file is gone; set one with `trove user passwd admin`");
+            return Ok(());
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let hash = trove_auth::password::hash_async(password).await?;
+    security.set_password(name, &hash, true).await?;
     Ok(())
 }
 
