@@ -196,7 +196,6 @@ impl Trove {
 
     /// [`Self::apply`]; with `hash_passwords` false (opening), declared passwords wait for
     /// [`Self::settle_passwords`].
-
     async fn apply_with(&self, config: &Config, hash_passwords: bool) -> anyhow::Result<()> {
         let decl = config.security_decl()?;
         let report = if hash_passwords {
