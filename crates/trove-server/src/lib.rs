@@ -127,7 +127,9 @@ impl Trove {
         let data_dir = &config.server.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
-        let meta = MetadataStore::open(&config.database_url())
+        // Durable before anything is served (`apply_with`): what opening writes, the next start
+        // would write again.
+        let meta = MetadataStore::open_unsynced(&config.database_url())
             .await
             .context("opening the metadata database")?;
         let blobs = Arc::new(
@@ -168,7 +170,7 @@ impl Trove {
             metrics: Default::default(),
             refreshing: Default::default(),
         };
-        trove.apply_with(config, false).await?;
+        trove.apply_with(config, true).await?;
         Ok((Arc::new(trove), hold))
     }
 
@@ -191,17 +193,18 @@ impl Trove {
     /// Applies the declarative sections (security, routing rules, repositories) to the
     /// database, then `refresh`es. Idempotent; run at start and on every reload (SIGHUP).
     pub async fn apply(&self, config: &Config) -> anyhow::Result<()> {
-        self.apply_with(config, true).await
+        self.apply_with(config, false).await
     }
 
-    /// [`Self::apply`]; with `hash_passwords` false (opening), declared passwords wait for
-    /// [`Self::settle_passwords`].
-    async fn apply_with(&self, config: &Config, hash_passwords: bool) -> anyhow::Result<()> {
+    /// [`Self::apply`]; `opening` a node, declared passwords wait for
+    /// [`Self::settle_passwords`], and the metadata store becomes durable before anything can
+    /// be served (connectors start in `refresh`).
+    async fn apply_with(&self, config: &Config, opening: bool) -> anyhow::Result<()> {
         let decl = config.security_decl()?;
-        let report = if hash_passwords {
-            self.auth.apply_config(&decl).await
-        } else {
+        let report = if opening {
             self.auth.apply_config_quick(&decl).await
+        } else {
+            self.auth.apply_config(&decl).await
         }
         .context("applying [security], [[role]], [[user]]")?;
         if !report.is_empty() {
@@ -229,6 +232,9 @@ impl Trove {
             .reconcile(&config.declared_rules(), true)
             .await
             .context("removing routing rules no longer in the config file")?;
+        if opening {
+            self.meta.make_durable().await?;
+        }
         if changed {
             tracing::info!("routing rules or repositories changed by the config file");
             // Other nodes rebuild too; an unchanged file (every restart) writes nothing.

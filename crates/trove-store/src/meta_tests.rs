@@ -51,6 +51,39 @@ async fn opens_with_durable_pragmas() {
     assert_eq!((mode.as_str(), sync, fk), ("wal", 2, 1));
 }
 
+/// `open_unsynced` then `make_durable`: every connection the pool had (three here, held at
+/// once so the pool opens them) and every one it opens later syncs its commits.
+#[tokio::test]
+async fn make_durable_reaches_every_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let s = MetadataStore::open_unsynced(&url).await.unwrap();
+    let mut before = Vec::new();
+    for _ in 0..3 {
+        before.push(s.pool.acquire().await.unwrap());
+    }
+    for c in &mut before {
+        assert_eq!(synchronous(c).await, 1, "NORMAL while unsynced");
+    }
+    drop(before);
+    s.make_durable().await.unwrap();
+    let mut after = Vec::new();
+    for _ in 0..5 {
+        after.push(s.pool.acquire().await.unwrap());
+    }
+    assert_eq!(s.pool.size(), 5);
+    for c in &mut after {
+        assert_eq!(synchronous(c).await, 2, "FULL after make_durable");
+    }
+}
+
+async fn synchronous(c: &mut sqlx::pool::PoolConnection<Sqlite>) -> i64 {
+    sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut **c)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn reconcile_is_idempotent_and_disables_removed() {
     let (_d, s) = store().await;
