@@ -25,12 +25,43 @@ const IO_CHUNK: usize = 256 * 1024;
 pub struct FsBlobStore {
     root: PathBuf,
     sessions: Mutex<HashMap<UploadId, Arc<tokio::sync::Mutex<Session>>>>,
+    /// [`HASHER_IDLE`]; shorter in tests.
+    hasher_idle: std::time::Duration,
 }
 
-/// The hash of the first `len` bytes of an upload file.
+/// What is known of an upload's hash; `None`: nothing (re-hash the file when needed).
 #[derive(Default)]
 struct Session {
-    hashed: Option<(sha2::Sha256, u64)>,
+    hashed: Option<Hashing>,
+}
+
+/// SHA-256 of an upload's first bytes and the count of those bytes.
+type HashState = (sha2::Sha256, u64);
+
+enum Hashing {
+    /// At rest.
+    Idle(HashState),
+    /// A hasher thread that has been sent `sent` bytes in all and goes on hashing them after
+    /// the request that sent them was answered, so the next chunk of a chunked push does not
+    /// wait for it. Closing `tx` ends it with the state; so does [`HASHER_IDLE`] without input.
+    Running {
+        tx: tokio::sync::mpsc::Sender<Batch>,
+        done: tokio::task::JoinHandle<HashState>,
+        sent: u64,
+    },
+}
+
+impl Hashing {
+    /// The state once every byte sent is hashed (`None` if the thread failed).
+    async fn settle(self) -> Option<HashState> {
+        match self {
+            Hashing::Idle(state) => Some(state),
+            Hashing::Running { tx, done, .. } => {
+                drop(tx);
+                done.await.ok()
+            }
+        }
+    }
 }
 
 impl FsBlobStore {
@@ -45,6 +76,7 @@ impl FsBlobStore {
         Ok(FsBlobStore {
             root,
             sessions: Mutex::default(),
+            hasher_idle: HASHER_IDLE,
         })
     }
 
@@ -133,18 +165,47 @@ async fn digest_file(path: PathBuf, algo: Algorithm) -> Result<Digest> {
     Ok(Digest::from_hex(algo, hex))
 }
 
-/// Re-hashes the upload file when the in-memory hasher is missing or stale.
-async fn ensure_hashed(session: &mut Session, path: &Path, len: u64) -> Result<()> {
-    if !matches!(session.hashed, Some((_, n)) if n == len) {
-        let path = path.to_owned();
-        session.hashed = Some(
+/// The hash of the upload's `len` bytes: the session's own, or the file re-hashed when the
+/// session has none that covers exactly those bytes.
+async fn hash_of(hashing: Option<Hashing>, path: &Path, len: u64) -> Result<HashState> {
+    let settled = match hashing {
+        Some(h) => h.settle().await,
+        None => None,
+    };
+    match settled {
+        Some(state) if state.1 == len => Ok(state),
+        _ => {
+            let path = path.to_owned();
             blocking("re-hashing upload", move || {
                 hash_file_with::<sha2::Sha256>(&path)
             })
-            .await?,
-        );
+            .await
+        }
     }
-    Ok(())
+}
+
+/// A running hasher that has seen exactly the upload's `len` bytes: the one the session has if
+/// it is still running and up to date, else a new thread from the settled or re-hashed state.
+async fn running_hasher(
+    hashing: Option<Hashing>,
+    path: &Path,
+    len: u64,
+    idle: std::time::Duration,
+) -> Result<(
+    tokio::sync::mpsc::Sender<Batch>,
+    tokio::task::JoinHandle<HashState>,
+)> {
+    let hashing = match hashing {
+        Some(Hashing::Running { tx, done, sent }) if sent == len && !tx.is_closed() => {
+            return Ok((tx, done));
+        }
+        other => other,
+    };
+    let state = hash_of(hashing, path, len).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(WRITER_QUEUE);
+    let rt = tokio::runtime::Handle::current();
+    let done = tokio::task::spawn_blocking(move || hash_chunks(state, rx, rt, idle));
+    Ok((tx, done))
 }
 
 /// Batches an upload's writer and hasher threads may hold before the receiving side waits.
@@ -185,20 +246,39 @@ fn write_chunks(
     Ok(())
 }
 
-/// The hasher thread of [`FsBlobStore::append`]: feeds every chunk to the session's hasher.
+/// A hasher thread with nothing to do for this long ends (an abandoned upload must not keep
+/// a blocking thread); the next chunk starts another from its state.
+const HASHER_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The hasher thread of an upload session: feeds every chunk it is sent to the hash, until its
+/// channel closes or it idles for [`HASHER_IDLE`]; then hands back the state. Whatever was
+/// queued before it stopped is hashed too, so the state covers every byte sent successfully.
 fn hash_chunks(
-    mut hashed: Option<(sha2::Sha256, u64)>,
+    mut state: HashState,
     mut chunks: tokio::sync::mpsc::Receiver<Batch>,
-) -> Option<(sha2::Sha256, u64)> {
-    while let Some(batch) = chunks.blocking_recv() {
-        if let Some((h, n)) = hashed.as_mut() {
-            for chunk in batch.iter() {
-                h.update(chunk);
-                *n += chunk.len() as u64;
+    rt: tokio::runtime::Handle,
+    idle: std::time::Duration,
+) -> HashState {
+    let mut feed = |batch: Batch| {
+        for chunk in batch.iter() {
+            state.0.update(chunk);
+            state.1 += chunk.len() as u64;
+        }
+    };
+    loop {
+        match rt.block_on(tokio::time::timeout(idle, chunks.recv())) {
+            Ok(Some(batch)) => feed(batch),
+            Ok(None) => break,
+            Err(_idle) => {
+                chunks.close();
+                while let Ok(batch) = chunks.try_recv() {
+                    feed(batch);
+                }
+                break;
             }
         }
     }
-    hashed
+    state
 }
 
 /// Starts an `fdatasync` of `file` on another blocking thread, unless one is still running:
@@ -313,7 +393,7 @@ impl BlobStore for FsBlobStore {
             .await
             .map_err(|e| Error::io("creating upload", e))?;
         *self.session(&id).lock().await = Session {
-            hashed: Some((sha2::Sha256::new(), 0)),
+            hashed: Some(Hashing::Idle((sha2::Sha256::new(), 0))),
         };
         Ok(id)
     }
@@ -324,9 +404,10 @@ impl BlobStore for FsBlobStore {
 
     /// The request's task only receives: each chunk goes, uncopied, to two blocking threads,
     /// one that writes it and one that hashes it, so receiving, writing and hashing overlap
-    /// (on 2 cores, SHA-256 alone is the limit). A spawned task holds the session's lock until
-    /// both are done, so a client that goes away mid-upload cannot race the next request for
-    /// the same session.
+    /// (on 2 cores, SHA-256 alone is the limit). The answer waits for the writer only: the
+    /// session's hasher thread goes on into the next chunk. A spawned task holds the session's
+    /// lock until the writer is done, so a client that goes away mid-upload cannot race the
+    /// next request for the same session.
     async fn append(&self, id: &UploadId, offset: u64, mut body: ByteStream) -> Result<u64> {
         // One writer per upload: concurrent PATCHes to the same session queue here.
         let mut session = self.session(id).lock_owned().await;
@@ -338,7 +419,8 @@ impl BlobStore for FsBlobStore {
                 format!("upload {id} has {len} bytes; a chunk at offset {offset} is out of order"),
             ));
         }
-        ensure_hashed(&mut session, &path, len).await?;
+        let (to_hasher, hasher) =
+            running_hasher(session.hashed.take(), &path, len, self.hasher_idle).await?;
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
@@ -346,16 +428,17 @@ impl BlobStore for FsBlobStore {
 
         let (to_writer, chunks) = tokio::sync::mpsc::channel::<Batch>(WRITER_QUEUE);
         let writer = tokio::task::spawn_blocking(move || write_chunks(file, len, chunks));
-        let (to_hasher, chunks) = tokio::sync::mpsc::channel::<Batch>(WRITER_QUEUE);
-        let hashed = session.hashed.take();
-        let hasher = tokio::task::spawn_blocking(move || hash_chunks(hashed, chunks));
+        let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<Option<(_, u64)>>();
         let done = tokio::spawn(async move {
             let written = writer.await;
-            let hashed = hasher.await;
-            // The hasher is kept only if every byte it saw is in the file; otherwise the
-            // next use re-hashes the file (`ensure_hashed`).
-            session.hashed = match (&written, hashed) {
-                (Ok(Ok(())), Ok(hashed)) => hashed,
+            // The hasher is kept only if it was sent every byte and all of them are in the
+            // file; otherwise the next use re-hashes the file (`hash_of`).
+            session.hashed = match (&written, sent_rx.await) {
+                (Ok(Ok(())), Ok(Some((tx, sent)))) => Some(Hashing::Running {
+                    tx,
+                    done: hasher,
+                    sent,
+                }),
                 _ => None,
             };
             match written {
@@ -368,6 +451,8 @@ impl BlobStore for FsBlobStore {
         // Whatever chunks are ready go as one batch: one hand-over per batch, not per chunk.
         let mut batches = (&mut body).ready_chunks(BATCH_CHUNKS);
         let mut failure = None;
+        let mut to_hasher = Some(to_hasher);
+        let mut sent = len;
         'receive: while let Some(ready) = batches.next().await {
             let mut batch = Vec::with_capacity(ready.len());
             for next in ready {
@@ -380,16 +465,25 @@ impl BlobStore for FsBlobStore {
                 }
             }
             let batch: Batch = batch.into();
-            // A send fails only when a thread stopped early (a failed write), which `done`
-            // reports.
-            if to_hasher.send(batch.clone()).await.is_err()
-                || to_writer.send(batch).await.is_err()
-                || failure.is_some()
+            let bytes: u64 = batch.iter().map(|c| c.len() as u64).sum();
+            // The hasher stops only when idle (a body stalled for seconds): the upload goes on
+            // and is re-hashed from the file when it completes.
+            if let Some(tx) = &to_hasher
+                && tx.send(batch.clone()).await.is_err()
             {
+                to_hasher = None;
+            }
+            // The writer stops early only on a failed write, which `done` reports.
+            if to_writer.send(batch).await.is_err() {
+                break 'receive;
+            }
+            sent += bytes;
+            if failure.is_some() {
                 break 'receive;
             }
         }
-        drop((to_writer, to_hasher));
+        drop(to_writer);
+        let _ = sent_tx.send(to_hasher.map(|tx| (tx, sent)));
         done.await
             .map_err(|e| Error::internal(format!("upload writer failed: {e}")))??;
         if let Some(e) = failure {
@@ -405,8 +499,7 @@ impl BlobStore for FsBlobStore {
         let len = self.upload_len(id).await?;
         let actual = match expected.algorithm() {
             Algorithm::Sha256 => {
-                ensure_hashed(&mut session, &path, len).await?;
-                let (h, _) = session.hashed.take().expect("hashed above");
+                let (h, _) = hash_of(session.hashed.take(), &path, len).await?;
                 Digest::from_hex(Algorithm::Sha256, hex::encode(h.finalize()))
             }
             algo => digest_file(path.clone(), algo).await?,
@@ -482,6 +575,50 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path()).await.unwrap();
         crate::testing::blob_store_conformance(&store).await;
+    }
+
+    /// The hasher thread outlives the request that fed it (a chunked push's next PATCH does not
+    /// wait for it), and one that idled out hands its state to the next chunk's thread.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_hasher_carries_over_between_chunks_and_after_idling_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = FsBlobStore::open(dir.path()).await.unwrap();
+        store.hasher_idle = std::time::Duration::from_millis(50);
+        let running = |store: &FsBlobStore, id: &UploadId| {
+            let session = store.session(id);
+            let s = session.try_lock().expect("no request in flight");
+            match &s.hashed {
+                Some(Hashing::Running { tx, sent, .. }) => Some((!tx.is_closed(), *sent)),
+                _ => None,
+            }
+        };
+        let id = store.begin_upload().await.unwrap();
+        store
+            .append(&id, 0, crate::testing::body(&[b"hello "]))
+            .await
+            .unwrap();
+        // The request's spawned task hands the session back right after the writer is done.
+        let mut state = None;
+        for _ in 0..100 {
+            state = running(&store, &id);
+            if state.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        assert_eq!(
+            state,
+            Some((true, 6)),
+            "still running, with every byte sent"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(running(&store, &id), Some((false, 6)), "idled out");
+        store
+            .append(&id, 6, crate::testing::body(&[b"wor", b"ld"]))
+            .await
+            .unwrap();
+        let d = crate::digest_of(Algorithm::Sha256, b"hello world");
+        assert_eq!(store.commit(&id, &d).await.unwrap().size, 11);
     }
 
     /// A request dropped mid-upload (the client went away while its body was still coming):
