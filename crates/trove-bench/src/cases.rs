@@ -213,7 +213,7 @@ pub fn startup(ctx: &mut Ctx) {
         "ms",
         false,
     )
-    .note("Trove's first start creates its database and hashes passwords (argon2)");
+    .note("Trove's first start creates its database; passwords are hashed after it listens");
     let restart = rec(
         "startup.restart",
         "start-up, restart on existing data",
