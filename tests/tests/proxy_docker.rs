@@ -85,7 +85,7 @@ async fn proxy_docker_pull_then_pull_from_cache_with_upstream_gone() {
 /// addressing the proxy directly may say `e2ehub` for `library/e2ehub`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_docker_hub_index_as_registry_mirror() {
-    let (upstream, faults, trove) = setup("docker_hub_index = true").await;
+    let (upstream, faults, trove) = setup("options = { hub_index = true }").await;
     let host = trove.registry_host(REPO);
     blocking(move || {
         let spec = ImageSpec::new(22, 2);

@@ -65,7 +65,7 @@ name = "docker-hub"
 format = "docker"
 kind = "proxy"
 remote = "{hub}"
-docker_hub_index = true
+options = {{ hub_index = true }}
 [[repository]]
 name = "docker-private"
 format = "docker"

@@ -3,19 +3,19 @@
 //! the token service.
 //!
 //! Takes header *strings* and hands back decisions; it never sees an HTTP framework type, and
-//! must never depend on a format or repository kind. State lives in the database
+//! must never depend on a format or repository kind: token scopes arrive as [`ScopeAction`]s
+//! that each format defines in its own table. State lives in the database
 //! (`trove_store::security`); this crate keeps an in-memory snapshot for the hot path.
 //!
 //! Typical use by a front-end:
 //! ```text
 //! let id = auth.authenticator.identify(header).await?;          // 401 on Err
-//! auth.authorize(&id, RegistryOp::Pull.action(), repo, Some(image))?;  // 401 anonymous / 403
+//! auth.authorize(&id, Action::Read, repo, Some(image))?;        // 401 anonymous / 403
 //! ```
 
 mod authn;
 mod builtins;
 mod declare;
-pub mod docker;
 mod model;
 pub mod password;
 mod policy;
@@ -33,8 +33,8 @@ pub use declare::{PrivilegeDecl, RoleDecl, SecurityDecl, UserDecl};
 pub use model::{ADMIN_PRIVILEGE, Action, ActionSet, Pattern, Principal, Privilege, Realm, Realms};
 pub use policy::{Authorizer, Denied, Explanation, Grant};
 pub use token::{
-    AccessClaim, Claims, DEFAULT_TTL, ISSUER, RequestedAccess, SIGNING_KEY_PURPOSE, Token,
-    TokenService, allows,
+    AccessClaim, Claims, DEFAULT_TTL, ISSUER, RequestedAccess, SIGNING_KEY_PURPOSE, ScopeAction,
+    Token, TokenService, allows,
 };
 pub use trove_store::{ANONYMOUS_USER, PrivilegeKind, SecurityReport, UserStatus};
 
@@ -118,30 +118,29 @@ impl Auth {
         Ok(())
     }
 
-    /// The full check for a request: with a bearer token, its scope must cover the docker
-    /// action (`docker::token_action`) on this repository id and image; then the principal's
-    /// current roles must grant `action` (so revoking a role counts before the token expires).
-    /// `image` is `None` for repository-wide calls (catalog), which only the role check covers.
+    /// The full check for a request: with a bearer token, its scope must cover `action` on
+    /// this repository id and resource; then the principal's current roles must grant `action`
+    /// (so revoking a role counts before the token expires). `resource` is `None` for
+    /// repository-wide calls (catalog), which only the role check covers.
     pub fn authorize(
         &self,
         identity: &Identity,
         action: Action,
         repo: &RepositoryConfig,
-        image: Option<&str>,
+        resource: Option<&str>,
     ) -> std::result::Result<Grant, Denied> {
-        if let (Some(claims), Some(image)) = (&identity.token, image) {
-            let needed = docker::token_action(action);
-            if !claims.allows(&repo.id, image, needed) {
-                return Err(Denied {
-                    principal: identity.principal.clone(),
-                    action,
-                    repo: repo.name.to_string(),
-                    reason: format!(
-                        "the bearer token does not grant {needed} on {image} in repository {}",
-                        repo.name
-                    ),
-                });
-            }
+        if let (Some(claims), Some(name)) = (&identity.token, resource)
+            && !claims.allows(&repo.id, name, action)
+        {
+            return Err(Denied {
+                principal: identity.principal.clone(),
+                action,
+                repo: repo.name.to_string(),
+                reason: format!(
+                    "the bearer token does not grant {action} on {name} in repository {}",
+                    repo.name
+                ),
+            });
         }
         self.authorizer.check(&identity.principal, action, repo)
     }

@@ -113,6 +113,16 @@ impl ActionSet {
     pub fn of(actions: &[Action]) -> ActionSet {
         actions.iter().fold(ActionSet::EMPTY, |s, a| s.with(*a))
     }
+    /// [`Self::of`] for constants (a format's scope table).
+    pub const fn of_const(actions: &[Action]) -> ActionSet {
+        let mut bits = 0u8;
+        let mut i = 0;
+        while i < actions.len() {
+            bits |= 1 << actions[i] as u8;
+            i += 1;
+        }
+        ActionSet(bits)
+    }
     pub fn with(self, a: Action) -> ActionSet {
         ActionSet(self.0 | a.bit())
     }
@@ -292,7 +302,7 @@ impl Privilege {
             PrivilegeKind::Admin => true,
             PrivilegeKind::RepositoryView => {
                 self.actions.contains(action)
-                    && self.format.as_deref().is_none_or(|f| f == repo.format)
+                    && self.format.as_deref().is_none_or(|f| repo.format == f)
                     && self.repo.matches(&repo.name)
             }
         }

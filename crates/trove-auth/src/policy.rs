@@ -253,7 +253,7 @@ impl Policy {
 /// What is missing, worded for an operator.
 fn missing(user: &str, action: Action, repo: &RepositoryConfig, r: &Refusal) -> String {
     let suggestion = Privilege::generated_name(
-        Some(&repo.format),
+        Some(repo.format.as_str()),
         &crate::model::Pattern::Exact(repo.name.clone()),
         ActionSet::of(&[action]),
     );

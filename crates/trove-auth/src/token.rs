@@ -1,9 +1,13 @@
-//! The Docker bearer-token realm: JWTs whose access claims are the intersection of what the
-//! client asked for and what the caller may do (<https://distribution.github.io/distribution/spec/auth/token/>).
+//! Bearer tokens scoped to resources: JWTs whose access claims are the intersection of what the
+//! client asked for and what the caller may do, in the shape of the docker token spec
+//! (<https://distribution.github.io/distribution/spec/auth/token/>) but in no format's
+//! vocabulary: a format names its scope actions ([`ScopeAction`]: docker's `pull`, `push`,
+//! `delete`) and says which Trove actions each covers and requires; this module only grants and
+//! checks them.
 //!
 //! HS256 with a key kept in the database, so every node verifies every node's tokens. Access
-//! entries name the Trove repository **id** as well as the image, so a token minted for one
-//! repository (or connector) is worthless on another.
+//! entries name the Trove repository **id** as well as the resource (an image), so a token
+//! minted for one repository (or connector) is worthless on another.
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,8 +21,7 @@ use trove_core::{Error, RepositoryConfig, Result};
 use trove_store::MetadataStore;
 
 use crate::authn::AuthError;
-use crate::docker;
-use crate::model::Principal;
+use crate::model::{Action, ActionSet, Principal};
 use crate::policy::Authorizer;
 
 /// The `iss` of every token Trove mints.
@@ -30,29 +33,44 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 /// Clock skew tolerated between nodes when checking `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 5;
 
-/// What a client asked for on one repository: `scope=repository:<image>:<actions>`, with the
-/// repository already resolved by the front-end.
+/// An action of a token scope as a format names it (docker's `pull`), with the Trove actions a
+/// token holding it may be used for and those the caller must hold for it to be granted. Each
+/// format keeps one table of these, which its challenges, token grants and refusals all use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScopeAction {
+    pub name: &'static str,
+    pub covers: ActionSet,
+    pub requires: ActionSet,
+}
+
+/// What a client asked for on one repository (docker: `scope=repository:<image>:<actions>`),
+/// with the repository already resolved and the actions looked up by the front-end.
 #[derive(Debug, Clone)]
 pub struct RequestedAccess<'a> {
     pub repo: &'a RepositoryConfig,
-    /// The image name inside the repository (`library/nginx`).
-    pub image: String,
-    /// Docker actions: `pull`, `push`, `delete` or `*`. Unknown ones are never granted.
-    pub actions: Vec<String>,
+    /// The resource inside the repository (an image name, `library/nginx`).
+    pub name: String,
+    /// The scope actions asked for; each is granted only if the caller holds what it requires.
+    pub actions: Vec<ScopeAction>,
 }
 
-/// One granted access entry, as in the docker token spec, plus the Trove repository id.
+/// One granted access entry, as in the docker token spec, plus the Trove repository id and the
+/// Trove actions the entry covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaim {
     /// Always `repository` for now.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The image name.
+    /// The resource name (an image).
     pub name: String,
-    /// Granted docker actions (`pull`, `push`, `delete`).
+    /// Granted scope actions, as the format names them (`pull`, `push`, `delete`).
     pub actions: Vec<String>,
     /// The Trove repository id the grant is bound to.
     pub repository_id: String,
+    /// The Trove actions the granted scope actions cover (`browse,read`): what
+    /// [`Claims::allows`] checks. A token without it allows nothing.
+    #[serde(default)]
+    pub grants: String,
 }
 
 /// The claims of a Trove token.
@@ -87,21 +105,21 @@ impl Claims {
     }
 
     /// See [`allows`].
-    pub fn allows(&self, repo_id: &str, image: &str, docker_action: &str) -> bool {
-        allows(self, repo_id, image, docker_action)
+    pub fn allows(&self, repo_id: &str, name: &str, action: Action) -> bool {
+        allows(self, repo_id, name, action)
     }
 }
 
-/// Whether the token's scope covers `docker_action` (`pull`, `push`, `delete`) on `image` in the
-/// repository with id `repo_id`. This is the scope check only: pair it with
-/// `Authorizer::check` for the exact Trove action (as `Auth::authorize` does), so a role taken
-/// away counts at once rather than when the token expires.
-pub fn allows(claims: &Claims, repo_id: &str, image: &str, docker_action: &str) -> bool {
+/// Whether the token's scope covers Trove `action` on resource `name` in the repository with
+/// id `repo_id`. This is the scope check only: pair it with `Authorizer::check` for the
+/// principal's current rights (as `Auth::authorize` does), so a role taken away counts at once
+/// rather than when the token expires.
+pub fn allows(claims: &Claims, repo_id: &str, name: &str, action: Action) -> bool {
     claims.access.iter().any(|a| {
         a.kind == "repository"
             && a.repository_id == repo_id
-            && a.name == image
-            && a.actions.iter().any(|x| x == docker_action || x == "*")
+            && a.name == name
+            && ActionSet::parse_list(&a.grants).is_ok_and(|g| g.contains(action))
     })
 }
 
@@ -191,57 +209,56 @@ impl TokenService {
         &self.inner.service
     }
 
-    /// Mints a token for `principal` granting, per requested repository and image, the
-    /// requested docker actions the principal may take there (the intersection the docker token
-    /// spec asks for): `pull` needs read; `push` needs read, add and edit; `delete` needs
-    /// delete; `*` asks for all three. Entries left with no action are dropped; a token with
-    /// no access at all is still valid (it only proves who the caller is).
+    /// Mints a token for `principal` granting, per requested repository and resource, the
+    /// requested scope actions whose required Trove actions the principal holds there (the
+    /// intersection the docker token spec asks for). Entries left with no action are dropped; a
+    /// token with no access at all is still valid (it only proves who the caller is).
     pub fn issue(&self, principal: &Principal, requested: &[RequestedAccess<'_>]) -> Result<Token> {
-        let mut access: Vec<AccessClaim> = Vec::new();
+        let mut access: Vec<(AccessClaim, ActionSet)> = Vec::new();
         for r in requested {
             let allowed = self.inner.authorizer.allowed_actions(principal, r.repo);
-            let mut granted: Vec<String> = Vec::new();
-            for asked in &r.actions {
-                let one = [asked.as_str()];
-                let expanded: &[&str] = if asked == "*" {
-                    &docker::ALL_ACTIONS
-                } else {
-                    &one
-                };
-                for a in expanded {
-                    if docker::required_actions(a).is_some_and(|need| allowed.contains_all(need))
-                        && !granted.iter().any(|g| g == a)
-                    {
-                        granted.push((*a).to_owned());
-                    }
-                }
-            }
+            let granted: Vec<&ScopeAction> = r
+                .actions
+                .iter()
+                .filter(|a| allowed.contains_all(a.requires))
+                .collect();
             if granted.is_empty() {
                 continue;
             }
-            match access
-                .iter_mut()
-                .find(|a| a.repository_id == r.repo.id && a.name == r.image)
+            let i = match access
+                .iter()
+                .position(|(a, _)| a.repository_id == r.repo.id && a.name == r.name)
             {
-                Some(entry) => {
-                    for g in granted {
-                        if !entry.actions.contains(&g) {
-                            entry.actions.push(g);
-                        }
-                    }
+                Some(i) => i,
+                None => {
+                    access.push((
+                        AccessClaim {
+                            kind: "repository".into(),
+                            name: r.name.clone(),
+                            actions: Vec::new(),
+                            repository_id: r.repo.id.clone(),
+                            grants: String::new(),
+                        },
+                        ActionSet::default(),
+                    ));
+                    access.len() - 1
                 }
-                None => access.push(AccessClaim {
-                    kind: "repository".into(),
-                    name: r.image.clone(),
-                    actions: granted,
-                    repository_id: r.repo.id.clone(),
-                }),
+            };
+            let (entry, covers) = &mut access[i];
+            for g in granted {
+                if !entry.actions.iter().any(|a| a == g.name) {
+                    entry.actions.push(g.name.to_owned());
+                }
+                *covers = covers.union(g.covers);
             }
         }
-        for a in &mut access {
-            a.actions
-                .sort_by_key(|x| docker::ALL_ACTIONS.iter().position(|y| y == x));
-        }
+        let access: Vec<AccessClaim> = access
+            .into_iter()
+            .map(|(mut a, covers)| {
+                a.grants = covers.to_list_string();
+                a
+            })
+            .collect();
         let now = now_secs();
         let mut jti = [0u8; 16];
         rand::rng().fill_bytes(&mut jti);

@@ -119,11 +119,11 @@ async fn s3_anonymous_pull_only() {
         .tokens
         .issue(
             &Principal::Anonymous,
-            &[trove_auth::RequestedAccess {
-                repo: &proxy,
-                image: "helloz/onenav".into(),
-                actions: vec!["pull".into(), "push".into()],
-            }],
+            &[crate::common::ask(
+                &proxy,
+                "helloz/onenav",
+                &["pull", "push"],
+            )],
         )
         .unwrap();
     let id = auth

@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::*;
-use trove_auth::{Action, Principal, RequestedAccess, SecurityDecl, UserStatus};
+use trove_auth::{Action, Principal, SecurityDecl, UserStatus};
 use trove_core::RepositoryConfig;
 
 /// Roles under test. Effective grants, by hand:
@@ -204,24 +204,37 @@ async fn privilege_matrix() {
             // R+A+E, delete needs D.
             let token = auth
                 .tokens
-                .issue(
-                    &p,
-                    &[RequestedAccess {
-                        repo,
-                        image: "img".into(),
-                        actions: vec!["*".into()],
-                    }],
-                )
+                .issue(&p, &[crate::common::ask(repo, "img", &["*"])])
                 .unwrap();
             let claims = auth.tokens.verify(&token.token, "trove").unwrap();
             let has = |c: char| cell.contains(c);
+            let granted = |name: &str| {
+                claims
+                    .access
+                    .iter()
+                    .any(|a| a.repository_id == repo.id && a.actions.iter().any(|x| x == name))
+            };
             for (docker_action, expected) in [
                 ("pull", has('R')),
                 ("push", has('R') && has('A') && has('E')),
                 ("delete", has('D')),
             ] {
                 token_cells += 1;
-                let got = claims.allows(&repo.id, "img", docker_action);
+                let got = granted(docker_action);
+                // What a granted scope action lets the token do, action by action.
+                let covers = match docker_action {
+                    "pull" => [Action::Browse, Action::Read].as_slice(),
+                    "push" => &[Action::Add, Action::Edit],
+                    _ => &[Action::Delete],
+                };
+                for a in covers {
+                    assert_eq!(
+                        claims.allows(&repo.id, "img", *a),
+                        got,
+                        "{who} {a} {}",
+                        repo.name
+                    );
+                }
                 if got && !expected {
                     false_allows += 1;
                     failures.push(format!(

@@ -9,8 +9,7 @@ use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use trove_auth::{
-    Action, Auth, AuthError, Identity, RequestedAccess, SIGNING_KEY_PURPOSE, SecurityDecl,
-    TokenService, UserStatus,
+    Action, Auth, AuthError, Identity, SIGNING_KEY_PURPOSE, SecurityDecl, TokenService, UserStatus,
 };
 use trove_core::{ErrorKind, RepositoryConfig};
 use trove_store::MetadataStore;
@@ -67,14 +66,6 @@ async fn fixture() -> Fixture {
     }
 }
 
-fn ask<'a>(repo: &'a RepositoryConfig, image: &str, actions: &[&str]) -> RequestedAccess<'a> {
-    RequestedAccess {
-        repo,
-        image: image.into(),
-        actions: actions.iter().map(|s| s.to_string()).collect(),
-    }
-}
-
 async fn login(auth: &Auth, user: &str, pw: &str) -> trove_auth::Principal {
     auth.authenticator
         .authenticate(Some(&basic(user, pw)))
@@ -87,7 +78,8 @@ fn claims_json(iss: &str, aud: &str, exp: u64, uid: &str) -> serde_json::Value {
     json!({
         "iss": iss, "sub": "pusher", "aud": aud, "exp": exp, "nbf": now() - 10, "iat": now() - 10,
         "jti": "x", "uid": uid,
-        "access": [{"type": "repository", "name": "img", "actions": ["pull", "push"], "repository_id": "id-a"}]
+        "access": [{"type": "repository", "name": "img", "actions": ["pull", "push"], "repository_id": "id-a",
+                    "grants": "browse,read,add,edit"}]
     })
 }
 
@@ -127,8 +119,15 @@ async fn valid_token_is_accepted_and_bound_to_its_repository() {
     );
     assert_eq!(claims.access[0].actions, ["pull", "push"]);
     assert_eq!(claims.access[0].repository_id, "id-a");
-    assert!(claims.allows("id-a", "img", "push"));
-    assert!(!claims.allows("id-a", "other-image", "pull"), "image-bound");
+    assert!(claims.allows("id-a", "img", Action::Add));
+    assert!(claims.allows("id-a", "img", Action::Edit));
+    assert!(claims.allows("id-a", "img", Action::Read));
+    assert!(!claims.allows("id-a", "img", Action::Delete));
+    assert_eq!(claims.access[0].grants, "browse,read,add,edit");
+    assert!(
+        !claims.allows("id-a", "other-image", Action::Read),
+        "image-bound"
+    );
 
     let id = f
         .auth
@@ -150,7 +149,7 @@ async fn valid_token_is_accepted_and_bound_to_its_repository() {
     assert_eq!(denied.kind(), ErrorKind::Forbidden);
 
     // Repo A's token on repo B: refused although the user may read B with Basic.
-    assert!(!claims.allows("id-b", "img", "pull"));
+    assert!(!claims.allows("id-b", "img", Action::Read));
     let denied = f
         .auth
         .authorize(&id, Action::Read, &f.b, Some("img"))
@@ -158,7 +157,7 @@ async fn valid_token_is_accepted_and_bound_to_its_repository() {
     assert!(
         denied
             .reason
-            .contains("does not grant pull on img in repository repo-b"),
+            .contains("does not grant read on img in repository repo-b"),
         "{}",
         denied.reason
     );
@@ -285,6 +284,7 @@ async fn bad_tokens_are_refused() {
     let parts: Vec<&str> = token.split('.').collect();
     let mut more = good.clone();
     more["access"][0]["actions"] = json!(["pull", "push", "delete"]);
+    more["access"][0]["grants"] = json!("browse,read,add,edit,delete");
     let tampered = format!("{}.{}.{}", parts[0], b64(&more), parts[2]);
     refused(f.auth.tokens.verify(&tampered, "trove"), "bad signature");
     // alg: none, hand-crafted, with and without a signature part.

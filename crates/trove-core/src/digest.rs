@@ -58,6 +58,16 @@ impl Digest {
         })
     }
 
+    /// The digest of `data` under `algo`.
+    pub fn of(algo: Algorithm, data: &[u8]) -> Digest {
+        use sha2::Digest as _;
+        let hex = match algo {
+            Algorithm::Sha256 => hex::encode(sha2::Sha256::digest(data)),
+            Algorithm::Sha512 => hex::encode(sha2::Sha512::digest(data)),
+        };
+        Digest { algo, hex }
+    }
+
     /// Builds a digest from a freshly computed hash. The caller guarantees lowercase hex of the
     /// algorithm's length.
     pub fn from_hex(algo: Algorithm, hex: String) -> Self {

@@ -3,14 +3,117 @@ use bytes::Bytes;
 
 use crate::{AssetMeta, AssetPath, BlobInfo, Digest, Error, ErrorKind, Page, ProxyConfig, Result};
 
-/// A format's identifier ("docker"; later "raw", "npm", ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FormatId(pub &'static str);
+/// A format's identifier (`docker`, `raw`, later `npm`, ...): 1 to 32 of `a-z 0-9 -`, starting
+/// with a letter. Formats declare theirs as constants ([`FormatId::new`]); ids read from
+/// configuration or the database are parsed ([`FormatId::parse`]) and then looked up in the
+/// server's format registry, which says whether the format exists.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FormatId(std::borrow::Cow<'static, str>);
+
+impl FormatId {
+    /// A format's own id constant. The grammar is checked by the registry's tests.
+    pub const fn new(id: &'static str) -> FormatId {
+        FormatId(std::borrow::Cow::Borrowed(id))
+    }
+
+    pub fn parse(s: &str) -> Result<FormatId> {
+        let ok = !s.is_empty()
+            && s.len() <= 32
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(FormatId(std::borrow::Cow::Owned(s.to_owned())))
+        } else {
+            Err(Error::invalid(format!(
+                "invalid format {s:?}: use 1-32 of a-z 0-9 -, starting with a letter"
+            )))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for FormatId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for FormatId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// A format's own id constant (as [`FormatId::new`]).
+impl From<&'static str> for FormatId {
+    fn from(id: &'static str) -> FormatId {
+        FormatId::new(id)
+    }
+}
+
+impl PartialEq<str> for FormatId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for FormatId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl serde::Serialize for FormatId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FormatId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        FormatId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
 
 /// A document a repository computes rather than stores (docker `tags/list`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Generated {
     pub bytes: Bytes,
     pub content_type: String,
+}
+
+/// One member's document handed to [`FormatSpec::merge`], in member order.
+#[derive(Debug, Clone)]
+pub struct MergePart {
+    /// The member's name.
+    pub member: String,
+    /// Hosted, proxy or group: formats that guard against dependency confusion let a hosted
+    /// member that has a name hide the same name in later proxy members.
+    pub kind: crate::RepoKind,
+    pub doc: Generated,
+}
+
+/// A metadata document a proxy fetched, before it is cached ([`FormatSpec::rewrite_fetched`]).
+pub struct Fetched<'a> {
+    pub bytes: Bytes,
+    pub content_type: Option<&'a str>,
+    /// The absolute URL it was fetched from, against which relative links resolve.
+    pub url: &'a str,
+}
+
+/// What a proxy caches instead of a fetched document, and the upstream URLs it learnt from it.
+#[derive(Debug, Clone)]
+pub struct Rewritten {
+    pub doc: Generated,
+    /// Paths of this repository whose upstream URL is not derivable from the path (an npm
+    /// tarball on a CDN, a wheel on another host), with that absolute URL. The proxy records
+    /// them and fetches those paths from there.
+    pub links: Vec<(AssetPath, String)>,
 }
 
 /// Read access to a repository's own asset rows, handed to `FormatSpec::generate`.
@@ -18,6 +121,9 @@ pub struct Generated {
 pub trait AssetIndex: Send + Sync {
     /// Assets whose storage path starts with `prefix`, ordered by path.
     async fn list(&self, prefix: &str, page: &Page) -> Result<Vec<AssetMeta>>;
+    /// The whole stored body of `meta` (a version's manifest that a generated index is built
+    /// from). For documents only: implementations may refuse bodies over a few MiB.
+    async fn read(&self, meta: &AssetMeta) -> Result<Bytes>;
     /// Only the storage paths under `prefix`, ordered: for listings (tags, catalog) that need
     /// no metadata. Stores answer it without building an `AssetMeta` per row.
     async fn list_paths(&self, prefix: &str) -> Result<Vec<String>> {
@@ -54,8 +160,55 @@ pub trait FormatSpec: Send + Sync {
     async fn generate(&self, path: &AssetPath, index: &dyn AssetIndex)
     -> Result<Option<Generated>>;
 
+    /// Whether the content at `path` may change after it was first written: a hosted
+    /// repository with `write_policy = "allow_once"` lets these be overwritten (an index or
+    /// metadata file) while everything else is written once (a version). Default: nothing.
+    fn is_mutable(&self, _path: &AssetPath) -> bool {
+        false
+    }
+
+    /// The `variant` of the document at `path`, made from its canonical form `doc` (what
+    /// `generate` answers, a proxy cached or a group merged): npm's abbreviated packument, the
+    /// HTML of a PEP 691 index. `None`: the canonical form is served as it is. Repositories
+    /// cache what this answers next to the canonical form.
+    fn render(
+        &self,
+        _path: &AssetPath,
+        _variant: &str,
+        _doc: &Generated,
+    ) -> Result<Option<Generated>> {
+        Ok(None)
+    }
+
     // What a proxy repository asks. The defaults suit a format of plain files: everything is
     // mutable and fetched at `<remote><path>`.
+
+    /// Whether a fetched document at `path` must go through [`Self::rewrite_fetched`] before it
+    /// is cached (it carries upstream URLs). Such documents are read whole, so only metadata.
+    fn rewrites(&self, _path: &AssetPath) -> bool {
+        false
+    }
+    /// The document a proxy caches and serves for what it fetched at `path`: links made
+    /// relative to the repository (or marked for the front end to make absolute from the
+    /// caller's URL), plus the upstream URLs it learnt. Called only where `rewrites` is true.
+    fn rewrite_fetched(&self, _path: &AssetPath, fetched: Fetched<'_>) -> Result<Rewritten> {
+        Ok(Rewritten {
+            doc: Generated {
+                bytes: fetched.bytes,
+                content_type: fetched
+                    .content_type
+                    .unwrap_or("application/octet-stream")
+                    .to_owned(),
+            },
+            links: Vec::new(),
+        })
+    }
+    /// The metadata document whose fetch records the upstream URL of `path` (npm: a tarball's
+    /// packument). A proxy with no recorded URL for `path` refreshes that document first; with
+    /// none recorded even then, it fetches [`Self::upstream`].
+    fn upstream_source(&self, _path: &AssetPath) -> Option<AssetPath> {
+        None
+    }
 
     /// Immutable content, mutable metadata, or computed locally.
     fn classify(&self, _path: &AssetPath) -> AssetClass {
@@ -65,8 +218,7 @@ pub trait FormatSpec: Send + Sync {
     fn upstream(&self, proxy: &ProxyConfig, path: &AssetPath) -> Result<UpstreamRequest> {
         Ok(UpstreamRequest {
             url: format!("{}{}", proxy.remote.trim_end_matches('/'), path),
-            accept: None,
-            scope: None,
+            ..Default::default()
         })
     }
     /// The digest an upstream response announces for its body (docker: `Docker-Content-Digest`),
@@ -108,7 +260,7 @@ pub trait FormatSpec: Send + Sync {
     /// the empty list included (the empty document), so a group asks `merge(path, vec![])` to
     /// learn whether to gather `path` from every member; `None` (the default) means the first
     /// member that has the path serves it.
-    fn merge(&self, _path: &AssetPath, _parts: Vec<Generated>) -> Option<Generated> {
+    fn merge(&self, _path: &AssetPath, _parts: Vec<MergePart>) -> Option<Generated> {
         None
     }
 }
@@ -127,7 +279,7 @@ pub enum AssetClass {
 }
 
 /// The outbound request a proxy makes for a path (`FormatSpec::upstream`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UpstreamRequest {
     /// Absolute URL.
     pub url: String,
@@ -136,6 +288,10 @@ pub struct UpstreamRequest {
     /// What to ask a bearer-token realm for (docker: `repository:<name>:pull`), so a cached
     /// token can be sent before the upstream challenges again.
     pub scope: Option<String>,
+    /// Set by the proxy when it revalidates a cached copy: `If-None-Match` and
+    /// `If-Modified-Since` from what the upstream sent with it.
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
 }
 
 /// Response headers of an upstream, as plain strings (names lowercase): the core knows no HTTP

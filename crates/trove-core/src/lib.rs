@@ -8,6 +8,7 @@
 mod asset;
 mod blob;
 mod digest;
+pub mod documents;
 mod error;
 mod format;
 mod names;
@@ -16,10 +17,11 @@ mod repository;
 pub use asset::{Asset, AssetMeta, ByteRange, ByteStream, NewAsset, Page};
 pub use blob::{BlobInfo, BlobStore, UploadId};
 pub use digest::{Algorithm, Digest};
+pub use documents::{GeneratedCache, open_asset};
 pub use error::{Error, ErrorKind, Result};
 pub use format::{
-    ATTR_UPSTREAM_STALE, AssetClass, AssetIndex, FormatId, FormatSpec, Generated, UpstreamHeaders,
-    UpstreamRequest,
+    ATTR_UPSTREAM_STALE, AssetClass, AssetIndex, Fetched, FormatId, FormatSpec, Generated,
+    MergePart, Rewritten, UpstreamHeaders, UpstreamRequest,
 };
 pub use names::{AssetPath, RepoName};
 pub use repository::{

@@ -3,13 +3,28 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{Asset, AssetMeta, AssetPath, ByteRange, NewAsset, Page, RepoName, Result};
+use crate::{Asset, AssetMeta, AssetPath, ByteRange, FormatId, NewAsset, Page, RepoName, Result};
 
 /// Per-request context passed down to repositories.
 #[derive(Debug, Clone, Default)]
 pub struct Ctx {
     /// The authenticated user name, for audit fields; `None` when anonymous.
     pub user: Option<String>,
+    /// The request's id (as logged and sent back in `X-Request-Id`), for log lines below.
+    pub request_id: Option<std::sync::Arc<str>>,
+    /// Which form of a document the caller asked for (`FormatSpec::render`); `None` is the
+    /// canonical form.
+    pub variant: Option<&'static str>,
+}
+
+impl Ctx {
+    /// The same caller asking for the canonical form (what a group asks its members for).
+    pub fn canonical(&self) -> Ctx {
+        Ctx {
+            variant: None,
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,9 +104,6 @@ pub enum KindConfig {
 pub struct ProxyConfig {
     /// The upstream's base URL (`https://registry-1.docker.io`).
     pub remote: String,
-    /// Docker Hub naming: single-segment image names mean `library/<name>` upstream.
-    #[serde(default)]
-    pub docker_hub_index: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,7 +141,6 @@ impl ProxyConfig {
     pub fn new(remote: impl Into<String>) -> Self {
         ProxyConfig {
             remote: remote.into(),
-            docker_hub_index: false,
             upstream_username: None,
             upstream_password_env: None,
             upstream_password_file: None,
@@ -146,7 +157,10 @@ pub struct RepositoryConfig {
     /// Stable row id (uuid v7); assets reference it, so a rename keeps content.
     pub id: String,
     pub name: RepoName,
-    pub format: String,
+    pub format: FormatId,
+    /// The format's own settings (docker: `hub_index`), a JSON object that only the format
+    /// reads and validates; `{}` when none are set.
+    pub options: serde_json::Map<String, serde_json::Value>,
     pub online: bool,
     pub kind: KindConfig,
     /// Refuse anonymous requests (and anonymous tokens) even when anonymous access would allow

@@ -1,9 +1,17 @@
-//! Wire protocols of Trove, one module per format, each behind a cargo feature: `docker` (OCI
-//! distribution spec 1.1 and the Docker registry API) now; raw, npm, pypi, maven later.
+//! Wire protocols of Trove, one module per format, each behind a cargo feature (`docker`:
+//! OCI distribution spec 1.1 and the Docker registry API; `raw`: plain files), on the
+//! format-neutral plumbing of [`kit`] and registered in [`registry`].
 //!
-//! A format module owns its HTTP surface (actix) and its `FormatSpec`. It reaches repositories
-//! only through `trove_core::RepoLookup` and `Repository`, so it must never depend on the
-//! hosted, proxy or group crates, nor on the server that wires them.
+//! A format module owns its HTTP surface (actix), its error table and its `FormatSpec`. It
+//! reaches repositories only through `trove_core::RepoLookup` and `Repository`, so it must
+//! never depend on the hosted, proxy or group crates, nor on the server that wires them.
+
+pub mod kit;
+pub mod registry;
 
 #[cfg(feature = "docker")]
 pub mod docker;
+#[cfg(feature = "raw")]
+pub mod raw;
+
+pub use registry::{ConnectorRepo, Format, FormatInfo, FormatRegistry, RepoRequest, registry};

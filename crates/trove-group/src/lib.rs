@@ -20,9 +20,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use sha2::Digest as _;
+use trove_core::documents::{self, GeneratedCache};
 use trove_core::{
     ATTR_UPSTREAM_STALE, Algorithm, Asset, AssetMeta, AssetPath, BlobInfo, ByteRange, Ctx, Digest,
-    Error, ErrorKind, FormatSpec, Generated, NewAsset, Page, RepoName, Repository,
+    Error, ErrorKind, FormatSpec, Generated, MergePart, NewAsset, Page, RepoName, Repository,
     RepositoryConfig, Result, now_millis,
 };
 
@@ -33,6 +34,9 @@ pub struct GroupRepository {
     members: Vec<Arc<dyn Repository>>,
     writable: Option<Arc<dyn Repository>>,
     format: Arc<dyn FormatSpec>,
+    /// Merged documents (keyed by the digests of the parts they were merged from) and their
+    /// variants.
+    merged_docs: GeneratedCache,
 }
 
 impl GroupRepository {
@@ -50,6 +54,7 @@ impl GroupRepository {
             members,
             writable,
             format,
+            merged_docs: GeneratedCache::default(),
         }
     }
 
@@ -77,8 +82,27 @@ impl GroupRepository {
         self.format.merge(path, Vec::new()).is_some()
     }
 
-    /// Gathers `path` from every member at once and merges what they have.
+    /// Gathers `path` from every member at once (in its canonical form) and merges what they
+    /// have, then renders the caller's variant. The merge is kept against the digests of the
+    /// parts, so an unchanged set of member documents is merged once.
     async fn merged(&self, ctx: &Ctx, path: &AssetPath) -> Result<Option<(AssetMeta, Bytes)>> {
+        let Some((meta, bytes)) = self.merged_canonical(&ctx.canonical(), path).await? else {
+            return Ok(None);
+        };
+        match ctx.variant {
+            None => Ok(Some((meta, bytes))),
+            Some(v) => self
+                .merged_docs
+                .rendered(self.format.as_ref(), path, v, meta, bytes)
+                .map(Some),
+        }
+    }
+
+    async fn merged_canonical(
+        &self,
+        ctx: &Ctx,
+        path: &AssetPath,
+    ) -> Result<Option<(AssetMeta, Bytes)>> {
         let answers = join_all(self.members.iter().map(|m| async move {
             match m.get(ctx, path, None).await? {
                 Some(asset) => read_all(asset).await.map(Some),
@@ -89,6 +113,7 @@ impl GroupRepository {
         let mut misses = Misses::default();
         let mut first: Option<(AssetMeta, Bytes)> = None;
         let mut parts = Vec::new();
+        let mut stamp = sha2::Sha256::new();
         // Why the merged document may be out of date: a member could not answer, or served a
         // copy it could not revalidate. Front-ends warn the client (as for a proxy's copy).
         let mut stale = None;
@@ -104,12 +129,18 @@ impl GroupRepository {
                             why.as_str().unwrap_or("stale")
                         ));
                     }
-                    parts.push(Generated {
-                        bytes: bytes.clone(),
-                        content_type: meta
-                            .content_type
-                            .clone()
-                            .unwrap_or_else(|| "application/octet-stream".into()),
+                    stamp.update(member.config().name.as_str());
+                    stamp.update(meta.blob.digest.to_string());
+                    parts.push(MergePart {
+                        member: member.config().name.to_string(),
+                        kind: member.config().kind(),
+                        doc: Generated {
+                            bytes: bytes.clone(),
+                            content_type: meta
+                                .content_type
+                                .clone()
+                                .unwrap_or_else(|| "application/octet-stream".into()),
+                        },
                     });
                     first.get_or_insert((meta, bytes));
                 }
@@ -120,22 +151,27 @@ impl GroupRepository {
         let Some((first_meta, first_bytes)) = first else {
             return misses.finish(&self.cfg.name, path);
         };
-        let Some(doc) = self.format.merge(path, parts) else {
-            return Ok(Some((first_meta, first_bytes)));
-        };
         if let Some((member, e)) = misses.failed.first() {
             stale = Some(format!("{member} could not answer: {}", e.msg));
         }
-        let attrs = match stale {
+        let stamp = Digest::from_hex(Algorithm::Sha256, hex::encode(stamp.finalize()));
+        // A stamp that is not a document's digest: cached under a variant of its own.
+        let key = documents::stamp_of(&stamp);
+        if stale.is_none()
+            && let Some(hit) = self.merged_docs.lookup_stamped(path, MERGED, key)
+        {
+            return Ok(Some(hit));
+        }
+        let Some(doc) = self.format.merge(path, parts) else {
+            return Ok(Some((first_meta, first_bytes)));
+        };
+        let attrs = match &stale {
             Some(why) => {
                 serde_json::json!({ ATTR_UPSTREAM_STALE: format!("group {}: {why}", self.cfg.name) })
             }
             None => serde_json::Value::Null,
         };
-        let digest = Digest::from_hex(
-            Algorithm::Sha256,
-            hex::encode(sha2::Sha256::digest(&doc.bytes)),
-        );
+        let digest = Digest::of(Algorithm::Sha256, &doc.bytes);
         let meta = AssetMeta {
             path: path.clone(),
             blob: BlobInfo {
@@ -147,9 +183,16 @@ impl GroupRepository {
             last_downloaded: None,
             attrs,
         };
+        if stale.is_none() {
+            self.merged_docs
+                .insert_stamped(path, MERGED, key, &meta, &doc.bytes);
+        }
         Ok(Some((meta, doc.bytes)))
     }
 }
+
+/// The cache slot of a merged document (its variants are cached under their own names).
+const MERGED: &str = "\0merged";
 
 async fn read_all(asset: Asset) -> Result<(AssetMeta, Bytes)> {
     let mut buf = Vec::with_capacity(asset.meta.blob.size.min(1 << 20) as usize);

@@ -21,7 +21,7 @@ struct TestFormat {
 #[async_trait]
 impl FormatSpec for TestFormat {
     fn id(&self) -> trove_core::FormatId {
-        FormatId("test")
+        FormatId::new("test")
     }
     fn storage_path(&self, path: &AssetPath) -> AssetPath {
         path.clone()
@@ -41,14 +41,14 @@ impl FormatSpec for TestFormat {
             content_type: "text/plain".into(),
         }))
     }
-    fn merge(&self, path: &AssetPath, parts: Vec<Generated>) -> Option<Generated> {
+    fn merge(&self, path: &AssetPath, parts: Vec<trove_core::MergePart>) -> Option<Generated> {
         if !self.merges || path.as_str() != "/index" {
             return None;
         }
         let mut lines: Vec<String> = parts
             .iter()
             .flat_map(|p| {
-                String::from_utf8_lossy(&p.bytes)
+                String::from_utf8_lossy(&p.doc.bytes)
                     .lines()
                     .map(str::to_owned)
                     .collect::<Vec<_>>()
@@ -80,6 +80,7 @@ async fn fixture() -> Fixture {
     let decl = |name: &str, write_policy| DeclaredRepo {
         name: RepoName::parse(name).unwrap(),
         format: "test".into(),
+        options: Default::default(),
         kind: KindConfig::Hosted { write_policy },
         force_basic_auth: false,
         routing_rule: None,

@@ -8,18 +8,20 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use trove_core::documents::{self, GeneratedCache};
 use trove_core::{
     Asset, AssetIndex, AssetMeta, AssetPath, BlobStore, ByteRange, Ctx, Error, FormatSpec,
     KindConfig, NewAsset, Page, Repository, RepositoryConfig, Result, WritePolicy,
 };
-use trove_store::{GeneratedCache, MetadataStore};
+use trove_store::MetadataStore;
 
 pub struct HostedRepository {
     cfg: RepositoryConfig,
     meta: MetadataStore,
     blobs: Arc<dyn BlobStore>,
     format: Arc<dyn FormatSpec>,
-    /// Tag lists, catalogs, referrers: computed once per change to the rows.
+    /// Tag lists, catalogs, referrers, and the variants of documents: computed once per
+    /// change to the rows (or to the document).
     generated_docs: GeneratedCache,
 }
 
@@ -47,11 +49,34 @@ impl HostedRepository {
         }
     }
 
-    async fn generated(&self, path: &AssetPath) -> Result<Option<(AssetMeta, Bytes)>> {
-        let format = self.format.as_ref();
+    async fn generated(&self, ctx: &Ctx, path: &AssetPath) -> Result<Option<(AssetMeta, Bytes)>> {
+        let assets = self.meta.assets();
+        let version = assets.content_version(&self.cfg.id);
         self.generated_docs
-            .get(&self.meta, &self.cfg.id, format, self, path)
+            .generated(version, self.format.as_ref(), self, path, ctx.variant)
             .await
+    }
+
+    /// The caller's variant of a stored document (`FormatSpec::render`), or `None` to serve
+    /// the stored bytes.
+    async fn rendered(
+        &self,
+        ctx: &Ctx,
+        path: &AssetPath,
+        meta: &AssetMeta,
+    ) -> Result<Option<(AssetMeta, Bytes)>> {
+        let Some(variant) = ctx.variant else {
+            return Ok(None);
+        };
+        let bytes = documents::read_document(self.blobs.as_ref(), meta).await?;
+        let doc = self.generated_docs.rendered(
+            self.format.as_ref(),
+            path,
+            variant,
+            meta.clone(),
+            bytes,
+        )?;
+        Ok(Some(doc))
     }
 }
 
@@ -59,6 +84,10 @@ impl HostedRepository {
 impl AssetIndex for HostedRepository {
     async fn list(&self, prefix: &str, page: &Page) -> Result<Vec<AssetMeta>> {
         self.meta.assets().list(&self.cfg.id, prefix, page).await
+    }
+
+    async fn read(&self, meta: &AssetMeta) -> Result<Bytes> {
+        documents::read_document(self.blobs.as_ref(), meta).await
     }
 
     async fn list_paths(&self, prefix: &str) -> Result<Vec<String>> {
@@ -91,15 +120,14 @@ impl Repository for HostedRepository {
 
     async fn get(
         &self,
-        _ctx: &Ctx,
+        ctx: &Ctx,
         path: &AssetPath,
         range: Option<ByteRange>,
     ) -> Result<Option<Asset>> {
-        if let Some((meta, bytes)) = self.generated(path).await? {
-            let body = Box::pin(futures_util::stream::iter([Ok(bytes)]));
+        if let Some((meta, bytes)) = self.generated(ctx, path).await? {
             return Ok(Some(Asset {
                 meta,
-                body,
+                body: documents::once(bytes),
                 served: None,
             }));
         }
@@ -107,22 +135,42 @@ impl Repository for HostedRepository {
         let Some(meta) = self.meta.assets().get(&self.cfg.id, key.as_str()).await? else {
             return Ok(None);
         };
-        let asset = trove_store::open_asset(self.blobs.as_ref(), meta, range).await?;
         self.meta.note_download(&self.cfg.id, key.as_str());
-        Ok(Some(asset))
+        if let Some((meta, bytes)) = self.rendered(ctx, path, &meta).await? {
+            return Ok(Some(Asset {
+                meta,
+                body: documents::once(bytes),
+                served: None,
+            }));
+        }
+        documents::open_asset(self.blobs.as_ref(), meta, range)
+            .await
+            .map(Some)
     }
 
-    async fn head(&self, _ctx: &Ctx, path: &AssetPath) -> Result<Option<AssetMeta>> {
-        if let Some((meta, _)) = self.generated(path).await? {
+    async fn head(&self, ctx: &Ctx, path: &AssetPath) -> Result<Option<AssetMeta>> {
+        if let Some((meta, _)) = self.generated(ctx, path).await? {
             return Ok(Some(meta));
         }
         let key = self.format.storage_path(path);
-        self.meta.assets().get(&self.cfg.id, key.as_str()).await
+        let Some(meta) = self.meta.assets().get(&self.cfg.id, key.as_str()).await? else {
+            return Ok(None);
+        };
+        Ok(Some(match self.rendered(ctx, path, &meta).await? {
+            Some((rendered, _)) => rendered,
+            None => meta,
+        }))
     }
 
+    /// Under `allow_once`, only what the format calls mutable (an index, metadata) is
+    /// overwritten; a version is written once.
     async fn put(&self, _ctx: &Ctx, path: &AssetPath, asset: NewAsset) -> Result<AssetMeta> {
         self.check_writable()?;
-        let overwrite = self.write_policy() == WritePolicy::Allow;
+        let overwrite = match self.write_policy() {
+            WritePolicy::Allow => true,
+            WritePolicy::AllowOnce => self.format.is_mutable(path),
+            WritePolicy::Deny => false,
+        };
         let key = self.format.storage_path(path);
         let (meta, _) = self
             .meta

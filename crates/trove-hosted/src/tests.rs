@@ -13,7 +13,7 @@ struct TestFormat;
 #[async_trait]
 impl FormatSpec for TestFormat {
     fn id(&self) -> FormatId {
-        FormatId("test")
+        FormatId::new("test")
     }
     fn storage_path(&self, path: &AssetPath) -> AssetPath {
         match path.as_str().split_once("/shared/") {
@@ -54,6 +54,7 @@ async fn fixture(write_policy: WritePolicy) -> Fixture {
     let decl = DeclaredRepo {
         name,
         format: "test".into(),
+        options: Default::default(),
         kind,
         force_basic_auth: false,
         routing_rule: None,

@@ -26,12 +26,13 @@ use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::json;
 use sha2::Digest as _;
+use trove_core::documents::{self, GeneratedCache, MAX_DOCUMENT};
 use trove_core::{
     ATTR_UPSTREAM_STALE, Algorithm, Asset, AssetClass, AssetIndex, AssetMeta, AssetPath, BlobInfo,
-    BlobStore, ByteRange, Ctx, Digest, Error, ErrorKind, FormatSpec, KindConfig, NewAsset, Page,
-    ProxyConfig, Repository, RepositoryConfig, Result, now_millis,
+    BlobStore, ByteRange, Ctx, Digest, Error, ErrorKind, Fetched, FormatSpec, KindConfig, NewAsset,
+    Page, ProxyConfig, Repository, RepositoryConfig, Result, UpstreamRequest, now_millis,
 };
-use trove_store::{GeneratedCache, MetadataStore};
+use trove_store::MetadataStore;
 
 use flight::{Flight, Waited, error_of, outcome_of};
 pub use upstream::{Credentials, UpstreamStatus};
@@ -39,6 +40,12 @@ use upstream::{Upstream, describe, headers_of};
 
 /// Key of the attrs of a cached mutable asset: when the upstream last confirmed it (unix millis).
 const ATTR_CHECKED: &str = "upstreamChecked";
+/// Keys of the attrs of a cached mutable asset: the upstream's `ETag` and `Last-Modified`,
+/// sent back as `If-None-Match` / `If-Modified-Since` when it is revalidated.
+const ATTR_ETAG: &str = "upstreamEtag";
+const ATTR_LAST_MODIFIED: &str = "upstreamLastModified";
+/// Whether the upstream announced the content's digest (docker): then a HEAD revalidates.
+const ATTR_ANNOUNCED: &str = "upstreamAnnounced";
 
 pub struct ProxyRepository {
     inner: Arc<Inner>,
@@ -159,14 +166,52 @@ impl Inner {
 
     /// Opens the cached blob of `meta`, or the requested range of it.
     async fn serve(&self, meta: AssetMeta, range: Option<ByteRange>) -> Result<Asset> {
-        trove_store::open_asset(self.blobs.as_ref(), meta, range).await
+        documents::open_asset(self.blobs.as_ref(), meta, range).await
     }
 
-    async fn generated(&self, path: &AssetPath) -> Result<Option<(AssetMeta, Bytes)>> {
-        let format = self.format.as_ref();
+    async fn generated(&self, ctx: &Ctx, path: &AssetPath) -> Result<Option<(AssetMeta, Bytes)>> {
+        let assets = self.meta.assets();
+        let version = assets.content_version(&self.cfg.id);
         self.generated_docs
-            .get(&self.meta, &self.cfg.id, format, self, path)
+            .generated(version, self.format.as_ref(), self, path, ctx.variant)
             .await
+    }
+
+    /// The request that fetches `path` (stored at `key`): from the URL a fetched document
+    /// recorded for it (an npm tarball on a CDN), else where the format says.
+    async fn request_for(&self, path: &AssetPath, key: &AssetPath) -> Result<UpstreamRequest> {
+        match self.meta.links().get(&self.cfg.id, key.as_str()).await? {
+            Some(url) => Ok(UpstreamRequest {
+                url,
+                ..Default::default()
+            }),
+            None => self.format.upstream(&self.proxy, path),
+        }
+    }
+
+    /// For a path whose upstream URL is learnt from a metadata document: makes sure that
+    /// document was fetched (refreshing it if stale), so its links are recorded.
+    async fn learn_links(self: &Arc<Self>, path: &AssetPath, key: &AssetPath) -> Result<()> {
+        let Some(source) = self.format.upstream_source(path) else {
+            return Ok(());
+        };
+        if self
+            .meta
+            .links()
+            .get(&self.cfg.id, key.as_str())
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let source_key = self.format.storage_path(&source);
+        let class = self.format.classify(&source);
+        let flight = self.flight(&source, &source_key, class);
+        if let Waited::Done(Err(e)) = flight.wait(false).await? {
+            tracing::debug!(repository = %self.cfg.name, %source, error = %e.1,
+                "could not refresh the document that links to this path");
+        }
+        Ok(())
     }
 
     /// The flight fetching `path` (stored at `key`): joins the one in progress or starts one.
@@ -199,7 +244,7 @@ impl Inner {
     /// The body of a flight: re-checks the cache (a fetch that finished just before this one
     /// started has filled it), revalidates stale metadata with a HEAD, otherwise downloads.
     async fn fetch(
-        &self,
+        self: &Arc<Self>,
         path: &AssetPath,
         key: &AssetPath,
         class: &AssetClass,
@@ -212,7 +257,8 @@ impl Inner {
             return Ok(cached);
         }
         let Some(cached) = cached else {
-            let got = self.download(path, key, class, flight).await?;
+            self.learn_links(path, key).await?;
+            let got = self.download(path, key, class, flight, None).await?;
             if got.is_none() {
                 self.remember_missing(path);
             }
@@ -245,7 +291,10 @@ impl Inner {
         }
     }
 
-    /// HEAD upstream; if it announces the digest we hold, only the check time moves.
+    /// Asks upstream whether the cached copy still holds. A format that announces digests
+    /// (docker) is asked with a HEAD: if it announces the digest we hold, only the check time
+    /// moves. Otherwise a conditional GET with the upstream's own `ETag` / `Last-Modified`: a
+    /// 304 moves the check time, a 200 is the new content.
     async fn revalidate(
         &self,
         path: &AssetPath,
@@ -254,42 +303,202 @@ impl Inner {
         cached: &AssetMeta,
         flight: &Arc<Flight>,
     ) -> Result<Option<AssetMeta>> {
-        let req = self.format.upstream(&self.proxy, path)?;
+        let mut req = self.request_for(path, key).await?;
+        let attr = |k: &str| {
+            cached
+                .attrs
+                .get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let conditional = attr(ATTR_ETAG).is_some() || attr(ATTR_LAST_MODIFIED).is_some();
+        let announced = cached
+            .attrs
+            .get(ATTR_ANNOUNCED)
+            .and_then(serde_json::Value::as_bool);
+        if conditional && announced != Some(true) {
+            req.if_none_match = attr(ATTR_ETAG);
+            req.if_modified_since = attr(ATTR_LAST_MODIFIED);
+            let Some(res) = self.upstream.send(Method::GET, &req).await? else {
+                return Ok(None);
+            };
+            if res.status() == reqwest::StatusCode::NOT_MODIFIED {
+                return self.confirm(path, key, cached).await.map(Some);
+            }
+            return self.download(path, key, class, flight, Some(res)).await;
+        }
         let Some(res) = self.upstream.send(Method::HEAD, &req).await? else {
             return Ok(None);
         };
         let headers = headers_of(res.headers());
         if self.format.announced_digest(&headers).as_ref() == Some(&cached.blob.digest) {
-            let asset = NewAsset {
-                blob: cached.blob.clone(),
-                content_type: cached.content_type.clone(),
-                attrs: json!({ ATTR_CHECKED: now_millis() }),
-            };
-            let (m, _) = self
-                .meta
-                .assets()
-                .put(&self.cfg.id, key, &asset, true)
-                .await?;
-            tracing::debug!(repository = %self.cfg.name, %path, "unchanged upstream");
-            return Ok(Some(m));
+            return self.confirm(path, key, cached).await.map(Some);
         }
-        self.download(path, key, class, flight).await
+        self.download(path, key, class, flight, None).await
     }
 
-    /// GET upstream, streaming into the blob store (and to clients reading along), verify,
-    /// commit, then write the row(s). `None` when the upstream has no such asset.
+    /// The upstream confirmed the cached copy: only its check time moves.
+    async fn confirm(
+        &self,
+        path: &AssetPath,
+        key: &AssetPath,
+        cached: &AssetMeta,
+    ) -> Result<AssetMeta> {
+        let mut attrs = match &cached.attrs {
+            serde_json::Value::Object(_) => cached.attrs.clone(),
+            _ => json!({}),
+        };
+        attrs[ATTR_CHECKED] = json!(now_millis());
+        let asset = NewAsset {
+            blob: cached.blob.clone(),
+            content_type: cached.content_type.clone(),
+            attrs,
+        };
+        let (m, _) = self
+            .meta
+            .assets()
+            .put(&self.cfg.id, key, &asset, true)
+            .await?;
+        tracing::debug!(repository = %self.cfg.name, %path, "unchanged upstream");
+        Ok(m)
+    }
+
+    /// What a mutable asset keeps of the upstream's answer, to revalidate it later.
+    fn upstream_attrs(&self, headers: &trove_core::UpstreamHeaders) -> serde_json::Value {
+        let mut attrs = json!({ ATTR_CHECKED: now_millis() });
+        if let Some(v) = headers.get("etag") {
+            attrs[ATTR_ETAG] = json!(v);
+        }
+        if let Some(v) = headers.get("last-modified") {
+            attrs[ATTR_LAST_MODIFIED] = json!(v);
+        }
+        if self.format.announced_digest(headers).is_some() {
+            attrs[ATTR_ANNOUNCED] = json!(true);
+        }
+        attrs
+    }
+
+    /// A metadata document the format rewrites before it is cached: read whole (bounded),
+    /// checked against what the upstream announced, rewritten, then stored with the links it
+    /// taught (replacing those of its previous copy).
+    async fn download_document(
+        &self,
+        path: &AssetPath,
+        key: &AssetPath,
+        req: &UpstreamRequest,
+        res: reqwest::Response,
+    ) -> Result<Option<AssetMeta>> {
+        let started = Instant::now();
+        let headers = headers_of(res.headers());
+        if res.content_length().is_some_and(|l| l > MAX_DOCUMENT) {
+            return Err(Error::new(
+                ErrorKind::Upstream,
+                format!("upstream document {path} is over {MAX_DOCUMENT} bytes; not cached"),
+            ));
+        }
+        let body: trove_core::ByteStream = Box::pin(
+            res.bytes_stream()
+                .map(|r| r.map_err(|e| std::io::Error::other(describe(&e)))),
+        );
+        let bytes = documents::collect(body, 0).await.map_err(|e| {
+            Error::new(
+                ErrorKind::Upstream,
+                format!(
+                    "download of {path} from {} broke: {}",
+                    self.upstream.remote(),
+                    e.msg
+                ),
+            )
+        })?;
+        let fetched_blob = BlobInfo {
+            digest: Digest::of(Algorithm::Sha256, &bytes),
+            size: bytes.len() as u64,
+        };
+        self.format
+            .check_upstream(path, &headers, &fetched_blob)
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Upstream,
+                    format!("{}; nothing was cached", e.msg),
+                )
+            })?;
+        let rewritten = self.format.rewrite_fetched(
+            path,
+            Fetched {
+                bytes,
+                content_type: headers.get("content-type"),
+                url: &req.url,
+            },
+        )?;
+        let doc = rewritten.doc;
+        let digest = Digest::of(Algorithm::Sha256, &doc.bytes);
+        let id = self.blobs.begin_upload().await?;
+        let size = doc.bytes.len() as u64;
+        let stored = async {
+            self.blobs
+                .append(&id, 0, documents::once(doc.bytes))
+                .await?;
+            self.blobs.commit(&id, &digest).await
+        }
+        .await;
+        let blob = match stored {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = self.blobs.abort(&id).await;
+                return Err(e);
+            }
+        };
+        debug_assert_eq!(blob.size, size);
+        let links: Vec<(String, String)> = rewritten
+            .links
+            .into_iter()
+            .map(|(p, url)| (self.format.storage_path(&p).as_str().to_owned(), url))
+            .collect();
+        // Links first: a document served from the cache always has its links recorded.
+        self.meta
+            .links()
+            .replace(&self.cfg.id, key.as_str(), &links)
+            .await?;
+        let asset = NewAsset {
+            blob,
+            content_type: Some(doc.content_type),
+            attrs: self.upstream_attrs(&headers),
+        };
+        let (meta, _) = self
+            .meta
+            .assets()
+            .put(&self.cfg.id, key, &asset, true)
+            .await?;
+        tracing::info!(
+            repository = %self.cfg.name, %path, bytes = size, links = links.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3, "fetched document from upstream"
+        );
+        Ok(Some(meta))
+    }
+
+    /// GET upstream (or take the answer `res` a revalidation already got), streaming into the
+    /// blob store (and to clients reading along), verify, commit, then write the row(s).
+    /// `None` when the upstream has no such asset.
     async fn download(
         &self,
         path: &AssetPath,
         key: &AssetPath,
         class: &AssetClass,
         flight: &Arc<Flight>,
+        res: Option<reqwest::Response>,
     ) -> Result<Option<AssetMeta>> {
         let started = Instant::now();
-        let req = self.format.upstream(&self.proxy, path)?;
-        let Some(res) = self.upstream.send(Method::GET, &req).await? else {
-            return Ok(None);
+        let req = self.request_for(path, key).await?;
+        let res = match res {
+            Some(res) => res,
+            None => match self.upstream.send(Method::GET, &req).await? {
+                Some(res) => res,
+                None => return Ok(None),
+            },
         };
+        if self.format.rewrites(path) {
+            return self.download_document(path, key, &req, res).await;
+        }
         let headers = headers_of(res.headers());
         let content_type = headers.get("content-type").map(str::to_owned);
         let expected_len = res.content_length();
@@ -378,7 +587,7 @@ impl Inner {
             }
         })?;
         let attrs = match class {
-            AssetClass::Metadata => json!({ ATTR_CHECKED: now_millis() }),
+            AssetClass::Metadata => self.upstream_attrs(&headers),
             _ => json!({}),
         };
         let asset = NewAsset {
@@ -414,7 +623,8 @@ impl Inner {
     /// HEAD of content not cached yet: asks upstream without downloading (a client that HEADs
     /// a blob usually does not want it).
     async fn head_upstream(&self, path: &AssetPath, digest: &Digest) -> Result<Option<AssetMeta>> {
-        let req = self.format.upstream(&self.proxy, path)?;
+        let key = self.format.storage_path(path);
+        let req = self.request_for(path, &key).await?;
         let Some(res) = self.upstream.send(Method::HEAD, &req).await? else {
             return Ok(None);
         };
@@ -510,6 +720,10 @@ impl AssetIndex for Inner {
         self.meta.assets().list(&self.cfg.id, prefix, page).await
     }
 
+    async fn read(&self, meta: &AssetMeta) -> Result<Bytes> {
+        documents::read_document(self.blobs.as_ref(), meta).await
+    }
+
     async fn list_paths(&self, prefix: &str) -> Result<Vec<String>> {
         self.meta.assets().list_paths(&self.cfg.id, prefix).await
     }
@@ -571,36 +785,57 @@ impl Repository for ProxyRepository {
 
     async fn get(
         &self,
-        _ctx: &Ctx,
+        ctx: &Ctx,
         path: &AssetPath,
         range: Option<ByteRange>,
     ) -> Result<Option<Asset>> {
         let inner = &self.inner;
         let class = inner.format.classify(path);
         if class == AssetClass::Local {
-            let Some((meta, bytes)) = inner.generated(path).await? else {
+            let Some((meta, bytes)) = inner.generated(ctx, path).await? else {
                 return Ok(None);
             };
-            let body = Box::pin(futures_util::stream::iter([Ok(bytes)]));
             return Ok(Some(Asset {
                 meta,
-                body,
+                body: documents::once(bytes),
                 served: None,
             }));
         }
         let key = inner.format.storage_path(path);
         let served = self.fetch_or_serve(path, &key, class, range).await;
-        if let Ok(Some(_)) = &served {
-            inner.meta.note_download(&inner.cfg.id, key.as_str());
+        let Ok(Some(asset)) = served else {
+            return served;
+        };
+        inner.meta.note_download(&inner.cfg.id, key.as_str());
+        match ctx.variant {
+            None => Ok(Some(asset)),
+            Some(variant) => {
+                let bytes = documents::collect(asset.body, asset.meta.blob.size).await?;
+                let (meta, bytes) = inner.generated_docs.rendered(
+                    inner.format.as_ref(),
+                    path,
+                    variant,
+                    asset.meta,
+                    bytes,
+                )?;
+                Ok(Some(Asset {
+                    meta,
+                    body: documents::once(bytes),
+                    served: None,
+                }))
+            }
         }
-        served
     }
 
-    async fn head(&self, _ctx: &Ctx, path: &AssetPath) -> Result<Option<AssetMeta>> {
+    async fn head(&self, ctx: &Ctx, path: &AssetPath) -> Result<Option<AssetMeta>> {
         let inner = &self.inner;
         let class = inner.format.classify(path);
         if class == AssetClass::Local {
-            return Ok(inner.generated(path).await?.map(|(m, _)| m));
+            return Ok(inner.generated(ctx, path).await?.map(|(m, _)| m));
+        }
+        if ctx.variant.is_some() {
+            // The variant's size and digest are those of the rendered document.
+            return Ok(self.get(ctx, path, None).await?.map(|a| a.meta));
         }
         let key = inner.format.storage_path(path);
         match inner.meta.assets().get(&inner.cfg.id, key.as_str()).await? {

@@ -1,5 +1,5 @@
 //! The proxy against a real upstream: Debian's `docker-registry` (CNCF distribution) on a
-//! loopback port, filled over its HTTP API. Docker paths go through `DockerFormat`; a toy format
+//! loopback port, filled over its HTTP API. Docker paths go through `DockerSpec`; a toy format
 //! (`FileFormat`) proves the kind is generic and that a digest mismatch is never cached.
 
 use std::net::TcpListener;
@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use trove_core::{Generated, RepoName};
-use trove_formats::docker::DockerFormat;
+use trove_formats::docker::DockerSpec;
 use trove_store::testing::read_all;
 use trove_store::{DeclaredRepo, FsBlobStore, digest_of};
 
@@ -131,7 +131,7 @@ struct FileFormat;
 #[async_trait]
 impl FormatSpec for FileFormat {
     fn id(&self) -> trove_core::FormatId {
-        trove_core::FormatId("files")
+        trove_core::FormatId::new("files")
     }
     fn storage_path(&self, path: &AssetPath) -> AssetPath {
         path.clone()
@@ -160,8 +160,7 @@ impl FormatSpec for FileFormat {
         };
         Ok(trove_core::UpstreamRequest {
             url: format!("{}/v2/files/blobs/{d}", proxy.remote),
-            accept: None,
-            scope: None,
+            ..Default::default()
         })
     }
 }
@@ -180,7 +179,8 @@ async fn fixture(proxy: ProxyConfig, format: Arc<dyn FormatSpec>) -> Fixture {
         .unwrap();
     let decl = DeclaredRepo {
         name: RepoName::parse("p").unwrap(),
-        format: format.id().0.into(),
+        format: format.id(),
+        options: Default::default(),
         kind: KindConfig::Proxy(proxy),
         force_basic_auth: false,
         routing_rule: None,
@@ -236,7 +236,7 @@ async fn pulls_through_and_serves_from_cache() {
     let reg = Registry::start().await;
     let layer = noise(300_000, 1);
     let (manifest, md, ld) = reg.push_image("team/app", "1", &layer).await;
-    let f = fixture(ProxyConfig::new(&reg.url), Arc::new(DockerFormat)).await;
+    let f = fixture(ProxyConfig::new(&reg.url), Arc::new(DockerSpec::default())).await;
 
     // A HEAD of a blob not cached asks the upstream's HEAD and caches nothing.
     let blob = format!("/v2/team/app/blobs/{ld}");
@@ -337,7 +337,7 @@ async fn tags_are_revalidated_with_a_head_after_max_age() {
     let (m1, d1, _) = reg.push_image("app", "latest", b"one").await;
     let mut cfg = ProxyConfig::new(&reg.url);
     cfg.metadata_max_age = 1;
-    let f = fixture(cfg, Arc::new(DockerFormat)).await;
+    let f = fixture(cfg, Arc::new(DockerSpec::default())).await;
     let tag = "/v2/app/manifests/latest";
 
     assert_eq!(body_of(&f.repo, tag).await.unwrap().1, m1);
@@ -375,7 +375,7 @@ async fn tags_are_revalidated_with_a_head_after_max_age() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_404s_are_remembered() {
     let reg = Registry::start().await;
-    let f = fixture(ProxyConfig::new(&reg.url), Arc::new(DockerFormat)).await;
+    let f = fixture(ProxyConfig::new(&reg.url), Arc::new(DockerSpec::default())).await;
     let missing = "/v2/nope/manifests/1";
     assert!(body_of(&f.repo, missing).await.is_none());
     assert!(body_of(&f.repo, missing).await.is_none());
@@ -388,7 +388,7 @@ async fn upstream_404s_are_remembered() {
 
     let mut cfg = ProxyConfig::new(&reg.url);
     cfg.negative_cache_ttl = 0;
-    let f = fixture(cfg, Arc::new(DockerFormat)).await;
+    let f = fixture(cfg, Arc::new(DockerSpec::default())).await;
     assert!(body_of(&f.repo, missing).await.is_none());
     reg.push_image("nope", "1", b"now").await;
     assert!(
@@ -402,7 +402,7 @@ async fn concurrent_requests_share_one_fetch_that_outlives_its_clients() {
     let reg = Registry::start().await;
     let layer = noise(12 << 20, 2);
     let digest = reg.push_blob("big", &layer).await;
-    let f = Arc::new(fixture(ProxyConfig::new(&reg.url), Arc::new(DockerFormat)).await);
+    let f = Arc::new(fixture(ProxyConfig::new(&reg.url), Arc::new(DockerSpec::default())).await);
     let path = format!("/v2/big/blobs/{digest}");
 
     // The first client reads one chunk and goes away.
@@ -450,7 +450,7 @@ async fn a_reader_that_falls_behind_the_window_continues_from_the_store() {
     let size = flight::WINDOW as usize + (8 << 20);
     let layer = noise(size, 6);
     let digest = reg.push_blob("big", &layer).await;
-    let f = fixture(ProxyConfig::new(&reg.url), Arc::new(DockerFormat)).await;
+    let f = fixture(ProxyConfig::new(&reg.url), Arc::new(DockerSpec::default())).await;
     let path = p(&format!("/v2/big/blobs/{digest}"));
     let asset = f.repo.get(&ctx(), &path, None).await.unwrap().unwrap();
     let mut body = asset.body;
@@ -485,7 +485,7 @@ async fn an_abandoned_fetch_still_fills_the_cache() {
     let reg = Registry::start().await;
     let layer = noise(4 << 20, 3);
     let digest = reg.push_blob("big", &layer).await;
-    let f = fixture(ProxyConfig::new(&reg.url), Arc::new(DockerFormat)).await;
+    let f = fixture(ProxyConfig::new(&reg.url), Arc::new(DockerSpec::default())).await;
     let path = p(&format!("/v2/big/blobs/{digest}"));
     drop(f.repo.get(&ctx(), &path, None).await.unwrap().unwrap());
     let key = format!("/v2/-/blobs/{digest}");
@@ -510,7 +510,7 @@ async fn an_abandoned_fetch_still_fills_the_cache() {
 async fn writes_are_refused() {
     let f = fixture(
         ProxyConfig::new("http://127.0.0.1:9"),
-        Arc::new(DockerFormat),
+        Arc::new(DockerSpec::default()),
     )
     .await;
     let e = f.repo.check_writable().unwrap_err();
@@ -545,7 +545,7 @@ async fn a_down_upstream_serves_stale_tags_then_gets_blocked() {
     let mut cfg = ProxyConfig::new(&reg.url);
     cfg.metadata_max_age = 0;
     cfg.upstream_timeout = 2;
-    let f = fixture(cfg, Arc::new(DockerFormat)).await;
+    let f = fixture(cfg, Arc::new(DockerSpec::default())).await;
     let tag = "/v2/app/manifests/1";
     let (m, bytes) = body_of(&f.repo, tag).await.unwrap();
     assert_eq!(bytes, m1);
@@ -692,7 +692,7 @@ fn credentials_come_from_env_or_file() {
 #[test]
 fn proxy_config_round_trips_through_the_database_json() {
     let mut cfg = ProxyConfig::new("https://registry-1.docker.io");
-    cfg.docker_hub_index = true;
+    cfg.metadata_max_age = 7;
     let kind = KindConfig::Proxy(cfg);
     let text = serde_json::to_string(&kind).unwrap();
     assert_eq!(serde_json::from_str::<KindConfig>(&text).unwrap(), kind);

@@ -134,6 +134,14 @@ pub(crate) struct Upstream {
     token_requests: AtomicU64,
 }
 
+/// Whether `url` is on the same scheme, host and port as `remote`.
+pub(crate) fn same_origin(remote: &str, url: &str) -> bool {
+    match (url::Url::parse(remote), url::Url::parse(url)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
 fn upstream_err(msg: String) -> Error {
     Error::new(ErrorKind::Upstream, msg)
 }
@@ -269,10 +277,21 @@ impl Upstream {
         self.check_blocked()?;
         let mut retried = false;
         loop {
-            let auth = self.auth_header(req.scope.as_deref()).await?;
+            // Credentials go to the remote only, never to another host a document linked to.
+            let auth = if same_origin(&self.remote, &req.url) {
+                self.auth_header(req.scope.as_deref()).await?
+            } else {
+                None
+            };
             let mut rb = self.client.request(method.clone(), &req.url);
             if let Some(a) = &req.accept {
                 rb = rb.header(ACCEPT, a);
+            }
+            if let Some(v) = &req.if_none_match {
+                rb = rb.header(reqwest::header::IF_NONE_MATCH, v);
+            }
+            if let Some(v) = &req.if_modified_since {
+                rb = rb.header(reqwest::header::IF_MODIFIED_SINCE, v);
             }
             rb = match auth {
                 Some(Auth::Basic(c)) => rb.basic_auth(&c.username, Some(&c.password)),
@@ -355,7 +374,7 @@ impl Upstream {
                 continue;
             }
             return match status {
-                s if s.is_success() => Ok(Some(res)),
+                s if s.is_success() || s == StatusCode::NOT_MODIFIED => Ok(Some(res)),
                 StatusCode::NOT_FOUND => Ok(None),
                 StatusCode::UNAUTHORIZED if self.creds.is_none() => Err(upstream_err(format!(
                     "upstream {} requires credentials (401 with an anonymous token); set \
@@ -575,6 +594,22 @@ fn parse_params(s: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_stay_on_the_remote() {
+        assert!(same_origin("https://r.example/", "https://r.example/a/b"));
+        assert!(same_origin(
+            "http://127.0.0.1:8080/x",
+            "http://127.0.0.1:8080/y"
+        ));
+        assert!(!same_origin("https://r.example", "https://cdn.example/a"));
+        assert!(!same_origin("https://r.example", "http://r.example/a"));
+        assert!(!same_origin(
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8081/a"
+        ));
+        assert!(!same_origin("https://r.example", "not a url"));
+    }
 
     #[test]
     fn challenges() {

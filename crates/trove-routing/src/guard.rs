@@ -138,6 +138,7 @@ mod tests {
                     id: "r".into(),
                     name: RepoName::parse("inner").unwrap(),
                     format: "test".into(),
+                    options: Default::default(),
                     online: true,
                     kind: KindConfig::Hosted {
                         write_policy: WritePolicy::Allow,

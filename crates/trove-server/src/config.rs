@@ -81,6 +81,23 @@ pub struct ServerConfig {
     /// Hours an upload session may sit idle before it expires and its bytes are removed.
     #[serde(default = "default_upload_ttl_hours")]
     pub upload_ttl_hours: u64,
+    /// A request body must send at least `body_min_bytes` in every `body_window` seconds, or
+    /// it is cut off (a client trickling bytes to hold a connection); slow but steady uploads
+    /// of any size go through.
+    #[serde(default = "default_body_window")]
+    pub body_window: u64,
+    #[serde(default = "default_body_min_bytes")]
+    pub body_min_bytes: u64,
+}
+
+impl ServerConfig {
+    /// The body progress rule of every listener.
+    pub fn body_progress(&self) -> trove_formats::kit::body::Progress {
+        trove_formats::kit::body::Progress {
+            window: std::time::Duration::from_secs(self.body_window.max(1)),
+            min_bytes: self.body_min_bytes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -110,6 +127,14 @@ fn default_shutdown_timeout() -> u64 {
 fn default_upload_ttl_hours() -> u64 {
     24
 }
+fn default_body_window() -> u64 {
+    trove_formats::kit::body::Progress::default()
+        .window
+        .as_secs()
+}
+fn default_body_min_bytes() -> u64 {
+    trove_formats::kit::body::Progress::default().min_bytes
+}
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -121,6 +146,8 @@ impl Default for ServerConfig {
             workers: default_workers(),
             shutdown_timeout: default_shutdown_timeout(),
             upload_ttl_hours: default_upload_ttl_hours(),
+            body_window: default_body_window(),
+            body_min_bytes: default_body_min_bytes(),
             trusted_proxies: Vec::new(),
         }
     }
@@ -132,6 +159,9 @@ pub struct RepoDecl {
     pub name: RepoName,
     pub format: String,
     pub kind: RepoKind,
+    /// The format's own settings (docker: `hub_index`), checked by the format.
+    #[serde(default)]
+    pub options: toml::Table,
     #[serde(default)]
     pub connector: Option<ConnectorDecl>,
     /// Refuse anonymous requests and anonymous tokens on this repository, even when anonymous
@@ -149,8 +179,6 @@ pub struct RepoDecl {
     pub write_policy: Option<WritePolicy>,
     /// Proxy only: the upstream's base URL (`https://registry-1.docker.io`).
     pub remote: Option<String>,
-    /// Proxy only: Docker Hub naming (`alpine` means `library/alpine` upstream).
-    pub docker_hub_index: Option<bool>,
     /// Proxy only: credentials for a private upstream; the password comes from an environment
     /// variable or a file, never from this file.
     pub upstream_username: Option<String>,
@@ -169,11 +197,18 @@ pub struct RepoDecl {
 }
 
 impl RepoDecl {
+    /// `options` as the JSON object the format reads.
+    fn options_json(&self) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+        match serde_json::to_value(&self.options)? {
+            serde_json::Value::Object(m) => Ok(m),
+            _ => bail!("repository {}: options must be a table", self.name),
+        }
+    }
+
     /// The proxy keys this declaration sets, by name.
     fn proxy_keys(&self) -> Vec<&'static str> {
         let set = [
             ("remote", self.remote.is_some()),
-            ("docker_hub_index", self.docker_hub_index.is_some()),
             ("upstream_username", self.upstream_username.is_some()),
             (
                 "upstream_password_env",
@@ -217,7 +252,6 @@ impl RepoDecl {
                 .write_policy
                 .map(|w| crate::service::write_policy_name(w).to_owned()),
             remote: self.remote.clone(),
-            docker_hub_index: self.docker_hub_index,
             upstream_username: self.upstream_username.clone(),
             upstream_password_env: self.upstream_password_env.clone(),
             upstream_password_file: self
@@ -261,8 +295,6 @@ pub struct ConnectorDecl {
     pub certificate: Option<PathBuf>,
     pub key: Option<PathBuf>,
 }
-
-pub const FORMATS: &[&str] = &["docker"];
 
 impl Config {
     /// Parses and validates a TOML document; errors name the line and column.
@@ -378,14 +410,20 @@ impl Config {
             if !names.insert(r.name.as_str()) {
                 bail!("repository {} is declared twice", r.name);
             }
-            if !FORMATS.contains(&r.format.as_str()) {
+            let format = trove_formats::registry()
+                .find(&r.format)
+                .map_err(|e| anyhow::anyhow!("repository {}: {e}", r.name))?;
+            if !format.info().kinds.contains(&r.kind) {
                 bail!(
-                    "repository {}: unknown format {:?} (known: {})",
+                    "repository {}: a {} repository cannot be {}",
                     r.name,
                     r.format,
-                    FORMATS.join(", ")
+                    r.kind.as_str()
                 );
             }
+            format
+                .check_options(r.kind, &r.options_json()?)
+                .map_err(|e| anyhow::anyhow!("repository {}: options: {e}", r.name))?;
             match r.kind {
                 RepoKind::Hosted => {
                     if let Some(key) = r.proxy_keys().first() {
@@ -532,7 +570,9 @@ impl Config {
             .iter()
             .map(|r| DeclaredRepo {
                 name: r.name.clone(),
-                format: r.format.clone(),
+                // Both checked by `validate`.
+                format: trove_core::FormatId::parse(&r.format).expect("validated format"),
+                options: r.options_json().expect("validated options"),
                 kind: r.kind_config(),
                 force_basic_auth: r.force_basic_auth,
                 routing_rule: r.routing_rule.clone(),
@@ -624,7 +664,7 @@ mod tests {
             format = "docker"
             kind = "proxy"
             remote = "https://registry-1.docker.io"
-            docker_hub_index = true
+            options = { hub_index = true }
             metadata_max_age = 60
 
             [[repository]]
@@ -645,7 +685,7 @@ mod tests {
             panic!("{:?}", d[0].kind)
         };
         assert_eq!(hub.remote, "https://registry-1.docker.io");
-        assert!(hub.docker_hub_index);
+        assert_eq!(d[0].options["hub_index"], serde_json::json!(true));
         assert_eq!(hub.metadata_max_age, 60);
         assert_eq!(
             hub.negative_cache_ttl,
@@ -664,7 +704,7 @@ mod tests {
             (p.negative_cache_ttl, p.upstream_timeout, p.auto_block),
             (0, 5, false)
         );
-        assert!(!p.docker_hub_index);
+        assert!(d[1].options.is_empty());
         // What the database keeps: no password, only where to read it.
         let stored = serde_json::to_string(&d[1].kind).unwrap();
         assert!(stored.contains(r#""kind":"proxy""#), "{stored}");
@@ -680,6 +720,14 @@ mod tests {
             (
                 "[[repository]]\nname = \"a\"\nformat = \"npm\"\nkind = \"hosted\"",
                 "unknown format",
+            ),
+            (
+                "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"hosted\"\noptions = { hub_index = true }",
+                "hub_index is a proxy setting",
+            ),
+            (
+                "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"proxy\"\nremote = \"https://x\"\noptions = { nope = 1 }",
+                "unknown field `nope`",
             ),
             (
                 "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"group\"",

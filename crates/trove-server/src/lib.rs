@@ -16,10 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{ServerHandle, Service};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpMessage, HttpServer, web};
 use anyhow::Context;
 use trove_core::RepoName;
-use trove_formats::docker::{self, ConnectorRepo, DockerApi};
+use trove_formats::ConnectorRepo;
+use trove_formats::kit::{Frontend, request};
 use trove_store::{FsBlobStore, MetadataStore};
 
 pub use config::Config;
@@ -82,7 +83,8 @@ pub struct Trove {
     registry: Arc<RepoRegistry>,
     /// The routing rules in force, by name, for previews (`trove rule test`).
     rules: std::sync::RwLock<std::collections::HashMap<String, Arc<trove_routing::RoutingRule>>>,
-    api: web::Data<DockerApi>,
+    /// What every front end shares (stores, security, trusted proxies).
+    pub front: web::Data<Frontend>,
     /// `[server]` as started with (listen address, workers, timeouts: restart to change).
     pub server: config::ServerConfig,
     connectors: connectors::Supervisor,
@@ -150,19 +152,20 @@ impl Trove {
             Opener::Admin => None,
         };
         let registry = Arc::new(RepoRegistry::new(meta.clone(), blobs.clone()));
-        let api = web::Data::new(DockerApi {
+        let front = web::Data::new(Frontend {
             repos: registry.clone(),
             auth: auth.clone(),
             trusted_proxies: config.trusted_proxies()?,
             blobs,
             meta: meta.clone(),
+            progress: config.server.body_progress(),
         });
         let trove = Trove {
             meta,
             auth,
             registry,
             rules: Default::default(),
-            api,
+            front,
             server: config.server.clone(),
             connectors: connectors::Supervisor::default(),
             serve_connectors: opener == Opener::Server,
@@ -315,7 +318,7 @@ impl Trove {
         let ids = self.meta.uploads().idle_since(before).await?;
         for id in &ids {
             if let Ok(upload) = trove_core::UploadId::parse(id) {
-                match self.api.blobs.abort(&upload).await {
+                match self.front.blobs.abort(&upload).await {
                     Ok(()) => {}
                     Err(e) if e.kind == trove_core::ErrorKind::NotFound => {}
                     Err(e) => return Err(e.into()),
@@ -328,19 +331,19 @@ impl Trove {
 
     /// The online repository called `name`.
     pub fn repository(&self, name: &str) -> Option<Arc<dyn trove_core::Repository>> {
-        self.api.repos.get(name)
+        self.front.repos.get(name)
     }
 
     /// The routes of the main port.
     pub fn main_routes(
         self: &Arc<Self>,
     ) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
-        let api = self.api.clone();
+        let front = self.front.clone();
         let service = web::Data::new(service::Service::new(self.clone()));
         move |cfg| {
-            cfg.app_data(api.clone())
+            cfg.app_data(front.clone())
                 .app_data(service.clone())
-                .configure(docker::configure_main)
+                .configure(trove_formats::registry::configure_main)
                 .configure(rest::configure)
                 .configure(console::configure);
         }
@@ -351,11 +354,11 @@ impl Trove {
         &self,
         repo: RepoName,
     ) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
-        let api = self.api.clone();
+        let front = self.front.clone();
         move |cfg| {
-            cfg.app_data(api.clone())
+            cfg.app_data(front.clone())
                 .app_data(ConnectorRepo(repo.clone()))
-                .configure(docker::configure_connector);
+                .configure(trove_formats::registry::configure_connector);
         }
     }
 }
@@ -454,15 +457,28 @@ where
         app().wrap_fn(move |req, srv| {
             let started = Instant::now();
             let (method, path) = (req.method().clone(), req.path().to_owned());
+            let id = request::request_id(
+                req.headers()
+                    .get(request::REQUEST_ID)
+                    .and_then(|v| v.to_str().ok()),
+            );
+            let facts = request::FactsCell::default();
+            facts.0.borrow_mut().request_id = Some(id.clone());
+            req.extensions_mut().insert(facts.clone());
             let fut = srv.call(req);
             let metrics = metrics.clone();
             async move {
-                let res = fut.await?;
-                metrics.record(res.status().as_u16(), started.elapsed());
-                tracing::info!(
-                    %method, %path, status = res.status().as_u16(),
-                    ms = started.elapsed().as_secs_f64() * 1e3, "request"
-                );
+                let mut res = fut.await?;
+                if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
+                    res.headers_mut().insert(
+                        actix_web::http::header::HeaderName::from_static(request::REQUEST_ID),
+                        v,
+                    );
+                }
+                let f = facts.0.borrow();
+                let status = res.status().as_u16();
+                metrics.record(status, started.elapsed(), f.aborted);
+                log_request(&method, &path, status, started.elapsed(), &f);
                 Ok(res)
             }
         })
@@ -486,6 +502,35 @@ where
     let server = server.run();
     let handle = server.handle();
     Ok((addr, (handle, tokio::spawn(server))))
+}
+
+/// One log line per request: what happened and, for a refusal, why. Client aborts and 4xx are
+/// `info`, 5xx `warn` (the cause was logged where it was mapped).
+fn log_request(
+    method: &actix_web::http::Method,
+    path: &str,
+    status: u16,
+    took: Duration,
+    f: &request::Facts,
+) {
+    let ms = took.as_secs_f64() * 1e3;
+    let id = f.request_id.as_deref().unwrap_or("-");
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    if status >= 500 && !f.aborted {
+        tracing::warn!(
+            request_id = id, %method, %path, status, ms,
+            repository = opt(&f.repository), format = opt(&f.format),
+            principal = opt(&f.principal), action = f.action.unwrap_or(""),
+            error = opt(&f.error), reason = opt(&f.reason), "request"
+        );
+    } else {
+        tracing::info!(
+            request_id = id, %method, %path, status, ms,
+            repository = opt(&f.repository), format = opt(&f.format),
+            principal = opt(&f.principal), action = f.action.unwrap_or(""),
+            error = opt(&f.error), reason = opt(&f.reason), aborted = f.aborted, "request"
+        );
+    }
 }
 
 /// On first start (no users at all), creates `admin` with a random password written to

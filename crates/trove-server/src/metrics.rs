@@ -19,6 +19,9 @@ pub struct Metrics {
     /// last one is "above every bound".
     buckets: [AtomicU64; BUCKETS.len() + 1],
     duration_micros: AtomicU64,
+    /// Requests the client abandoned mid-body (an aborted upload): a client event, counted
+    /// apart from server errors.
+    client_aborts: AtomicU64,
     /// Ring of per-minute counts: slot = minute % MINUTES, stamped with the minute it counts.
     minute_counts: [AtomicU64; MINUTES],
     minute_stamps: [AtomicU64; MINUTES],
@@ -35,6 +38,7 @@ pub struct MetricsSnapshot {
     /// `(upper bound in seconds, cumulative count)`; the last bound is `+Inf`.
     pub duration_buckets: Vec<(f64, u64)>,
     pub duration_seconds_sum: f64,
+    pub client_aborts: u64,
     /// Requests per minute for the last [`MINUTES`] minutes, oldest first (`(unix minute,
     /// count)`).
     pub per_minute: Vec<(u64, u64)>,
@@ -48,6 +52,7 @@ impl Default for Metrics {
             by_class: Default::default(),
             buckets: Default::default(),
             duration_micros: AtomicU64::new(0),
+            client_aborts: AtomicU64::new(0),
             minute_counts: std::array::from_fn(|_| AtomicU64::new(0)),
             minute_stamps: std::array::from_fn(|_| AtomicU64::new(0)),
         }
@@ -59,8 +64,15 @@ fn unix_minute() -> u64 {
 }
 
 impl Metrics {
-    /// Counts one finished request.
-    pub fn record(&self, status: u16, elapsed: Duration) {
+    /// Counts one finished request; `aborted` when the client went away mid-body.
+    pub fn record(&self, status: u16, elapsed: Duration, aborted: bool) {
+        if aborted {
+            self.client_aborts.fetch_add(1, Relaxed);
+        }
+        self.record_answer(status, elapsed);
+    }
+
+    fn record_answer(&self, status: u16, elapsed: Duration) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.by_class[class].fetch_add(1, Relaxed);
         let secs = elapsed.as_secs_f64();
@@ -81,6 +93,7 @@ impl Metrics {
         self.minute_counts[slot].fetch_add(1, Relaxed);
     }
 
+    /// A copy of the counters now.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let by_class: Vec<(String, u64)> = self
             .by_class
@@ -119,6 +132,7 @@ impl Metrics {
             by_class,
             duration_buckets,
             duration_seconds_sum: self.duration_micros.load(Relaxed) as f64 / 1e6,
+            client_aborts: self.client_aborts.load(Relaxed),
             per_minute,
         }
     }
@@ -131,21 +145,23 @@ mod tests {
     #[test]
     fn counts_classes_buckets_and_minutes() {
         let m = Metrics::default();
-        m.record(200, Duration::from_micros(500));
-        m.record(404, Duration::from_millis(30));
-        m.record(503, Duration::from_secs(9));
+        m.record(200, Duration::from_micros(500), false);
+        m.record(404, Duration::from_millis(30), false);
+        m.record(503, Duration::from_secs(9), false);
+        m.record(400, Duration::from_secs(0), true);
         let s = m.snapshot();
-        assert_eq!(s.requests_total, 3);
+        assert_eq!(s.requests_total, 4);
+        assert_eq!(s.client_aborts, 1);
         assert_eq!(s.by_class[1], ("2xx".into(), 1));
-        assert_eq!(s.by_class[3], ("4xx".into(), 1));
+        assert_eq!(s.by_class[3], ("4xx".into(), 2));
         assert_eq!(s.by_class[4], ("5xx".into(), 1));
         // Cumulative: 1 request within 1 ms, 2 within 50 ms, 3 in +Inf.
-        assert_eq!(s.duration_buckets[0], (0.001, 1));
-        assert_eq!(s.duration_buckets[5], (0.05, 2));
-        assert_eq!(s.duration_buckets.last().unwrap().1, 3);
+        assert_eq!(s.duration_buckets[0], (0.001, 2));
+        assert_eq!(s.duration_buckets[5], (0.05, 3));
+        assert_eq!(s.duration_buckets.last().unwrap().1, 4);
         assert!(s.duration_buckets.last().unwrap().0.is_infinite());
         assert_eq!(s.per_minute.len(), MINUTES);
-        assert_eq!(s.per_minute.last().unwrap().1, 3);
+        assert_eq!(s.per_minute.last().unwrap().1, 4);
         assert!((s.duration_seconds_sum - 9.0305).abs() < 1e-6);
     }
 }

@@ -2,7 +2,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use trove_core::{BlobStore, FormatSpec, KindConfig, RepoLookup, Repository, RepositoryConfig};
-use trove_formats::docker::DockerFormat;
 use trove_group::GroupRepository;
 use trove_hosted::HostedRepository;
 use trove_proxy::{ProxyRepository, UpstreamStatus};
@@ -29,11 +28,10 @@ pub struct RepoRegistry {
     blobs: Arc<dyn BlobStore>,
 }
 
-fn format_spec(format: &str) -> Option<Arc<dyn FormatSpec>> {
-    match format {
-        "docker" => Some(Arc::new(DockerFormat)),
-        _ => None,
-    }
+fn format_spec(cfg: &RepositoryConfig) -> anyhow::Result<Arc<dyn FormatSpec>> {
+    trove_formats::registry()
+        .spec(cfg)
+        .map_err(|e| anyhow::anyhow!("{}", e.msg))
 }
 
 impl RepoRegistry {
@@ -115,9 +113,7 @@ impl RepoRegistry {
                     waiting.push(cfg);
                     continue;
                 }
-                let format = format_spec(&cfg.format).ok_or_else(|| {
-                    anyhow::anyhow!("repository {}: unknown format {}", cfg.name, cfg.format)
-                })?;
+                let format = format_spec(cfg)?;
                 let mut found = Vec::new();
                 for m in members {
                     match next.repos.get(m) {
@@ -158,9 +154,7 @@ impl RepoRegistry {
         cfg: &RepositoryConfig,
         next: &mut Snapshot,
     ) -> anyhow::Result<Arc<dyn Repository>> {
-        let format = format_spec(&cfg.format).ok_or_else(|| {
-            anyhow::anyhow!("repository {}: unknown format {}", cfg.name, cfg.format)
-        })?;
+        let format = format_spec(cfg)?;
         Ok(match cfg.kind {
             KindConfig::Hosted { .. } => Arc::new(HostedRepository::new(
                 cfg.clone(),

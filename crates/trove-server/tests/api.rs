@@ -537,15 +537,32 @@ async fn tag_list_pagination() {
 async fn locations_follow_the_mount() {
     let t = instance("").await;
     let main = main_app!(t.trove);
+    // Path-based access is what a host-mapping proxy forwards (scenario S3), so Locations
+    // are relative to the request: they resolve right both here and through the proxy.
     let r = call(
         &main,
         TestRequest::post().uri("/repository/hosted/v2/img/blobs/uploads/"),
     )
     .await;
+    let location = r.header("location").unwrap();
     assert!(
-        r.header("location")
+        location.starts_with("../../../img/blobs/uploads/"),
+        "{location}"
+    );
+    let here = url::Url::parse("http://h/repository/hosted/v2/img/blobs/uploads/").unwrap();
+    assert!(
+        here.join(&location)
             .unwrap()
+            .path()
             .starts_with("/repository/hosted/v2/img/blobs/uploads/")
+    );
+    let behind = url::Url::parse("https://hub.example.com/v2/img/blobs/uploads/").unwrap();
+    assert!(
+        behind
+            .join(&location)
+            .unwrap()
+            .path()
+            .starts_with("/v2/img/blobs/uploads/")
     );
     let connector = actix_web::test::init_service(
         actix_web::App::new().configure(

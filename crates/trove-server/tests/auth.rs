@@ -84,12 +84,16 @@ async fn ping_challenges_and_checks_credentials() {
     )
     .await
     .expect_error(401, "UNAUTHORIZED");
-    // Connector and path-based mounts point at their own token endpoint.
+    // Path-based access points at the root's token endpoint, for this repository: what a
+    // proxy mapping a host onto the repository serves at the client's /v2/token, and what the
+    // main port answers directly.
     let r = call(&app, anonymous(get("/repository/hosted/v2/"))).await;
     assert!(
         r.header("www-authenticate")
             .unwrap()
-            .contains("/repository/hosted/v2/token\"")
+            .contains("/v2/token?repository=hosted\""),
+        "{:?}",
+        r.header("www-authenticate")
     );
 }
 
@@ -503,12 +507,26 @@ async fn forwarded_headers_only_from_trusted_proxies() {
             .insert_header(("x-forwarded-proto", "https"))
             .insert_header(("x-forwarded-host", "registry.example.com"))
     };
-    // Untrusted peer: the headers are ignored.
+    // Untrusted peer: the forwarded host is ignored; only an upgrade to https is believed,
+    // which cannot send the client anywhere else (decision record 0014).
     let r = call(&app, forwarded(get("/v2/"), "192.0.2.7:5555")).await;
     let realm = r.header("www-authenticate").unwrap();
     assert!(
-        realm.starts_with("Bearer realm=\"http://trove.internal:8081/v2/token\""),
+        realm.starts_with("Bearer realm=\"https://trove.internal:8081/v2/token\""),
         "{realm}"
+    );
+    let r = call(
+        &app,
+        anonymous(get("/v2/"))
+            .peer_addr("192.0.2.7:5555".parse().unwrap())
+            .insert_header(("host", "trove.internal:8081"))
+            .insert_header(("x-forwarded-proto", "http")),
+    )
+    .await;
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .starts_with("Bearer realm=\"http://trove.internal:8081/v2/token\"")
     );
     // Trusted proxy (S1: TLS terminated in front): https and the public host.
     let r = call(&app, forwarded(get("/v2/"), "127.0.0.1:5555")).await;

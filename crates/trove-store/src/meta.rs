@@ -7,8 +7,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 use trove_core::{
-    AssetMeta, AssetPath, BlobInfo, ConnectorSpec, Digest, Error, ErrorKind, KindConfig, NewAsset,
-    Page, RepoName, RepositoryConfig, Result, now_millis,
+    AssetMeta, AssetPath, BlobInfo, ConnectorSpec, Digest, Error, ErrorKind, FormatId, KindConfig,
+    NewAsset, Page, RepoName, RepositoryConfig, Result, now_millis,
 };
 
 /// The metadata database. A concrete `Clone` struct around the pool: a trait with one
@@ -104,6 +104,9 @@ impl MetadataStore {
     pub fn uploads(&self) -> Uploads<'_> {
         Uploads(&self.pool)
     }
+    pub fn links(&self) -> crate::links::Links<'_> {
+        crate::links::Links(&self.pool)
+    }
     pub fn rules(&self) -> crate::rules::Rules<'_> {
         crate::rules::Rules(&self.pool)
     }
@@ -190,7 +193,9 @@ impl MetadataStore {
 #[derive(Debug, Clone)]
 pub struct DeclaredRepo {
     pub name: RepoName,
-    pub format: String,
+    pub format: FormatId,
+    /// The format's own settings (a JSON object; `{}` for none).
+    pub options: serde_json::Map<String, serde_json::Value>,
     pub kind: KindConfig,
     pub force_basic_auth: bool,
     pub routing_rule: Option<String>,
@@ -223,10 +228,14 @@ fn repo_from_row(row: &SqliteRow) -> Result<RepositoryConfig> {
     let config: String = row.get("config");
     let kind: KindConfig = serde_json::from_str(&config)
         .map_err(|e| Error::internal(format!("stored config of repository {name}: {e}")))?;
+    let options: String = row.get("options");
+    let options = serde_json::from_str(&options)
+        .map_err(|e| Error::internal(format!("stored options of repository {name}: {e}")))?;
     Ok(RepositoryConfig {
         id: row.get("id"),
         name: RepoName::parse(&name)?,
-        format: row.get("format"),
+        format: FormatId::parse(&row.get::<String, _>("format"))?,
+        options,
         online: row.get::<i64, _>("online") != 0,
         kind,
         force_basic_auth: row.get::<i64, _>("force_basic_auth") != 0,
@@ -238,7 +247,7 @@ impl Repos<'_> {
     /// Every repository, online or not, ordered by name.
     pub async fn list(&self) -> Result<Vec<RepositoryConfig>> {
         let rows =
-            sqlx::query("SELECT id, name, format, online, config, force_basic_auth, routing_rule FROM repositories ORDER BY name")
+            sqlx::query("SELECT id, name, format, options, online, config, force_basic_auth, routing_rule FROM repositories ORDER BY name")
                 .fetch_all(self.0)
                 .await
                 .map_err(db_err)?;
@@ -255,10 +264,11 @@ impl Repos<'_> {
         let now = now_millis();
         for d in declared {
             let config = serde_json::to_string(&d.kind).expect("config serialises");
+            let options = d.options_json();
             let connector = connector_json(d.connector.as_ref());
             let kind = d.kind_name();
             let existing = sqlx::query(
-                "SELECT id, format, kind, online, config, managed_by, force_basic_auth, routing_rule, connector FROM repositories WHERE name = $1",
+                "SELECT id, format, options, kind, online, config, managed_by, force_basic_auth, routing_rule, connector FROM repositories WHERE name = $1",
             )
             .bind(d.name.as_str())
             .fetch_optional(&mut *tx)
@@ -267,18 +277,19 @@ impl Repos<'_> {
             match existing {
                 None => {
                     sqlx::query(
-                        "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated, force_basic_auth, routing_rule, connector) \
-                         VALUES ($1, $2, $3, $4, 1, $5, 'config', $6, $6, $7, $8, $9)",
+                        "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated, force_basic_auth, routing_rule, connector, options) \
+                         VALUES ($1, $2, $3, $4, 1, $5, 'config', $6, $6, $7, $8, $9, $10)",
                     )
                     .bind(uuid::Uuid::now_v7().to_string())
                     .bind(d.name.as_str())
-                    .bind(&d.format)
+                    .bind(d.format.as_str())
                     .bind(kind)
                     .bind(&config)
                     .bind(now)
                     .bind(d.force_basic_auth)
                     .bind(&d.routing_rule)
                     .bind(&connector)
+                    .bind(&options)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
@@ -286,7 +297,7 @@ impl Repos<'_> {
                 }
                 Some(row) => {
                     let (format, old_kind): (String, String) = (row.get("format"), row.get("kind"));
-                    if format != d.format || old_kind != kind {
+                    if d.format != format.as_str() || old_kind != kind {
                         return Err(Error::invalid(format!(
                             "repository {} exists as a {format} {old_kind} repository; it cannot \
                              become a {} {kind} one (purge it or pick another name)",
@@ -295,6 +306,7 @@ impl Repos<'_> {
                     }
                     let unchanged = row.get::<i64, _>("online") == 1
                         && row.get::<String, _>("config") == config
+                        && row.get::<String, _>("options") == options
                         && row.get::<String, _>("managed_by") == "config"
                         && (row.get::<i64, _>("force_basic_auth") != 0) == d.force_basic_auth
                         && row.get::<Option<String>, _>("routing_rule") == d.routing_rule
@@ -302,7 +314,7 @@ impl Repos<'_> {
                     if !unchanged {
                         sqlx::query(
                             "UPDATE repositories SET online = 1, config = $2, managed_by = 'config', updated = $3, \
-                             force_basic_auth = $4, routing_rule = $5, connector = $6 WHERE name = $1",
+                             force_basic_auth = $4, routing_rule = $5, connector = $6, options = $7 WHERE name = $1",
                         )
                         .bind(d.name.as_str())
                         .bind(&config)
@@ -310,6 +322,7 @@ impl Repos<'_> {
                         .bind(d.force_basic_auth)
                         .bind(&d.routing_rule)
                         .bind(&connector)
+                        .bind(&options)
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;
@@ -349,8 +362,8 @@ impl Repos<'_> {
     /// Every repository with its connector and owner, ordered by name.
     pub async fn records(&self) -> Result<Vec<RepoRecord>> {
         let rows = sqlx::query(
-            "SELECT id, name, format, online, config, force_basic_auth, routing_rule, connector, \
-             managed_by, created, updated FROM repositories ORDER BY name",
+            "SELECT id, name, format, options, online, config, force_basic_auth, routing_rule, \
+             connector, managed_by, created, updated FROM repositories ORDER BY name",
         )
         .fetch_all(self.0)
         .await
@@ -381,12 +394,12 @@ impl Repos<'_> {
     pub async fn create(&self, d: &DeclaredRepo, managed_by: &str) -> Result<()> {
         let now = now_millis();
         let r = sqlx::query(
-            "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated, force_basic_auth, routing_rule, connector) \
-             VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $7, $8, $9, $10) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated, force_basic_auth, routing_rule, connector, options) \
+             VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $7, $8, $9, $10, $11) ON CONFLICT (name) DO NOTHING",
         )
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(d.name.as_str())
-        .bind(&d.format)
+        .bind(d.format.as_str())
         .bind(d.kind_name())
         .bind(serde_json::to_string(&d.kind).expect("config serialises"))
         .bind(managed_by)
@@ -394,6 +407,7 @@ impl Repos<'_> {
         .bind(d.force_basic_auth)
         .bind(&d.routing_rule)
         .bind(connector_json(d.connector.as_ref()))
+        .bind(d.options_json())
         .execute(self.0)
         .await
         .map_err(db_err)?;
@@ -422,7 +436,7 @@ impl Repos<'_> {
             managed_by,
         )?;
         let (format, kind): (String, String) = (row.get("format"), row.get("kind"));
-        if format != d.format || kind != d.kind_name() {
+        if d.format != format.as_str() || kind != d.kind_name() {
             return Err(Error::invalid(format!(
                 "repository {} is a {format} {kind} repository; its format and kind cannot change",
                 d.name
@@ -430,7 +444,7 @@ impl Repos<'_> {
         }
         sqlx::query(
             "UPDATE repositories SET online = 1, config = $2, updated = $3, force_basic_auth = $4, \
-             routing_rule = $5, connector = $6 WHERE name = $1",
+             routing_rule = $5, connector = $6, options = $7 WHERE name = $1",
         )
         .bind(d.name.as_str())
         .bind(serde_json::to_string(&d.kind).expect("config serialises"))
@@ -438,6 +452,7 @@ impl Repos<'_> {
         .bind(d.force_basic_auth)
         .bind(&d.routing_rule)
         .bind(connector_json(d.connector.as_ref()))
+        .bind(d.options_json())
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -482,6 +497,10 @@ pub(crate) fn check_owner(name: &str, owner: &str, caller: &str) -> Result<()> {
 }
 
 impl DeclaredRepo {
+    fn options_json(&self) -> String {
+        serde_json::to_string(&self.options).expect("options serialise")
+    }
+
     fn kind_name(&self) -> &'static str {
         match self.kind {
             KindConfig::Hosted { .. } => "hosted",

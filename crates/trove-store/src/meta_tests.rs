@@ -13,6 +13,7 @@ fn hosted(name: &str) -> DeclaredRepo {
     DeclaredRepo {
         name: RepoName::parse(name).unwrap(),
         format: "docker".into(),
+        options: Default::default(),
         kind: KindConfig::Hosted {
             write_policy: WritePolicy::Allow,
         },

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use trove_auth::{Auth, AuthSettings, PrivilegeDecl, RoleDecl, UserDecl};
+use trove_auth::{
+    Action, ActionSet, Auth, AuthSettings, PrivilegeDecl, RequestedAccess, RoleDecl, ScopeAction,
+    UserDecl,
+};
 use trove_core::{KindConfig, RepoName, RepositoryConfig, WritePolicy};
 use trove_store::MetadataStore;
 
@@ -36,7 +39,8 @@ pub fn repo(id: &str, name: &str, format: &str) -> RepositoryConfig {
     RepositoryConfig {
         id: id.into(),
         name: RepoName::parse(name).unwrap(),
-        format: format.into(),
+        format: trove_core::FormatId::parse(format).unwrap(),
+        options: Default::default(),
         online: true,
         kind: KindConfig::Hosted {
             write_policy: WritePolicy::Allow,
@@ -76,5 +80,51 @@ pub fn user(name: &str, password: Option<&str>, roles: &[&str]) -> UserDecl {
         name: name.into(),
         password: password.map(str::to_owned),
         roles: roles.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// A format's scope vocabulary, as a format defines it (this one has docker's shape: the
+/// docker module keeps the real table and tests it against the registry API).
+pub const PULL: ScopeAction = ScopeAction {
+    name: "pull",
+    covers: ActionSet::of_const(&[Action::Browse, Action::Read]),
+    requires: ActionSet::of_const(&[Action::Read]),
+};
+pub const PUSH: ScopeAction = ScopeAction {
+    name: "push",
+    covers: ActionSet::of_const(&[Action::Add, Action::Edit]),
+    requires: ActionSet::of_const(&[Action::Read, Action::Add, Action::Edit]),
+};
+pub const DELETE: ScopeAction = ScopeAction {
+    name: "delete",
+    covers: ActionSet::of_const(&[Action::Delete]),
+    requires: ActionSet::of_const(&[Action::Delete]),
+};
+
+/// The scope actions named `names` (`*` is all three; unknown names ask for nothing).
+pub fn scope(names: &[&str]) -> Vec<ScopeAction> {
+    let mut out = Vec::new();
+    for n in names {
+        let add: &[ScopeAction] = match *n {
+            "pull" => &[PULL],
+            "push" => &[PUSH],
+            "delete" => &[DELETE],
+            "*" => &[PULL, PUSH, DELETE],
+            _ => &[],
+        };
+        for a in add {
+            if !out.contains(a) {
+                out.push(*a);
+            }
+        }
+    }
+    out
+}
+
+pub fn ask<'a>(repo: &'a RepositoryConfig, name: &str, actions: &[&str]) -> RequestedAccess<'a> {
+    RequestedAccess {
+        repo,
+        name: name.into(),
+        actions: scope(actions),
     }
 }

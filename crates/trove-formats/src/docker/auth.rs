@@ -1,12 +1,14 @@
-//! Who is calling and may they: authentication and authorization for every registry request,
-//! and the `WWW-Authenticate` challenges docker clients follow
-//! (https://distribution.github.io/distribution/spec/auth/token/).
+//! Who is calling and may they: authorization for every registry request, and the
+//! `WWW-Authenticate` challenges docker clients follow
+//! (https://distribution.github.io/distribution/spec/auth/token/). Every challenge names the
+//! scopes of [`super::scope`], so a client that asks for exactly those gets what it needs.
 
 use actix_web::HttpRequest;
-use actix_web::http::header;
-use trove_auth::{Action, Auth, AuthError, Denied, Identity, Realm};
+use trove_auth::{Action, Auth, AuthError, Denied, Identity, Realm, ScopeAction};
 
 use super::errors::{OciCode, OciError};
+use super::scope;
+use crate::kit::caller;
 
 /// The caller of one request and what is needed to challenge it.
 pub(crate) struct Caller {
@@ -19,76 +21,19 @@ pub(crate) struct Caller {
     pub scope_prefix: String,
 }
 
-/// How the client addressed this listener: `scheme://host[:port]` and, behind a path-mapping
-/// proxy, the external path prefix. `X-Forwarded-Proto`, `-Host`, `-Port` and `-Prefix` count
-/// only from `trusted` peers (scenario S1: a TLS-terminating proxy in front of plain HTTP);
-/// otherwise the `Host` header and the listener's own TLS setting decide.
-pub(crate) struct External {
-    pub origin: String,
-    pub prefix: Option<String>,
+/// One `repository:<name>:<actions>` entry of a challenge.
+pub(crate) struct Scope {
+    pub image: String,
+    pub actions: &'static [ScopeAction],
 }
 
-fn first_header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    let v = req.headers().get(name)?.to_str().ok()?;
-    let v = v.split(',').next()?.trim();
-    // Values end up inside a quoted challenge parameter and in URLs: nothing exotic allowed.
-    (!v.is_empty()
-        && v.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'))
-    .then_some(v)
-}
-
-impl External {
-    pub fn of(req: &HttpRequest, trusted: &[ipnet::IpNet]) -> External {
-        let is_trusted = req
-            .peer_addr()
-            .is_some_and(|a| trusted.iter().any(|n| n.contains(&a.ip())));
-        let own_scheme = if req.app_config().secure() {
-            "https"
-        } else {
-            "http"
-        };
-        let own_host = first_header(req, "host")
-            .map(str::to_owned)
-            .unwrap_or_else(|| req.app_config().host().to_owned());
-        if !is_trusted {
-            return External {
-                origin: format!("{own_scheme}://{own_host}"),
-                prefix: None,
-            };
-        }
-        let scheme = match first_header(req, "x-forwarded-proto") {
-            Some("https") => "https",
-            Some("http") => "http",
-            _ => own_scheme,
-        };
-        let mut host = first_header(req, "x-forwarded-host").map_or(own_host, str::to_owned);
-        if let Some(port) =
-            first_header(req, "x-forwarded-port").filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
-        {
-            let default =
-                (scheme == "https" && port == "443") || (scheme == "http" && port == "80");
-            let has_port = host
-                .rsplit_once(':')
-                .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()));
-            if !default && !has_port {
-                host = format!("{host}:{port}");
-            }
-        }
-        let prefix = first_header(req, "x-forwarded-prefix")
-            .filter(|p| p.starts_with('/') && !p.contains(".."))
-            .map(|p| p.trim_end_matches('/').to_owned());
-        External {
-            origin: format!("{scheme}://{host}"),
-            prefix,
+impl Scope {
+    pub fn of(image: &str, action: Action) -> Self {
+        Scope {
+            image: image.to_owned(),
+            actions: scope::for_action(action),
         }
     }
-}
-
-pub(crate) fn authorization(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
 }
 
 /// Authenticates the request's credentials; invalid credentials answer 401 with a challenge.
@@ -97,7 +42,7 @@ pub(crate) async fn identify(
     req: &HttpRequest,
     challenge: impl FnOnce(String) -> OciError,
 ) -> Result<Identity, OciError> {
-    match auth.authenticator.identify(authorization(req)).await {
+    match caller::identify(auth, req).await {
         Ok(id) => Ok(id),
         Err(AuthError::Internal(e)) => {
             Err(OciError::from_core(e, super::errors::Subject::Repository))
@@ -106,56 +51,73 @@ pub(crate) async fn identify(
     }
 }
 
+/// What a caller who may not see a repository is told, whether it exists or not: nothing in
+/// the answer says which.
+pub(crate) fn hidden(repo: &str) -> OciError {
+    OciError::new(
+        OciCode::Denied,
+        format!("requested access to repository {repo} is denied (or it does not exist)"),
+    )
+}
+
 impl Caller {
-    /// A 401 `UNAUTHORIZED` with the challenge of the active realm. `scope` is
-    /// `(image, "pull"|"pull,push"|...)` for repository requests.
-    pub fn challenge(&self, message: String, scope: Option<(&str, &str)>) -> OciError {
+    /// A 401 `UNAUTHORIZED` with the challenge of the active realm, naming `scopes`.
+    pub fn challenge(&self, message: String, scopes: &[Scope]) -> OciError {
         let realms = self.auth.realms();
         // The access that was needed, as distribution reports it. Docker drops an error that
         // has only the code's default message and no detail, printing a bare "unauthorized".
-        let detail = scope.map(|(image, actions)| {
-            let name = format!("{}{image}", self.scope_prefix);
-            let entries: Vec<_> = actions
-                .split(',')
-                .map(|a| serde_json::json!({"Type": "repository", "Name": name, "Action": a}))
-                .collect();
-            serde_json::Value::Array(entries)
-        });
+        let detail: Vec<_> = scopes
+            .iter()
+            .flat_map(|s| {
+                let name = format!("{}{}", self.scope_prefix, s.image);
+                s.actions.iter().map(move |a| {
+                    serde_json::json!({"Type": "repository", "Name": name, "Action": a.name})
+                })
+            })
+            .collect();
         let value = if realms.contains(Realm::DockerToken) {
             let mut v = format!(
                 "Bearer realm=\"{}\",service=\"{}\"",
                 self.token_url,
                 self.auth.tokens.service()
             );
-            if let Some((image, actions)) = scope {
-                v.push_str(&format!(
-                    ",scope=\"repository:{}{image}:{actions}\"",
-                    self.scope_prefix
-                ));
+            if !scopes.is_empty() {
+                let list: Vec<String> = scopes
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "repository:{}{}:{}",
+                            self.scope_prefix,
+                            s.image,
+                            scope::names(s.actions)
+                        )
+                    })
+                    .collect();
+                v.push_str(&format!(",scope=\"{}\"", list.join(" ")));
             }
             v
         } else {
             "Basic realm=\"trove\"".to_owned()
         };
         let err = OciError::new(OciCode::Unauthorized, message).header("WWW-Authenticate", value);
-        match detail {
-            Some(d) => err.detail(d),
-            None => err,
+        if detail.is_empty() {
+            err
+        } else {
+            err.detail(serde_json::Value::Array(detail))
         }
     }
 
-    /// Maps a refusal: anonymous callers get a challenge ("authentication required"), known
-    /// users a 403 that says what is missing.
-    pub fn denied(&self, d: Denied, image: &str) -> OciError {
+    /// Maps a refusal: anonymous callers get a challenge ("authentication required"); known
+    /// users who may see the repository a 403 that says what is missing, and those who may not
+    /// the same answer as for a repository that does not exist.
+    pub fn denied(&self, d: Denied, image: &str, visible: bool) -> OciError {
         if d.kind() == trove_core::ErrorKind::Unauthenticated {
-            let actions = match d.action {
-                Action::Browse | Action::Read => "pull",
-                Action::Add | Action::Edit => "pull,push",
-                Action::Delete => "delete",
-            };
-            return self.challenge(d.to_string(), Some((image, actions)));
+            return self.challenge(d.to_string(), &[Scope::of(image, d.action)]);
         }
         tracing::info!(principal = %d.principal, action = %d.action, repo = %d.repo, reason = %d.reason, "denied");
-        OciError::new(OciCode::Denied, format!("{d}: {}", d.reason))
+        if !visible {
+            return hidden(&d.repo).reason(d.reason);
+        }
+        OciError::new(OciCode::Denied, format!("{d}: {}", d.reason)).reason(d.reason)
     }
 }

@@ -163,7 +163,7 @@ pub async fn manifest(
     let Some(meta) = repo.head(ctx, &path).await? else {
         return Ok(None);
     };
-    let asset = trove_store::open_asset(blobs, meta, None).await?;
+    let asset = trove_core::open_asset(blobs, meta, None).await?;
     let bytes = body_bytes(asset.body).await?;
     let meta = asset.meta;
     let json: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();

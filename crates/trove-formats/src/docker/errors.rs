@@ -145,8 +145,10 @@ pub struct OciError {
     pub status: u16,
     pub message: String,
     pub detail: Option<serde_json::Value>,
-    /// Extra response headers (`Range` on a 416, later `WWW-Authenticate` on a 401).
+    /// Extra response headers (`Range` on a 416, `WWW-Authenticate` on a 401).
     pub headers: Vec<(&'static str, String)>,
+    /// Why a request was refused, for the log line only (never sent).
+    pub reason: Option<String>,
 }
 
 impl OciError {
@@ -157,7 +159,12 @@ impl OciError {
             message: message.into(),
             detail: None,
             headers: vec![],
+            reason: None,
         }
+    }
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
     }
     pub fn status(mut self, status: u16) -> Self {
         self.status = status;
@@ -177,11 +184,25 @@ impl OciError {
     pub fn from_core(e: Error, subject: Subject) -> Self {
         let (code, status) = code_for(&e.kind, subject);
         if code == OciCode::Unknown {
-            tracing::error!(error = ?e, "internal error");
-            return OciError::new(code, "internal server error; the server log has the cause");
+            if crate::kit::upload::is_client_abort(&e) {
+                // The client went away mid-body: its doing, not ours (logged at info).
+                tracing::info!(error = %e.msg, "client aborted the request");
+                return OciError::new(OciCode::BlobUploadInvalid, e.msg)
+                    .status(400)
+                    .reason("client aborted");
+            }
+            return OciError::new(code, crate::kit::errors::internal(&e));
         }
+        let reason = match &e.kind {
+            trove_core::ErrorKind::Blocked { rule } => Some(format!("routing rule {rule}")),
+            _ => None,
+        };
         // A routing rule's refusal already names the rule and its matchers.
-        OciError::new(code, e.msg).status(status)
+        let err = OciError::new(code, e.msg).status(status);
+        match reason {
+            Some(r) => err.reason(r),
+            None => err,
+        }
     }
 }
 

@@ -13,7 +13,8 @@ use trove_core::{Algorithm, AssetMeta, Digest, NewAsset};
 use super::blobs::{content_headers, head_body};
 use super::errors::{OciCode, OciError, Subject};
 use super::route::Reference;
-use super::{CONTENT_DIGEST, DockerApi, Target, asset_path};
+use super::{CONTENT_DIGEST, Target, asset_path};
+use crate::kit::Frontend;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -244,7 +245,7 @@ async fn check_references(
 
 pub async fn put(
     t: &Target,
-    api: &DockerApi,
+    api: &Frontend,
     req: &HttpRequest,
     payload: web::Payload,
     name: &str,
@@ -337,7 +338,7 @@ pub async fn put(
 /// Writes a small in-memory document (a manifest) through the blob store, verified like any
 /// upload.
 async fn store_bytes(
-    api: &DockerApi,
+    api: &Frontend,
     bytes: Bytes,
     digest: &Digest,
 ) -> Result<trove_core::BlobInfo, OciError> {

@@ -2,7 +2,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use trove_core::{
     ATTR_UPSTREAM_STALE, AssetClass, AssetIndex, AssetMeta, AssetPath, BlobInfo, Digest, Error,
-    FormatId, FormatSpec, Generated, Page, ProxyConfig, Result, UpstreamHeaders, UpstreamRequest,
+    FormatId, FormatSpec, Generated, MergePart, Page, ProxyConfig, Result, UpstreamHeaders,
+    UpstreamRequest,
 };
 
 use serde_json::json;
@@ -11,10 +12,14 @@ use super::CONTENT_DIGEST;
 use super::manifests::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use super::route::{self, Reference, Route};
 
-/// The docker format logic that repository kinds call.
-pub struct DockerFormat;
+/// The docker format logic that repository kinds call, for one repository.
+#[derive(Debug, Default, Clone)]
+pub struct DockerSpec {
+    /// Docker Hub naming: single-segment image names mean `library/<name>` upstream.
+    pub hub_index: bool,
+}
 
-pub const ID: FormatId = FormatId("docker");
+pub const ID: FormatId = FormatId::new("docker");
 
 /// Where a blob of any image of a repository is stored: one blob namespace per repository,
 /// as in Nexus, so a layer pushed under one image name serves every other (`-` is not a
@@ -24,18 +29,19 @@ pub fn blob_storage_path(digest: &str) -> String {
 }
 
 #[async_trait]
-impl FormatSpec for DockerFormat {
+impl FormatSpec for DockerSpec {
     /// What a group merges: tag lists and the catalog are sorted unions (the order `last`
     /// pagination needs), a referrers index the union of its descriptors by digest. Everything
     /// else is served by the first member that has it.
-    fn merge(&self, path: &AssetPath, parts: Vec<Generated>) -> Option<Generated> {
+    fn merge(&self, path: &AssetPath, parts: Vec<MergePart>) -> Option<Generated> {
         let doc = match parse(path)? {
             Route::Tags { name } => Merged::Tags(name),
             Route::Catalog => Merged::Catalog,
             Route::Referrers { .. } => Merged::Referrers,
             _ => return None,
         };
-        Some(merge_documents(doc, &parts))
+        let docs: Vec<Generated> = parts.into_iter().map(|p| p.doc).collect();
+        Some(merge_documents(doc, &docs))
     }
 
     fn id(&self) -> FormatId {
@@ -83,7 +89,7 @@ impl FormatSpec for DockerFormat {
                 "{path} is not fetched from an upstream"
             )));
         };
-        let upstream_name = if proxy.docker_hub_index && !name.contains('/') {
+        let upstream_name = if self.hub_index && !name.contains('/') {
             format!("library/{name}")
         } else {
             name.to_owned()
@@ -98,6 +104,7 @@ impl FormatSpec for DockerFormat {
             ),
             accept,
             scope: Some(format!("repository:{upstream_name}:pull")),
+            ..Default::default()
         })
     }
 
@@ -324,7 +331,7 @@ mod tests {
 
     #[test]
     fn classify_for_proxies() {
-        let f = DockerFormat;
+        let f = DockerSpec::default();
         let digest = Some(Digest::parse(D).unwrap());
         assert_eq!(
             f.classify(&p(&format!("/v2/a/b/blobs/{D}"))),
@@ -350,15 +357,15 @@ mod tests {
 
     #[test]
     fn upstream_requests() {
-        let f = DockerFormat;
-        let mut cfg = ProxyConfig::new("https://registry-1.docker.io/");
+        let mut f = DockerSpec::default();
+        let cfg = ProxyConfig::new("https://registry-1.docker.io/");
         let r = f.upstream(&cfg, &p("/v2/alpine/manifests/3")).unwrap();
         assert_eq!(r.url, "https://registry-1.docker.io/v2/alpine/manifests/3");
         assert!(r.accept.as_deref().unwrap().contains(DOCKER_LIST));
         assert!(r.accept.as_deref().unwrap().contains(OCI_INDEX));
         assert_eq!(r.scope.as_deref(), Some("repository:alpine:pull"));
 
-        cfg.docker_hub_index = true;
+        f.hub_index = true;
         let r = f
             .upstream(&cfg, &p(&format!("/v2/alpine/blobs/{D}")))
             .unwrap();
@@ -383,7 +390,7 @@ mod tests {
 
     #[test]
     fn upstream_checks_and_aliases() {
-        let f = DockerFormat;
+        let f = DockerSpec::default();
         let d = Digest::parse(D).unwrap();
         let blob = BlobInfo {
             digest: d.clone(),
@@ -449,7 +456,15 @@ mod tests {
     }
 
     fn merged(path: &str, parts: Vec<Generated>) -> (serde_json::Value, String) {
-        let g = DockerFormat
+        let parts = parts
+            .into_iter()
+            .map(|doc| MergePart {
+                member: "m".into(),
+                kind: trove_core::RepoKind::Hosted,
+                doc,
+            })
+            .collect();
+        let g = DockerSpec::default()
             .merge(&AssetPath::parse(path).unwrap(), parts)
             .expect("merged");
         (serde_json::from_slice(&g.bytes).unwrap(), g.content_type)
@@ -511,7 +526,12 @@ mod tests {
         );
         // Manifests and blobs are not merged: the first member that has them serves them.
         let path = AssetPath::parse("/v2/app/manifests/1").unwrap();
-        assert!(DockerFormat.merge(&path, vec![doc(json!({}))]).is_none());
+        let part = MergePart {
+            member: "m".into(),
+            kind: trove_core::RepoKind::Hosted,
+            doc: doc(json!({})),
+        };
+        assert!(DockerSpec::default().merge(&path, vec![part]).is_none());
     }
 
     const OCI_MANIFEST_T: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -204,7 +204,7 @@ pub async fn catalog(t: &Target, req: &HttpRequest) -> Result<HttpResponse, OciE
 /// sorted and paginated like a repository's own catalog. Repositories the caller may not
 /// browse are left out, not refused.
 pub async fn registry_catalog(
-    api: &super::DockerApi,
+    api: &crate::kit::Frontend,
     caller: &super::auth::Caller,
     req: &HttpRequest,
 ) -> Result<HttpResponse, OciError> {
@@ -238,6 +238,7 @@ pub async fn registry_catalog(
                 token_url: caller.token_url.clone(),
                 scope_prefix: caller.scope_prefix.clone(),
             },
+            scopes: Vec::new(),
         };
         // A repository that cannot answer (its upstream down) must not hide the others.
         let Ok(Some(bytes)) = generated_bytes(&target, "/v2/_catalog".into()).await else {

@@ -10,9 +10,30 @@ use serde_json::json;
 use trove_auth::{AuthError, Realm, RequestedAccess};
 use trove_core::Repository;
 
-use super::auth::authorization;
 use super::errors::{OciCode, OciError, Subject};
-use super::{DockerApi, route};
+use super::{route, scope};
+use crate::kit::Frontend;
+use crate::kit::caller::authorization;
+
+/// Which repository a token request is for.
+pub(crate) enum Fixed {
+    /// A connector's or `/repository/<name>/`'s endpoint, or `/v2/token?repository=<name>`:
+    /// scope names are image names of this repository (`None`: no such repository, nothing
+    /// is granted).
+    Repository(Option<Arc<dyn Repository>>),
+    /// The main port's `/v2/token`: scope names are `<repository>/<image>`.
+    Shared,
+}
+
+/// The `repository=<name>` parameter of a token request, if any.
+pub(crate) fn repository_param(query: &str) -> Option<String> {
+    web::Query::<Vec<(String, String)>>::from_query(query)
+        .ok()?
+        .into_inner()
+        .into_iter()
+        .find(|(k, _)| k == "repository")
+        .map(|(_, v)| v)
+}
 
 /// Parses `repository:<name>:<actions>` scopes (several `scope` parameters, or several scopes
 /// separated by spaces in one). Other resource types are ignored, as the spec allows.
@@ -43,14 +64,13 @@ pub(crate) fn parse_scopes(query: &str) -> Result<Vec<(String, Vec<String>)>, Oc
     Ok(out)
 }
 
-/// Issues a token. `fixed` is the repository of a connector or `/repository/<name>/` mount;
-/// on the main port's shared endpoint scope names are `<repository>/<image>`.
-pub async fn issue(
-    api: &DockerApi,
+/// Issues a token for the scopes asked, intersected with the caller's rights.
+pub(crate) async fn issue(
+    front: &Frontend,
     req: &HttpRequest,
-    fixed: Option<Arc<dyn Repository>>,
+    fixed: Fixed,
 ) -> Result<HttpResponse, OciError> {
-    let auth = &api.auth;
+    let auth = &front.auth;
     if !auth.realms().contains(Realm::DockerToken) {
         return Err(
             OciError::new(OciCode::Unsupported, "the docker token realm is turned off").status(404),
@@ -67,9 +87,9 @@ pub async fn issue(
     let mut targets: Vec<(Arc<dyn Repository>, String, Vec<String>)> = Vec::new();
     for (name, actions) in parse_scopes(req.query_string())? {
         let (repo, image) = match &fixed {
-            Some(repo) => (Some(repo.clone()), name),
-            None => match name.split_once('/') {
-                Some((repo, image)) => (api.repos.get(repo), image.to_owned()),
+            Fixed::Repository(repo) => (repo.clone(), name),
+            Fixed::Shared => match name.split_once('/') {
+                Some((repo, image)) => (front.repos.get(repo), image.to_owned()),
                 None => (None, name),
             },
         };
@@ -83,8 +103,8 @@ pub async fn issue(
         .iter()
         .map(|(repo, image, actions)| RequestedAccess {
             repo: repo.config(),
-            image: image.clone(),
-            actions: actions.clone(),
+            name: image.clone(),
+            actions: scope::parse(actions),
         })
         .collect();
     let token = auth

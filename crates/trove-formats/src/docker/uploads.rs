@@ -13,15 +13,22 @@ use trove_core::{
 };
 use trove_store::UploadRow;
 
-use super::body::bridge;
 use super::errors::{OciCode, OciError, Subject};
-use super::{CONTENT_DIGEST, DockerApi, Mount, Target, asset_path, route};
+use super::{CONTENT_DIGEST, Mount, Target, asset_path, route};
+use crate::kit::Frontend;
+use crate::kit::body::bridge;
 
 #[derive(Deserialize)]
 struct Query {
     digest: Option<String>,
     mount: Option<String>,
     from: Option<String>,
+}
+
+/// The source a `POST ...?mount=<digest>&from=<name>` mounts from.
+pub(crate) fn mount_from(req: &HttpRequest) -> Option<String> {
+    let q = query(req).ok()?;
+    q.mount.and(q.from)
 }
 
 fn query(req: &HttpRequest) -> Result<Query, OciError> {
@@ -58,12 +65,12 @@ fn in_progress(res: &mut HttpResponseBuilder, t: &Target, name: &str, id: &Uploa
 
 /// Streams `payload` into upload `id` at `offset`.
 async fn append(
-    api: &DockerApi,
+    api: &Frontend,
     id: &UploadId,
     offset: u64,
     payload: web::Payload,
 ) -> CoreResult<u64> {
-    let (pump, body): (_, ByteStream) = bridge(payload);
+    let (pump, body): (_, ByteStream) = bridge(payload, api.progress);
     let (_, appended) = futures_util::join!(pump, api.blobs.append(id, offset, body));
     appended
 }
@@ -71,7 +78,7 @@ async fn append(
 /// Verifies and commits upload `id`, ends its session and links the blob into the repository.
 async fn complete(
     t: &Target,
-    api: &DockerApi,
+    api: &Frontend,
     name: &str,
     id: &UploadId,
     digest: &Digest,
@@ -110,7 +117,7 @@ async fn link(t: &Target, name: &str, blob: BlobInfo) -> Result<HttpResponse, Oc
 /// `POST /v2/<name>/blobs/uploads/[?digest=]`
 pub async fn start(
     t: &Target,
-    api: &DockerApi,
+    api: &Frontend,
     req: &HttpRequest,
     payload: web::Payload,
     name: &str,
@@ -154,7 +161,7 @@ pub async fn start(
 /// the blob is not reachable there: the caller falls back to a normal upload session (202).
 async fn try_mount(
     t: &Target,
-    api: &DockerApi,
+    api: &Frontend,
     name: &str,
     mount: &str,
     from: Option<&str>,
@@ -174,21 +181,46 @@ async fn try_mount(
     {
         return Ok(None);
     }
-    let path = asset_path(format!("/v2/{name}/blobs/{digest}"))?;
-    let found = source
-        .head(&t.ctx, &path)
+    let path = asset_path(format!("/v2/{source_image}/blobs/{digest}"))?;
+    let err = |e| OciError::from_core(e, Subject::Blob);
+    let Some(meta) = source.head(&t.ctx, &path).await.map_err(err)? else {
+        return Ok(None);
+    };
+    // A row never points at a blob that is not stored: what the source only knows of (a
+    // proxy's upstream answered a HEAD) is fetched first, through its own single flight.
+    if api
+        .blobs
+        .stat(&meta.blob.digest)
         .await
-        .map_err(|e| OciError::from_core(e, Subject::Blob))?;
-    match found {
-        Some(meta) => link(t, name, meta.blob).await.map(Some),
-        None => Ok(None),
+        .map_err(err)?
+        .is_none()
+    {
+        let Some(asset) = source.get(&t.ctx, &path, None).await.map_err(err)? else {
+            return Ok(None);
+        };
+        let mut body = asset.body;
+        while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+            if chunk.is_err() {
+                return Ok(None);
+            }
+        }
+        if api
+            .blobs
+            .stat(&meta.blob.digest)
+            .await
+            .map_err(err)?
+            .is_none()
+        {
+            return Ok(None);
+        }
     }
+    link(t, name, meta.blob).await.map(Some)
 }
 
 /// Finds the session and checks that it belongs to this repository and image name.
 async fn session(
     t: &Target,
-    api: &DockerApi,
+    api: &Frontend,
     name: &str,
     id: &UploadId,
 ) -> Result<UploadRow, OciError> {
@@ -211,7 +243,7 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 /// `GET /v2/<name>/blobs/uploads/<id>`: progress (end-13).
 pub async fn status(
     t: &Target,
-    api: &DockerApi,
+    api: &Frontend,
     name: &str,
     id: &UploadId,
 ) -> Result<HttpResponse, OciError> {
@@ -251,7 +283,7 @@ fn content_range(req: &HttpRequest) -> Result<Option<(u64, u64)>, OciError> {
 /// the upload ends answers 416 with the current `Range`, as the spec asks.
 pub async fn patch(
     t: &Target,
-    api: &DockerApi,
+    api: &Frontend,
     req: &HttpRequest,
     payload: web::Payload,
     name: &str,
@@ -291,7 +323,7 @@ pub async fn patch(
 /// verified commit (end-6).
 pub async fn finish(
     t: &Target,
-    api: &DockerApi,
+    api: &Frontend,
     req: &HttpRequest,
     payload: web::Payload,
     name: &str,
@@ -324,7 +356,7 @@ pub async fn finish(
 /// `DELETE /v2/<name>/blobs/uploads/<id>`: cancel.
 pub async fn cancel(
     t: &Target,
-    api: &DockerApi,
+    api: &Frontend,
     name: &str,
     id: &UploadId,
 ) -> Result<HttpResponse, OciError> {

@@ -112,7 +112,7 @@ impl RepoForm {
             routing_rule: text(&i.routing_rule),
             write_policy: text(&i.write_policy),
             remote: text(&i.remote),
-            docker_hub_index: i.docker_hub_index.unwrap_or(false),
+            docker_hub_index: i.options.get("hub_index") == Some(&serde_json::Value::Bool(true)),
             upstream_username: text(&i.upstream_username),
             upstream_password_env: text(&i.upstream_password_env),
             upstream_password_file: text(&i.upstream_password_file),
@@ -176,7 +176,11 @@ impl RepoForm {
             "hosted" => input.write_policy = blank_none(&self.write_policy),
             "proxy" => {
                 input.remote = blank_none(&self.remote);
-                input.docker_hub_index = Some(self.docker_hub_index);
+                if self.docker_hub_index && self.format == "docker" {
+                    input
+                        .options
+                        .insert("hub_index".into(), serde_json::Value::Bool(true));
+                }
                 input.upstream_username = blank_none(&self.upstream_username);
                 input.upstream_password_env = blank_none(&self.upstream_password_env);
                 input.upstream_password_file = blank_none(&self.upstream_password_file);

@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use base64::Engine as _;
 use trove_auth::Principal;
-use trove_formats::docker::DockerApi;
+use trove_formats::kit::{Frontend, external::first_header};
 
 use super::{Chrome, ErrorPage, Form, FormError, refuse, render, see_other};
 use crate::service::{PasswordChange, Service, ServiceError};
@@ -118,16 +118,12 @@ fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
 
 /// Whether the direct peer is one of `[server] trusted_proxies`.
 fn from_trusted_proxy(req: &HttpRequest) -> bool {
-    let Some(api) = req.app_data::<web::Data<DockerApi>>() else {
-        return false;
-    };
-    req.peer_addr()
-        .is_some_and(|a| api.trusted_proxies.iter().any(|n| n.contains(&a.ip())))
+    req.app_data::<web::Data<Frontend>>()
+        .is_some_and(|f| f.external(req).trusted)
 }
 
 fn forwarded(req: &HttpRequest, name: &str) -> Option<String> {
-    let v = req.headers().get(name)?.to_str().ok()?;
-    Some(v.split(',').next()?.trim().to_owned()).filter(|v| !v.is_empty())
+    first_header(req, name).map(str::to_owned)
 }
 
 /// Whether the browser talks https to us (or to the trusted proxy in front): cookies get

@@ -55,6 +55,7 @@ impl Service {
     fn ctx(caller: &Principal) -> Ctx {
         Ctx {
             user: (!caller.is_anonymous()).then(|| caller.name().to_owned()),
+            ..Ctx::default()
         }
     }
 
@@ -116,7 +117,7 @@ impl Service {
         let r = self.repo_for(caller, repo, Action::Read)?;
         browse::manifest(
             r.as_ref(),
-            self.trove.api.blobs.as_ref(),
+            self.trove.front.blobs.as_ref(),
             &Self::ctx(caller),
             image,
             reference,

@@ -16,6 +16,8 @@ use super::{Service, ServiceError, ServiceResult, UI, read_only_reason};
 pub struct RepoView {
     pub name: String,
     pub format: String,
+    /// The format's own settings (docker: `hub_index`).
+    pub options: serde_json::Map<String, serde_json::Value>,
     pub kind: RepoKind,
     pub online: bool,
     pub managed_by: String,
@@ -59,6 +61,9 @@ pub struct RepoInput {
     pub format: String,
     /// `hosted`, `proxy` or `group`.
     pub kind: String,
+    /// The format's own settings, checked by the format (docker: `{"hub_index": true}`).
+    #[serde(default)]
+    pub options: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub force_basic_auth: bool,
     #[serde(default)]
@@ -71,8 +76,6 @@ pub struct RepoInput {
     /// Proxy.
     #[serde(default)]
     pub remote: Option<String>,
-    #[serde(default)]
-    pub docker_hub_index: Option<bool>,
     #[serde(default)]
     pub upstream_username: Option<String>,
     #[serde(default)]
@@ -111,6 +114,7 @@ impl RepoInput {
         let mut input = RepoInput {
             name: v.name.clone(),
             format: v.format.clone(),
+            options: v.options.clone(),
             kind: kind_name(v.kind).into(),
             force_basic_auth: v.force_basic_auth,
             routing_rule: v.routing_rule.clone(),
@@ -123,7 +127,6 @@ impl RepoInput {
             }
             KindConfig::Proxy(p) => {
                 input.remote = Some(p.remote.clone());
-                input.docker_hub_index = Some(p.docker_hub_index);
                 input.upstream_username = p.upstream_username.clone();
                 input.upstream_password_env = p.upstream_password_env.clone();
                 input.upstream_password_file = p.upstream_password_file.clone();
@@ -275,7 +278,8 @@ impl Service {
         let name = r.config.name.as_str();
         RepoView {
             name: name.to_owned(),
-            format: r.config.format.clone(),
+            format: r.config.format.to_string(),
+            options: r.config.options.clone(),
             kind: r.config.kind(),
             online: r.config.online,
             managed_by: r.managed_by.clone(),
@@ -317,16 +321,9 @@ impl Service {
     ) -> ServiceResult<DeclaredRepo> {
         let name =
             RepoName::parse(input.name.trim()).map_err(|e| ServiceError::invalid("name", e.msg))?;
-        if !crate::config::FORMATS.contains(&input.format.as_str()) {
-            return Err(ServiceError::invalid(
-                "format",
-                format!(
-                    "unknown format {:?} (known: {})",
-                    input.format,
-                    crate::config::FORMATS.join(", ")
-                ),
-            ));
-        }
+        let format = trove_formats::registry()
+            .find(input.format.trim())
+            .map_err(|e| ServiceError::invalid("format", e))?;
         let records = self.trove.meta.repos().records().await?;
         if existing.is_none() && records.iter().any(|r| r.config.name == name) {
             return Err(ServiceError::Conflict {
@@ -373,7 +370,7 @@ impl Service {
                             format!("no repository named {m}"),
                         ));
                     };
-                    if rec.config.format != input.format {
+                    if rec.config.format != input.format.trim() {
                         return Err(ServiceError::invalid(
                             "members",
                             format!(
@@ -457,9 +454,28 @@ impl Service {
             ));
         }
         let connector = self.validate_connector(input.connector.as_ref(), &others)?;
+        let repo_kind = match &kind {
+            KindConfig::Hosted { .. } => RepoKind::Hosted,
+            KindConfig::Proxy(_) => RepoKind::Proxy,
+            KindConfig::Group { .. } => RepoKind::Group,
+        };
+        if !format.info().kinds.contains(&repo_kind) {
+            return Err(ServiceError::invalid(
+                "kind",
+                format!(
+                    "a {} repository cannot be {}",
+                    format.id(),
+                    repo_kind.as_str()
+                ),
+            ));
+        }
+        format
+            .check_options(repo_kind, &input.options)
+            .map_err(|e| ServiceError::invalid("options", e))?;
         Ok(DeclaredRepo {
             name,
-            format: input.format.clone(),
+            format: format.id(),
+            options: input.options.clone(),
             kind,
             force_basic_auth: input.force_basic_auth,
             routing_rule,
@@ -524,7 +540,6 @@ impl Service {
 fn proxy_keys(i: &RepoInput) -> Vec<&'static str> {
     [
         ("remote", none_if_blank(&i.remote).is_some()),
-        ("docker_hub_index", i.docker_hub_index == Some(true)),
         (
             "upstream_username",
             none_if_blank(&i.upstream_username).is_some(),
@@ -590,7 +605,6 @@ pub fn proxy_config(i: &RepoInput) -> ServiceResult<ProxyConfig> {
     }
     Ok(ProxyConfig {
         remote,
-        docker_hub_index: i.docker_hub_index.unwrap_or(false),
         upstream_username: username,
         upstream_password_env: env,
         upstream_password_file: file,

@@ -139,6 +139,13 @@ impl Service {
         }
         metric(
             &mut out,
+            "trove_http_client_aborts_total",
+            "counter",
+            "Requests the client abandoned mid-body (aborted uploads); not server errors.",
+        );
+        let _ = writeln!(out, "trove_http_client_aborts_total {}", m.client_aborts);
+        metric(
+            &mut out,
             "trove_http_request_duration_seconds",
             "histogram",
             "Time to answer a request (head written; streamed bodies not included).",
