@@ -12,5 +12,7 @@ mod console;
 mod groups;
 mod malformed;
 mod nodes;
+mod raw;
 mod rest;
 mod restart;
+mod scopes;

@@ -526,24 +526,7 @@ async fn dispatch(
 /// else gets exactly what a repository they may not see answers: a challenge when anonymous,
 /// the same 403 otherwise, so existence never leaks.
 fn missing(c: &auth::Caller, name: &str, scopes: &[Scope]) -> OciError {
-    let would_see = trove_core::RepoName::parse(name).is_ok_and(|n| {
-        let hypothetical = RepositoryConfig {
-            id: String::new(),
-            name: n,
-            format: ID,
-            options: Default::default(),
-            online: true,
-            kind: trove_core::KindConfig::Hosted {
-                write_policy: Default::default(),
-            },
-            force_basic_auth: false,
-            routing_rule: None,
-        };
-        c.auth
-            .authorizer
-            .check(&c.identity.principal, Action::Browse, &hypothetical)
-            .is_ok()
-    });
+    let would_see = crate::kit::access::would_see(&c.auth, &c.identity, &ID, name);
     if would_see {
         return OciError::new(
             OciCode::NameUnknown,

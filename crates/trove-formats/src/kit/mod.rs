@@ -1,9 +1,10 @@
 //! The front-end kit: format-neutral HTTP plumbing that every format uses and none copies. The
 //! external URL a client used ([`external`]), who is calling ([`caller`]), request ids and the
-//! facts of each request's log line ([`request`]), request bodies as `Send` streams with a
+//! facts of each request's log line ([`request`]), whether the caller may ([`access`]), request bodies as `Send` streams with a
 //! progress timeout ([`body`]), bodies into the blob store with their digest verified
 //! ([`upload`]), and what every format's error table shares ([`errors`]).
 
+pub mod access;
 pub mod body;
 pub mod caller;
 pub mod errors;

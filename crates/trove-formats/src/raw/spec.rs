@@ -1,0 +1,93 @@
+//! The raw format logic the repository kinds call: a file is stored under its own path, a
+//! proxy fetches it at `<remote><path>` (segments percent-encoded) and revalidates it after
+//! the repository's max age with the upstream's `ETag` / `Last-Modified`, a group serves the
+//! first member that has it.
+
+use async_trait::async_trait;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use trove_core::{
+    AssetIndex, AssetPath, FormatId, FormatSpec, Generated, ProxyConfig, Result, UpstreamRequest,
+};
+
+pub const ID: FormatId = FormatId::new("raw");
+
+/// What a path segment keeps encoded in an upstream URL (RFC 3986 `pchar` minus what is safe).
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+#[derive(Debug, Default)]
+pub struct RawSpec;
+
+#[async_trait]
+impl FormatSpec for RawSpec {
+    fn id(&self) -> FormatId {
+        ID
+    }
+
+    fn storage_path(&self, path: &AssetPath) -> AssetPath {
+        path.clone()
+    }
+
+    fn generates(&self, _path: &AssetPath) -> bool {
+        false
+    }
+
+    async fn generate(
+        &self,
+        _path: &AssetPath,
+        _index: &dyn AssetIndex,
+    ) -> Result<Option<Generated>> {
+        Ok(None)
+    }
+
+    /// `<remote>/<path>`: a remote with a path prefix and a trailing slash keeps its prefix.
+    fn upstream(&self, proxy: &ProxyConfig, path: &AssetPath) -> Result<UpstreamRequest> {
+        let encoded: Vec<String> = path.as_str()[1..]
+            .split('/')
+            .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
+            .collect();
+        Ok(UpstreamRequest {
+            url: format!(
+                "{}/{}",
+                proxy.remote.trim_end_matches('/'),
+                encoded.join("/")
+            ),
+            ..Default::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls_keep_the_remote_prefix_and_encode_segments() {
+        let p = |s: &str| AssetPath::parse(s).unwrap();
+        let r = RawSpec
+            .upstream(&ProxyConfig::new("http://h:1/files/"), &p("/a b/c#d.txt"))
+            .unwrap();
+        assert_eq!(r.url, "http://h:1/files/a%20b/c%23d.txt");
+        let r = RawSpec
+            .upstream(&ProxyConfig::new("http://h:1"), &p("/x/%2e%2e"))
+            .unwrap();
+        assert_eq!(
+            r.url, "http://h:1/x/%252e%252e",
+            "a literal % stays literal"
+        );
+    }
+}
