@@ -26,7 +26,7 @@ pub use browser::Browser;
 pub use dockerd::Dockerd;
 pub use faults::{Fault, FaultProxy};
 pub use images::{DockerArchive, ImageSpec, OciLayout, PlatformImage};
-pub use nginx::TlsProxy;
+pub use nginx::{Nginx, TlsProxy};
 pub use proxy::PrefixProxy;
 pub use tools::{Podman, Skopeo};
 pub use trove::TroveInstance;

@@ -8,6 +8,7 @@ mod console_browser;
 mod harness_selfcheck;
 mod hosted_docker;
 mod proxy_docker;
+mod raw_files;
 mod scenario_s1;
 mod scenario_s2;
 mod scenario_s3;

@@ -1,11 +1,32 @@
 //! Scenario S3 (../shared/SCENARIOS.md): a public, anonymous, pull-only proxy limited to some
-//! namespaces by a routing rule, reached through path-based access: a proxy maps its host onto
-//! `/repository/docker/` (here the harness's PrefixProxy stands in for the TLS proxy). The stock
-//! docker client, never logged in: an allowed namespace pulls, another is refused naming the
-//! rule, a push is refused. A local docker-registry stands in for Docker Hub.
+//! namespaces by a routing rule, reached through path-based access: nginx maps its host onto
+//! `/repository/docker/` with the very block the scenario's users publish (no
+//! `X-Forwarded-Prefix`, and Trove not told to trust it). The stock docker client, never logged
+//! in: an allowed namespace pulls, another is refused naming the rule, a push is refused. A
+//! local docker-registry stands in for Docker Hub.
+
+use std::net::SocketAddr;
 
 use trove_tests::pullthrough::push_generated;
-use trove_tests::{Dockerd, ImageSpec, PrefixProxy, TroveInstance, Upstream, blocking};
+use trove_tests::{Dockerd, ImageSpec, Nginx, TroveInstance, Upstream, blocking};
+
+/// The location block of SCENARIOS.md S3, verbatim but for `IP:8081`.
+const PUBLISHED_BLOCK: &str = r#"location / {
+  client_max_body_size  64m;
+  proxy_http_version 1.1;
+  proxy_pass http://IP:8081/repository/docker/;
+  proxy_set_header Host $host;
+  proxy_set_header X-Forwarded-For $remote_addr;
+  proxy_set_header X-Forwarded-Proto $scheme;
+  proxy_connect_timeout 60s;  proxy_send_timeout 60s;  proxy_read_timeout 300s;  send_timeout 60s;
+  proxy_buffers 16 32k;  proxy_buffer_size 64k;
+  proxy_set_header Connection "";
+}"#;
+
+/// The public host. `Host $host` drops the port, so the proxy must listen where clients need no
+/// port: port 80, on an address of its own (127.0.0.0/8 is an insecure registry to docker by
+/// default, so it talks plain HTTP there).
+const PUBLIC: &str = "127.0.0.83";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_public_pull_only_proxy_limited_to_namespaces() {
@@ -41,8 +62,10 @@ routing_rule = "hub-namespaces"
         upstream.url()
     ))
     .await;
-    let front = PrefixProxy::start(trove.main_addr(), "/repository/docker");
-    let host = front.host();
+    let block = PUBLISHED_BLOCK.replace("IP:8081", &trove.main_addr().to_string());
+    let addr: SocketAddr = format!("{PUBLIC}:80").parse().unwrap();
+    let front = Nginx::start(&format!("server {{\n listen {addr};\n {block}\n}}"), addr);
+    let host = PUBLIC.to_owned();
 
     blocking(move || {
         let docker = Dockerd::start();
@@ -71,12 +94,9 @@ routing_rule = "hub-namespaces"
         assert!(!o.status.success(), "nobody pushes to the public proxy");
     })
     .await;
-    // Every request came through path-based access.
-    assert!(
-        front
-            .exchanges()
-            .iter()
-            .all(|e| e.upstream_path.starts_with("/repository/docker/"))
-    );
+    // The pull came through the proxy, token included.
+    let log = front.access_log();
+    assert!(log.contains("GET /v2/token?"), "{log}");
+    assert!(log.contains("/v2/helloz/onenav/manifests/0.9.33"), "{log}");
     trove.stop().await;
 }

@@ -301,10 +301,10 @@ impl GeneratedCache {
             entries.bytes = 0;
         }
         let forms = entries.docs.entry(path.as_str().to_owned()).or_default();
-        let old = match forms.iter().position(|e| e.variant == variant) {
-            Some(i) => Some(forms.swap_remove(i)),
-            None => None,
-        };
+        let old = forms
+            .iter()
+            .position(|e| e.variant == variant)
+            .map(|i| forms.swap_remove(i));
         forms.push(Entry {
             variant: variant.to_owned(),
             stamp,

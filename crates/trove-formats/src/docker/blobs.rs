@@ -1,6 +1,6 @@
 //! Blob HEAD and GET (end-2, end-10 of the spec), with single byte ranges.
 
-use actix_web::body::{BodyStream, SizedStream};
+use actix_web::body::SizedStream;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 use trove_core::{AssetMeta, ByteRange, Digest};
@@ -27,15 +27,7 @@ pub(crate) fn content_headers(res: &mut HttpResponseBuilder, meta: &AssetMeta, c
     }
 }
 
-/// A HEAD answer that announces `len` bytes and sends none.
-pub(crate) fn head_body(res: &mut HttpResponseBuilder, len: u64) -> HttpResponse {
-    // A streaming body with `no_chunking` keeps our Content-Length; a sized empty body would
-    // make actix write `content-length: 0` (docker reads the size from HEAD).
-    res.no_chunking(len)
-        .body(BodyStream::new(futures_util::stream::empty::<
-            Result<bytes::Bytes, std::io::Error>,
-        >()))
-}
+pub(crate) use crate::kit::response::head_body;
 
 pub async fn get(
     t: &Target,

@@ -1,9 +1,8 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use trove_core::{
-    ATTR_UPSTREAM_STALE, AssetClass, AssetIndex, AssetMeta, AssetPath, BlobInfo, Digest, Error,
-    FormatId, FormatSpec, Generated, MergePart, Page, ProxyConfig, Result, UpstreamHeaders,
-    UpstreamRequest,
+    AssetClass, AssetIndex, AssetPath, BlobInfo, Digest, Error, FormatId, FormatSpec, Generated,
+    MergePart, Page, ProxyConfig, Result, UpstreamHeaders, UpstreamRequest,
 };
 
 use serde_json::json;
@@ -158,31 +157,7 @@ fn parse(path: &AssetPath) -> Option<Route> {
     route::parse(path.as_str().strip_prefix("/v2")?).ok()
 }
 
-/// Response headers for an asset a proxy served from its cache because it could not ask the
-/// upstream: `Warning: 110` (RFC 7234 "response is stale", which clients log) and
-/// `X-Trove-Upstream: stale; <reason>`. Empty for anything else.
-pub fn upstream_headers(meta: &AssetMeta) -> Vec<(&'static str, String)> {
-    let Some(why) = meta.attrs.get(ATTR_UPSTREAM_STALE).and_then(|v| v.as_str()) else {
-        return vec![];
-    };
-    // Header values must be visible ASCII; the reason is ours, but may quote an upstream.
-    let why: String = why
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .filter(|c| *c != '"')
-        .take(200)
-        .collect();
-    vec![
-        ("Warning", format!("110 trove \"Response is stale: {why}\"")),
-        ("X-Trove-Upstream", format!("stale; {why}")),
-    ]
-}
+pub use crate::kit::response::upstream_headers;
 
 /// A generated document's bytes and content type.
 type Doc = (Vec<u8>, &'static str);
@@ -322,6 +297,7 @@ fn merge_documents(doc: Merged, parts: &[Generated]) -> Generated {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trove_core::{ATTR_UPSTREAM_STALE, AssetMeta};
 
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 

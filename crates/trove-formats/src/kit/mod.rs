@@ -2,7 +2,8 @@
 //! external URL a client used ([`external`]), who is calling ([`caller`]), request ids and the
 //! facts of each request's log line ([`request`]), whether the caller may ([`access`]), request bodies as `Send` streams with a
 //! progress timeout ([`body`]), bodies into the blob store with their digest verified
-//! ([`upload`]), and what every format's error table shares ([`errors`]).
+//! ([`upload`]), response pieces ([`response`]), and what every format's error table shares
+//! ([`errors`]).
 
 pub mod access;
 pub mod body;
@@ -10,6 +11,7 @@ pub mod caller;
 pub mod errors;
 pub mod external;
 pub mod request;
+pub mod response;
 pub mod upload;
 
 use std::sync::Arc;

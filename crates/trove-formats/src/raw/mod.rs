@@ -27,7 +27,7 @@ use trove_core::{
 pub use spec::{ID, RawSpec};
 
 use crate::kit::access::{self, Refusal};
-use crate::kit::{body, caller, errors, request, upload};
+use crate::kit::{body, caller, errors, request, response, upload};
 use crate::registry::{Format, FormatInfo, RepoRequest};
 
 /// The raw format.
@@ -312,9 +312,11 @@ async fn get(req: &RepoRequest, repo: &dyn Repository, ctx: &Ctx, path: &str) ->
     if not_modified(&req.http, &meta) {
         return Ok(res.status(StatusCode::NOT_MODIFIED).finish());
     }
+    for h in response::upstream_headers(&meta) {
+        res.insert_header(h);
+    }
     if head {
-        // actix answers HEAD without a body but keeps this length.
-        return Ok(res.no_chunking(meta.blob.size).finish());
+        return Ok(response::head_body(&mut res, meta.blob.size));
     }
     let asset = repo
         .get(ctx, &path_, range)
