@@ -263,6 +263,11 @@ pub trait FormatSpec: Send + Sync {
     fn merge(&self, _path: &AssetPath, _parts: Vec<MergePart>) -> Option<Generated> {
         None
     }
+    /// Whether `merge` merges at `path` (it must agree with `merge`); formats override it to
+    /// spare building the empty document per request.
+    fn merges(&self, path: &AssetPath) -> bool {
+        self.merge(path, Vec::new()).is_some()
+    }
 }
 
 /// How a proxy repository treats a path (asked through `FormatSpec::classify`).

@@ -76,10 +76,9 @@ impl GroupRepository {
         })
     }
 
-    /// Whether `path` is a document merged from every member (the format's contract: `merge`
-    /// answers `Some` for the empty list exactly where it merges).
+    /// Whether `path` is a document merged from every member.
     fn merges(&self, path: &AssetPath) -> bool {
-        self.format.merge(path, Vec::new()).is_some()
+        self.format.merges(path)
     }
 
     /// Gathers `path` from every member at once (in its canonical form) and merges what they

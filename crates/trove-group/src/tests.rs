@@ -536,3 +536,105 @@ async fn content_by_digest_is_consistent_across_members() {
     assert_eq!(got.meta.blob.digest, digest);
     assert_eq!(read_stream(got.body).await, layer);
 }
+
+/// Merges `/who` as `member:kind` lines (what `merge` is told of each part), counting merges;
+/// renders variant `upper`; stores `/who` as it is given.
+#[derive(Default)]
+struct WhoFormat {
+    merged: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl FormatSpec for WhoFormat {
+    fn id(&self) -> trove_core::FormatId {
+        FormatId::new("test")
+    }
+    fn storage_path(&self, path: &AssetPath) -> AssetPath {
+        path.clone()
+    }
+    fn generates(&self, _: &AssetPath) -> bool {
+        false
+    }
+    async fn generate(&self, _: &AssetPath, _: &dyn AssetIndex) -> Result<Option<Generated>> {
+        Ok(None)
+    }
+    fn merges(&self, path: &AssetPath) -> bool {
+        path.as_str() == "/who"
+    }
+    fn merge(&self, path: &AssetPath, parts: Vec<trove_core::MergePart>) -> Option<Generated> {
+        if path.as_str() != "/who" {
+            return None;
+        }
+        self.merged
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let lines: Vec<String> = parts
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}:{}:{}",
+                    p.member,
+                    p.kind.as_str(),
+                    String::from_utf8_lossy(&p.doc.bytes)
+                )
+            })
+            .collect();
+        Some(Generated {
+            bytes: Bytes::from(lines.join("\n")),
+            content_type: "text/plain".into(),
+        })
+    }
+    fn render(&self, _: &AssetPath, variant: &str, doc: &Generated) -> Result<Option<Generated>> {
+        Ok((variant == "upper").then(|| Generated {
+            bytes: Bytes::from(doc.bytes.to_ascii_uppercase()),
+            content_type: "text/upper".into(),
+        }))
+    }
+}
+
+/// A merge is told each part's member and kind (a format guards against dependency confusion
+/// with it), is kept while the parts are unchanged, asks members for their canonical form, and
+/// renders the caller's variant from the merged document.
+#[tokio::test]
+async fn merges_know_their_members_are_kept_and_render_variants() {
+    let f = fixture().await;
+    f.put(&f.a, "/who", b"from a").await;
+    f.put(&f.b, "/who", b"from b").await;
+    let who = Arc::new(WhoFormat::default());
+    let g = GroupRepository::new(
+        config_named(f.a.config(), "g"),
+        vec![f.a.clone(), f.b.clone()],
+        None,
+        who.clone(),
+    );
+    let read = |ctx: Ctx| {
+        let g = &g;
+        async move {
+            let a = g.get(&ctx, &p("/who"), None).await.unwrap().unwrap();
+            String::from_utf8(trove_store::testing::read_all(a.body).await).unwrap()
+        }
+    };
+    assert_eq!(
+        read(Ctx::default()).await,
+        "a:hosted:from a\nb:hosted:from b"
+    );
+    assert_eq!(
+        read(Ctx::default()).await,
+        "a:hosted:from a\nb:hosted:from b"
+    );
+    let upper = Ctx {
+        variant: Some("upper"),
+        ..Ctx::default()
+    };
+    assert_eq!(
+        read(upper.clone()).await,
+        "A:HOSTED:FROM A\nB:HOSTED:FROM B"
+    );
+    assert_eq!(
+        who.merged.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "unchanged parts are merged once, variants included"
+    );
+    f.put(&f.b, "/who", b"b changed").await;
+    assert_eq!(read(upper).await, "A:HOSTED:FROM A\nB:HOSTED:B CHANGED");
+    assert_eq!(who.merged.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

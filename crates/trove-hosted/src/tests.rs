@@ -7,7 +7,9 @@ use trove_store::{DeclaredRepo, MemBlobStore, digest_of};
 
 use super::*;
 
-/// Stores `/shared/<x>` for any `/<dir>/shared/<x>` and generates `/index` from the stored paths.
+/// Stores `/shared/<x>` for any `/<dir>/shared/<x>`, generates `/index` from the stored paths
+/// and `/concat` from the stored bodies under `/docs/`, renders variant `upper` of any document
+/// in upper case, and calls what is under `/meta/` mutable.
 struct TestFormat;
 
 #[async_trait]
@@ -21,11 +23,35 @@ impl FormatSpec for TestFormat {
             None => path.clone(),
         }
     }
+    fn is_mutable(&self, path: &AssetPath) -> bool {
+        path.as_str().starts_with("/meta/")
+    }
+    fn render(
+        &self,
+        _path: &AssetPath,
+        variant: &str,
+        doc: &Generated,
+    ) -> Result<Option<Generated>> {
+        Ok((variant == "upper").then(|| Generated {
+            bytes: Bytes::from(doc.bytes.to_ascii_uppercase()),
+            content_type: "text/upper".into(),
+        }))
+    }
     async fn generate(
         &self,
         path: &AssetPath,
         index: &dyn AssetIndex,
     ) -> Result<Option<Generated>> {
+        if path.as_str() == "/concat" {
+            let mut out = Vec::new();
+            for m in index.list("/docs/", &Page::default()).await? {
+                out.extend_from_slice(&index.read(&m).await?);
+            }
+            return Ok(Some(Generated {
+                bytes: Bytes::from(out),
+                content_type: "text/plain".into(),
+            }));
+        }
         if path.as_str() != "/index" {
             return Ok(None);
         }
@@ -230,4 +256,81 @@ async fn a_get_records_last_downloaded_a_head_does_not() {
     let got = f.repo.head(&ctx, &p("/a/file")).await.unwrap().unwrap();
     assert!(got.last_downloaded.is_some_and(|t| t >= before), "{got:?}");
     assert_eq!(meta.flush_downloads().await.unwrap(), 0, "flushed once");
+}
+
+fn upper() -> Ctx {
+    Ctx {
+        variant: Some("upper"),
+        ..Ctx::default()
+    }
+}
+
+async fn text(repo: &HostedRepository, ctx: &Ctx, path: &str) -> Vec<u8> {
+    let a = repo.get(ctx, &p(path), None).await.unwrap().expect(path);
+    read_all(a.body).await
+}
+
+/// Variants of generated and of stored documents are rendered by the format, cached, and
+/// follow changes to the rows; HEAD describes the variant.
+#[tokio::test]
+async fn variants_of_generated_and_stored_documents() {
+    let f = fixture(WritePolicy::Allow).await;
+    let ctx = Ctx::default();
+    let a = store(&f, b"alpha ").await;
+    f.repo.put(&ctx, &p("/docs/a"), a).await.unwrap();
+    let b = store(&f, b"beta").await;
+    f.repo.put(&ctx, &p("/docs/b"), b).await.unwrap();
+    assert_eq!(
+        text(&f.repo, &ctx, "/concat").await,
+        b"alpha beta",
+        "read through AssetIndex"
+    );
+    assert_eq!(text(&f.repo, &upper(), "/concat").await, b"ALPHA BETA");
+    assert_eq!(
+        text(&f.repo, &ctx, "/concat").await,
+        b"alpha beta",
+        "canonical unchanged"
+    );
+    let head = f.repo.head(&upper(), &p("/concat")).await.unwrap().unwrap();
+    assert_eq!(head.content_type.as_deref(), Some("text/upper"));
+    assert_eq!(
+        head.blob.digest,
+        digest_of(Algorithm::Sha256, b"ALPHA BETA")
+    );
+    // A change to the rows: both forms follow.
+    let c = store(&f, b" gamma").await;
+    f.repo.put(&ctx, &p("/docs/c"), c).await.unwrap();
+    assert_eq!(
+        text(&f.repo, &upper(), "/concat").await,
+        b"ALPHA BETA GAMMA"
+    );
+    assert_eq!(text(&f.repo, &ctx, "/concat").await, b"alpha beta gamma");
+    // A stored document's variant, and its HEAD.
+    assert_eq!(text(&f.repo, &upper(), "/docs/a").await, b"ALPHA ");
+    assert_eq!(text(&f.repo, &ctx, "/docs/a").await, b"alpha ");
+    let head = f.repo.head(&upper(), &p("/docs/a")).await.unwrap().unwrap();
+    assert_eq!(head.blob.size, 6);
+    assert_eq!(head.content_type.as_deref(), Some("text/upper"));
+}
+
+/// `allow_once`: a version is written once; what the format calls mutable stays writable.
+#[tokio::test]
+async fn allow_once_keeps_versions_and_lets_metadata_change() {
+    let f = fixture(WritePolicy::AllowOnce).await;
+    let ctx = Ctx::default();
+    let one = store(&f, b"v1").await;
+    f.repo.put(&ctx, &p("/pkg/1.0"), one.clone()).await.unwrap();
+    let other = store(&f, b"v1 again, other bytes").await;
+    let e = f
+        .repo
+        .put(&ctx, &p("/pkg/1.0"), other.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AlreadyExists, "{e:?}");
+    f.repo.put(&ctx, &p("/meta/index"), one).await.unwrap();
+    f.repo.put(&ctx, &p("/meta/index"), other).await.unwrap();
+    assert_eq!(
+        text(&f.repo, &ctx, "/meta/index").await,
+        b"v1 again, other bytes"
+    );
 }

@@ -889,4 +889,6 @@ impl Repository for ProxyRepository {
 }
 
 #[cfg(test)]
+mod seam_tests;
+#[cfg(test)]
 mod tests;

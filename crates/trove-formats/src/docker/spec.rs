@@ -32,6 +32,13 @@ impl FormatSpec for DockerSpec {
     /// What a group merges: tag lists and the catalog are sorted unions (the order `last`
     /// pagination needs), a referrers index the union of its descriptors by digest. Everything
     /// else is served by the first member that has it.
+    fn merges(&self, path: &AssetPath) -> bool {
+        matches!(
+            parse(path),
+            Some(Route::Tags { .. } | Route::Catalog | Route::Referrers { .. })
+        )
+    }
+
     fn merge(&self, path: &AssetPath, parts: Vec<MergePart>) -> Option<Generated> {
         let doc = match parse(path)? {
             Route::Tags { name } => Merged::Tags(name),
@@ -508,6 +515,22 @@ mod tests {
             doc: doc(json!({})),
         };
         assert!(DockerSpec::default().merge(&path, vec![part]).is_none());
+        // `merges` agrees with `merge`.
+        for path in [
+            "/v2/app/tags/list".to_owned(),
+            "/v2/_catalog".to_owned(),
+            format!("/v2/app/referrers/{d}"),
+            "/v2/app/manifests/1".to_owned(),
+            format!("/v2/app/blobs/{d}"),
+        ] {
+            let path = AssetPath::parse(&path).unwrap();
+            let spec = DockerSpec::default();
+            assert_eq!(
+                spec.merges(&path),
+                spec.merge(&path, vec![]).is_some(),
+                "{path}"
+            );
+        }
     }
 
     const OCI_MANIFEST_T: &str = "application/vnd.oci.image.manifest.v1+json";
