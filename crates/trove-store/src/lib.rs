@@ -5,29 +5,33 @@
 //! Its public API exposes no sqlx types, so a PostgreSQL backend can arrive behind the same API.
 //! It must never depend on HTTP frameworks or on any format or repository kind.
 
+mod assets;
 mod fs_blobs;
 mod mem_blobs;
 mod meta;
+mod repos;
 mod rules;
 pub mod security;
 mod sessions;
+mod sqlite;
+mod uploads;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use assets::{Assets, PutOutcome, RepoUsage};
 pub use fs_blobs::FsBlobStore;
 pub use mem_blobs::MemBlobStore;
-pub use meta::{
-    DeclaredRepo, MetadataStore, PutOutcome, ReconcileReport, RepoRecord, RepoUsage, UploadRow,
-    UserRow,
-};
+pub use meta::MetadataStore;
+pub use repos::{DeclaredRepo, ReconcileReport, RepoRecord, Repos};
 pub use rules::{RuleRow, Rules};
 pub use security::{
     ANONYMOUS_USER, DeclaredSecurity, DeclaredUser, KEY_ANONYMOUS, KEY_REALMS, PrivilegeDef,
     PrivilegeKind, PrivilegeRecord, RoleDef, RoleRecord, Security, SecurityReport,
-    SecuritySnapshot, UserGrants, UserStatus,
+    SecuritySnapshot, UserGrants, UserRow, UserStatus,
 };
 pub use sessions::{SessionRow, Sessions};
+pub use uploads::{UploadRow, Uploads};
 
 use sha2::Digest as _;
 use trove_core::{Algorithm, Digest};

@@ -1,7 +1,13 @@
 use serde_json::json;
-use trove_core::{Algorithm, KindConfig, WritePolicy};
+use sqlx::Sqlite;
+use trove_core::{
+    Algorithm, AssetMeta, AssetPath, BlobInfo, ConnectorSpec, ErrorKind, KindConfig, NewAsset,
+    Page, RepoName, WritePolicy,
+};
 
 use super::*;
+use crate::assets::prefix_end;
+use crate::{DeclaredRepo, PutOutcome, ReconcileReport};
 
 async fn store() -> (tempfile::TempDir, MetadataStore) {
     let dir = tempfile::tempdir().unwrap();

@@ -1,3 +1,8 @@
+use std::collections::{BTreeMap, BTreeSet};
+
+use trove_core::ErrorKind;
+
+use super::roles::find_cycle;
 use super::*;
 use crate::MetadataStore;
 
