@@ -5,7 +5,7 @@ use trove_core::{
     AssetMeta, AssetPath, BlobInfo, Digest, Error, ErrorKind, NewAsset, Page, Result, now_millis,
 };
 
-use crate::sqlite::{self, DbRow, Pool, db_err, dialect};
+use crate::sqlite::{DbRow, Pool, Tx, db_err, dialect};
 
 pub struct Assets<'a>(pub(crate) &'a Pool);
 
@@ -118,7 +118,7 @@ impl Assets<'_> {
         let digest = asset.blob.digest.to_string();
         let size = asset.blob.size as i64;
         let attrs = asset.attrs.to_string();
-        let mut tx = sqlite::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.0).await?;
         sqlx::query(
             "INSERT INTO blobs (digest, size, created) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
         )
@@ -165,7 +165,7 @@ impl Assets<'_> {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         let meta = AssetMeta {
             path: path.clone(),
             blob: asset.blob.clone(),

@@ -8,7 +8,7 @@ use crate::repos::Repos;
 use crate::rules::Rules;
 use crate::security::Security;
 use crate::sessions::Sessions;
-use crate::sqlite::{self, Pool, db_err};
+use crate::sqlite::{self, Pool, Tx, db_err};
 use crate::uploads::Uploads;
 
 /// The metadata database. A concrete `Clone` struct around the pool: a trait with one
@@ -91,7 +91,7 @@ impl MetadataStore {
         if batch.is_empty() {
             return Ok(0);
         }
-        let mut tx = sqlite::begin_write(&self.pool).await?;
+        let mut tx = Tx::begin_write(&self.pool).await?;
         for ((repo, path), when) in &batch {
             sqlx::query(
                 "UPDATE assets SET last_downloaded = $3 WHERE repo_id = $1 AND path = $2 \
@@ -104,7 +104,7 @@ impl MetadataStore {
             .await
             .map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(batch.len())
     }
 
@@ -128,12 +128,12 @@ impl MetadataStore {
     /// A write that changes nothing, in a transaction that takes the write lock: fails when
     /// the database cannot be written (read-only file, full disk, locked out).
     pub async fn probe_write(&self) -> Result<()> {
-        let mut tx = sqlite::begin_write(&self.pool).await?;
+        let mut tx = Tx::begin_write(&self.pool).await?;
         sqlx::query("UPDATE repositories SET updated = updated WHERE 1 = 0")
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     /// Closes the pool, checkpointing the WAL.

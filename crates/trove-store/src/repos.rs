@@ -6,7 +6,7 @@ use trove_core::{
     ConnectorSpec, Error, ErrorKind, KindConfig, RepoName, RepositoryConfig, Result, now_millis,
 };
 
-use crate::sqlite::{self, DbRow, Pool, db_err};
+use crate::sqlite::{DbRow, Pool, Tx, db_err};
 
 /// A repository as the config file declares it.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ impl Repos<'_> {
     /// declared. Idempotent. Changing the format or kind of an existing repository is refused:
     /// its content would no longer make sense.
     pub async fn reconcile(&self, declared: &[DeclaredRepo]) -> Result<ReconcileReport> {
-        let mut tx = sqlite::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.0).await?;
         let mut report = ReconcileReport::default();
         let now = now_millis();
         for d in declared {
@@ -157,7 +157,7 @@ impl Repos<'_> {
                 report.disabled.push(name);
             }
         }
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(report)
     }
 }
@@ -231,7 +231,7 @@ impl Repos<'_> {
     /// Replaces the settings of a repository owned by `managed_by`. Its format and kind stay;
     /// a repository declared in trove.toml is refused (`Forbidden`): edit the file instead.
     pub async fn update(&self, d: &DeclaredRepo, managed_by: &str) -> Result<()> {
-        let mut tx = sqlite::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.0).await?;
         let row = sqlx::query("SELECT format, kind, managed_by FROM repositories WHERE name = $1")
             .bind(d.name.as_str())
             .fetch_optional(&mut *tx)
@@ -263,13 +263,13 @@ impl Repos<'_> {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     /// Deletes a repository owned by `managed_by` with its assets and upload sessions (blobs
     /// stay in the blob store for other repositories). Declared ones are refused.
     pub async fn delete(&self, name: &str, managed_by: &str) -> Result<()> {
-        let mut tx = sqlite::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.0).await?;
         let owner: String =
             sqlx::query_scalar("SELECT managed_by FROM repositories WHERE name = $1")
                 .bind(name)
@@ -283,7 +283,7 @@ impl Repos<'_> {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 }
 

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use trove_core::{Error, Result};
+use trove_core::{Error, ErrorKind, Result};
 
 /// The connection pool of the backend.
 pub(crate) type Pool = sqlx::SqlitePool;
@@ -20,8 +20,6 @@ pub(crate) type Pool = sqlx::SqlitePool;
 pub(crate) type Conn = sqlx::SqliteConnection;
 /// A result row of the backend.
 pub(crate) type DbRow = sqlx::sqlite::SqliteRow;
-/// A transaction of the backend.
-pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
 
 /// Opens (creating if needed) the database at `url` (`sqlite://path`) and applies the embedded
 /// migrations. Every connection gets WAL, foreign keys, a 10 s busy timeout and
@@ -79,20 +77,126 @@ pub(crate) async fn make_durable(pool: &Pool) -> Result<()> {
     Ok(())
 }
 
-/// A transaction for reads that must agree with each other.
-pub(crate) async fn begin(pool: &Pool) -> Result<Tx> {
-    pool.begin().await.map_err(db_err)
+/// A transaction on one pooled connection, begun and ended with plain `BEGIN`, `COMMIT` and
+/// `ROLLBACK` statements, so the connection goes back to the pool outside any transaction
+/// whatever happened:
+/// - [`Tx::commit`] that fails rolls back before it returns the error;
+/// - a `Tx` dropped before its commit (an early `?`, or the caller's future cancelled) rolls
+///   back on a spawned task that owns the connection until the rollback is done;
+/// - a connection whose rollback fails is closed instead of being reused.
+///
+/// Why not `sqlx::Transaction`: it counts its depth in the driver, and when SQLite has already
+/// undone a transaction itself (a full disk fails a statement or the `COMMIT`), its `ROLLBACK`
+/// fails, the count stays at 1 and every later `begin` on that pooled connection failed with
+/// "attempted to call begin_with at non-zero transaction depth" until a restart (issue 14).
+/// Derefs to the connection: statements run on `&mut *tx`.
+pub(crate) struct Tx {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>,
 }
 
-/// A transaction that writes: it takes the write lock when it begins (`BEGIN IMMEDIATE`), so a
-/// read-then-write never fails on a snapshot another writer moved meanwhile.
-pub(crate) async fn begin_write(pool: &Pool) -> Result<Tx> {
-    pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+impl Tx {
+    /// A transaction for reads that must agree with each other.
+    pub(crate) async fn begin(pool: &Pool) -> Result<Tx> {
+        Tx::start(pool, "BEGIN").await
+    }
+
+    /// A transaction that writes: it takes the write lock when it begins (`BEGIN IMMEDIATE`),
+    /// so a read-then-write never fails on a snapshot another writer moved meanwhile.
+    pub(crate) async fn begin_write(pool: &Pool) -> Result<Tx> {
+        Tx::start(pool, "BEGIN IMMEDIATE").await
+    }
+
+    async fn start(pool: &Pool, begin: &'static str) -> Result<Tx> {
+        let conn = pool.acquire().await.map_err(db_err)?;
+        // Held from here: if this future is dropped while the BEGIN runs, the drop rolls back.
+        let mut tx = Tx { conn: Some(conn) };
+        if let Err(e) = sqlx::query(begin).execute(&mut *tx).await {
+            // Nothing to roll back, and a connection that failed to begin is not trusted.
+            if let Some(mut conn) = tx.conn.take() {
+                conn.close_on_drop();
+            }
+            return Err(db_err(e));
+        }
+        Ok(tx)
+    }
+
+    /// Commits; on failure rolls back (or discards the connection) and returns the error.
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        let mut conn = self.conn.take().expect("a transaction commits once");
+        match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                rollback(conn).await;
+                Err(db_err(e))
+            }
+        }
+    }
 }
 
-/// A database error as a Trove error, the cause kept for the log.
+/// Rolls back the transaction on `conn`; a connection that cannot roll back (SQLite undid the
+/// transaction already, or the database fails) is closed rather than returned to the pool.
+async fn rollback(mut conn: sqlx::pool::PoolConnection<sqlx::Sqlite>) {
+    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+        tracing::debug!(error = %e, "rollback failed; closing the connection");
+        conn.close_on_drop();
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        self.conn
+            .as_deref()
+            .expect("transaction in use after its end")
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        self.conn
+            .as_deref_mut()
+            .expect("transaction in use after its end")
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(rollback(conn));
+            }
+            // No runtime to roll back on: closing the connection rolls back.
+            Err(_) => conn.close_on_drop(),
+        }
+    }
+}
+
+/// A database error as a Trove error, the cause kept for the log. What the operator can fix
+/// and that passes (a full disk, a read-only file, a lock held too long) is `Unavailable`,
+/// saying which; anything else is `Internal`.
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
-    Error::internal(format!("metadata database: {e}")).with_source(e)
+    // The primary result code is the low byte of SQLite's extended code
+    // (https://www.sqlite.org/rescode.html).
+    let primary = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(|c| c & 0xff);
+    let why = match primary {
+        Some(13) => "the disk holding it is full; writes succeed again once space is freed",
+        Some(8) => "it is read-only",
+        Some(10) => "an I/O error",
+        Some(5 | 6) => "it stayed locked by another writer",
+        _ => return Error::internal(format!("metadata database: {e}")).with_source(e),
+    };
+    Error::new(
+        ErrorKind::Unavailable,
+        format!("metadata database unavailable: {why} ({e})"),
+    )
+    .with_source(e)
 }
 
 /// Statements whose SQL is SQLite's own, each with what another backend would say instead.
@@ -105,3 +209,7 @@ pub(crate) mod dialect {
     pub(crate) const JOINED_PATHS: &str = "SELECT group_concat(path, char(10)) FROM (SELECT path \
          FROM assets WHERE repo_id = $1 AND path >= $2 AND path < $3 ORDER BY path)";
 }
+
+#[cfg(test)]
+#[path = "sqlite_tests.rs"]
+mod tests;

@@ -6,7 +6,7 @@ use sqlx::Row;
 use trove_core::{Error, Result, now_millis};
 
 use super::{PrivilegeDef, PrivilegeKind, PrivilegeRecord, Security, new_id};
-use crate::sqlite::{self, Conn, DbRow, db_err};
+use crate::sqlite::{Conn, DbRow, Tx, db_err};
 
 impl Security<'_> {
     /// Records a privilege (idempotent). A name already used for a different grant is refused.
@@ -17,7 +17,7 @@ impl Security<'_> {
 
     /// Every privilege with its owner and the roles that hold it, ordered by name.
     pub async fn privilege_records(&self) -> Result<Vec<PrivilegeRecord>> {
-        let mut tx = sqlite::begin(self.0).await?;
+        let mut tx = Tx::begin(self.0).await?;
         let rows = sqlx::query(
             "SELECT name, kind, format, repo, actions, description, managed_by FROM privileges \
              ORDER BY name",
@@ -32,7 +32,7 @@ impl Security<'_> {
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         let mut roles: HashMap<String, Vec<String>> = HashMap::new();
         for (privilege, role) in holders {
             roles.entry(privilege).or_default().push(role);
@@ -52,7 +52,7 @@ impl Security<'_> {
     /// Deletes a privilege no role holds (`Invalid` naming the roles otherwise); `false` if
     /// there was none.
     pub async fn delete_privilege(&self, name: &str) -> Result<bool> {
-        let mut tx = sqlite::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.0).await?;
         let holders: Vec<String> = sqlx::query_scalar(
             "SELECT r.name FROM role_privileges rp JOIN roles r ON r.id = rp.role_id \
              JOIN privileges p ON p.id = rp.privilege_id WHERE p.name = $1 ORDER BY r.name",
@@ -72,7 +72,7 @@ impl Security<'_> {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(r.rows_affected() > 0)
     }
 

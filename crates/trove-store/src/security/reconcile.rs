@@ -14,12 +14,12 @@ use super::{
     Security, SecurityReport, SecuritySnapshot, UserGrants, UserRow, UserStatus, db_err, new_id,
     role_id, role_ids, validate_name,
 };
-use crate::sqlite;
+use crate::sqlite::Tx;
 
 impl Security<'_> {
     /// Everything authorization needs, read in one transaction so it is consistent.
     pub async fn snapshot(&self) -> Result<SecuritySnapshot> {
-        let mut tx = sqlite::begin(self.0).await?;
+        let mut tx = Tx::begin(self.0).await?;
         let settings: Vec<(String, String)> =
             sqlx::query_as("SELECT key, value FROM security_settings")
                 .fetch_all(&mut *tx)
@@ -39,7 +39,7 @@ impl Security<'_> {
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         let mut by_user: HashMap<String, Vec<String>> = HashMap::new();
         for (user_id, role) in links {
             by_user.entry(user_id).or_default().push(role);
@@ -76,7 +76,7 @@ impl Security<'_> {
     /// changes.
     pub async fn reconcile(&self, d: &DeclaredSecurity) -> Result<SecurityReport> {
         validate_declaration(d)?;
-        let mut tx = sqlite::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.0).await?;
         let mut report = SecurityReport::default();
         let now = now_millis();
 
@@ -244,7 +244,7 @@ impl Security<'_> {
         .await
         .map_err(db_err)?;
 
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(report)
     }
 }

@@ -9,31 +9,31 @@ use super::privileges::{privilege_from_row, privilege_id};
 use super::{
     PrivilegeDef, RoleDef, RoleRecord, Security, db_err, new_id, role_id, role_ids, validate_name,
 };
-use crate::sqlite::{self, Conn};
+use crate::sqlite::{Conn, Tx};
 
 impl Security<'_> {
     /// Creates or replaces a role (description, privileges, child roles) and marks it as
     /// `managed_by`. Unknown child roles and cycles are refused and nothing changes. `true` if
     /// the role was created.
     pub async fn upsert_role(&self, role: &RoleDef, managed_by: &str) -> Result<bool> {
-        let mut tx = sqlite::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.0).await?;
         let (id, created) = insert_role_if_absent(&mut tx, role, managed_by).await?;
         write_role_content(&mut tx, &id, role, managed_by).await?;
         check_role_cycles(&mut tx).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(created)
     }
 
     /// Creates the role with this content unless a role of that name exists (whatever its
     /// content: built-ins are created once, then belong to the operator). `true` if created.
     pub async fn ensure_role(&self, role: &RoleDef, managed_by: &str) -> Result<bool> {
-        let mut tx = sqlite::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.0).await?;
         let (id, created) = insert_role_if_absent(&mut tx, role, managed_by).await?;
         if created {
             write_role_content(&mut tx, &id, role, managed_by).await?;
             check_role_cycles(&mut tx).await?;
         }
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(created)
     }
 

@@ -8,7 +8,7 @@ use super::{
     ANONYMOUS_USER, Security, UserStatus, db_err, new_id, not_found, role_id, role_ids, user_id,
     validate_name,
 };
-use crate::sqlite::{self, Conn, DbRow};
+use crate::sqlite::{Conn, DbRow, Tx};
 
 /// A user as stored, password hash included.
 #[derive(Clone, PartialEq)]
@@ -180,18 +180,18 @@ impl Security<'_> {
 
     /// Replaces the user's direct roles. Unknown roles are refused and nothing changes.
     pub async fn set_user_roles(&self, name: &str, roles: &[String]) -> Result<()> {
-        let mut tx = sqlite::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.0).await?;
         let user_id = user_id(&mut tx, name)
             .await?
             .ok_or_else(|| not_found("user", name))?;
         let role_ids = role_ids(&mut tx, roles, &format!("user {name}")).await?;
         replace_user_roles(&mut tx, &user_id, &role_ids).await?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     /// Adds one role to the user's direct roles; `false` if the user already had it.
     pub async fn grant_role(&self, user: &str, role: &str) -> Result<bool> {
-        let mut tx = sqlite::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.0).await?;
         let user_id = user_id(&mut tx, user)
             .await?
             .ok_or_else(|| not_found("user", user))?;
@@ -206,7 +206,7 @@ impl Security<'_> {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(r.rows_affected() > 0)
     }
 
