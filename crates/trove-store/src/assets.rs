@@ -36,7 +36,7 @@ fn asset_from_row(row: &DbRow) -> Result<AssetMeta> {
 }
 
 /// The smallest string greater than every string that starts with `prefix`.
-pub(crate) fn prefix_end(prefix: &str) -> String {
+fn prefix_end(prefix: &str) -> String {
     let mut end: Vec<char> = prefix.chars().collect();
     while let Some(last) = end.pop() {
         if let Some(next) = char::from_u32(last as u32 + 1) {
@@ -247,5 +247,14 @@ impl Assets<'_> {
         .await
         .map_err(db_err)?;
         rows.iter().map(asset_from_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn prefix_end_bounds() {
+        assert_eq!(super::prefix_end("/v2/x/"), "/v2/x0");
+        assert_eq!(super::prefix_end("a"), "b");
     }
 }

@@ -15,7 +15,7 @@ use crate::uploads::Uploads;
 /// implementation would be ceremony. PostgreSQL will arrive behind this same API.
 #[derive(Clone)]
 pub struct MetadataStore {
-    pool: Pool,
+    pub(crate) pool: Pool,
     /// Downloads noted since the last flush: `(repo id, path)` → unix millis. Kept in memory so
     /// a GET never writes to the database; `flush_downloads` writes them in one transaction.
     downloads: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(String, String), i64>>>,
@@ -141,7 +141,3 @@ impl MetadataStore {
         self.pool.close().await;
     }
 }
-
-#[cfg(test)]
-#[path = "meta_tests.rs"]
-mod tests;

@@ -1,5 +1,5 @@
-//! What only the SQLite backend shows: recovery from a full disk on a real small filesystem.
-//! The backend-neutral contract is `testing::metadata_store_conformance`.
+//! The SQLite backend: the metadata contract (`testing::metadata`), then what only this backend
+//! shows: its pragmas, and recovery from a full disk on a real small filesystem.
 
 use futures_util::future::join_all;
 use serde_json::json;
@@ -7,8 +7,104 @@ use trove_core::{
     Algorithm, AssetPath, BlobInfo, Error, ErrorKind, KindConfig, NewAsset, RepoName, WritePolicy,
 };
 
-use crate::testing::SmallFs;
+use crate::testing::{SmallFs, metadata};
 use crate::{DeclaredRepo, MetadataStore, RoleDef, RuleRow, digest_of};
+
+/// A store on a new database file (the directory goes when the store's test ends).
+async fn store() -> (tempfile::TempDir, MetadataStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    (dir, MetadataStore::open(&url).await.unwrap())
+}
+
+/// One test per suite, each on its own database, and one running them all on one database
+/// (what a second backend runs), so a failure names its suite.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let (_dir, s) = store().await;
+            metadata::$name(&s).await;
+        }
+    )*};
+}
+
+conformance!(
+    metadata_store_conformance,
+    store_conformance,
+    repos_conformance,
+    assets_conformance,
+    uploads_conformance,
+    rules_conformance,
+    sessions_conformance,
+    users_conformance,
+    roles_conformance,
+    privileges_conformance,
+    settings_conformance,
+    signing_keys_conformance,
+    security_snapshot_conformance,
+    security_reconcile_conformance,
+);
+
+#[tokio::test]
+async fn two_nodes_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let a = MetadataStore::open(&url).await.unwrap();
+    let b = MetadataStore::open(&url).await.unwrap();
+    metadata::two_nodes_conformance(&a, &b).await;
+}
+
+#[tokio::test]
+async fn opens_with_durable_pragmas() {
+    let (_d, s) = store().await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&s.pool)
+        .await
+        .unwrap();
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&s.pool)
+        .await
+        .unwrap();
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&s.pool)
+        .await
+        .unwrap();
+    assert_eq!((mode.as_str(), sync, fk), ("wal", 2, 1));
+}
+
+/// `open_unsynced` then `make_durable`: every connection the pool had (three here, held at
+/// once so the pool opens them) and every one it opens later syncs its commits.
+#[tokio::test]
+async fn make_durable_reaches_every_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let s = MetadataStore::open_unsynced(&url).await.unwrap();
+    let mut before = Vec::new();
+    for _ in 0..3 {
+        before.push(s.pool.acquire().await.unwrap());
+    }
+    for c in &mut before {
+        assert_eq!(synchronous(c).await, 1, "NORMAL while unsynced");
+    }
+    drop(before);
+    s.make_durable().await.unwrap();
+    let mut after = Vec::new();
+    for _ in 0..5 {
+        after.push(s.pool.acquire().await.unwrap());
+    }
+    assert_eq!(s.pool.size(), 5);
+    for c in &mut after {
+        assert_eq!(synchronous(c).await, 2, "FULL after make_durable");
+    }
+}
+
+async fn synchronous(c: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>) -> i64 {
+    sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut **c)
+        .await
+        .unwrap()
+}
 
 fn hosted(name: &str) -> DeclaredRepo {
     DeclaredRepo {
