@@ -1,9 +1,11 @@
 //! The security tables: users (the 0001 table), privileges, roles with their privileges and
 //! child roles, the roles of each user, global settings and token signing keys.
 //!
-//! Everything here is plain data in strings and small enums: what a privilege *means* is
-//! `trove-auth`'s business. The store guarantees the structural rules: unique names, references
-//! that exist, no role cycles, one signing key per purpose however many nodes race for it.
+//! Everything here is plain data in strings and small enums: what a privilege *means*, what a
+//! name may be and how roles may nest are `trove-auth`'s business (checked, with messages that
+//! explain, before it writes). The store keeps the structural rules its tables need: unique
+//! names, references that exist, a role graph without cycles (refused inside the transaction
+//! that would close one), one signing key per purpose however many nodes race for it.
 
 use std::collections::BTreeSet;
 
@@ -189,24 +191,6 @@ impl SecurityReport {
     }
 }
 
-/// Users, roles and privileges names: 1 to 128 of `A-Z a-z 0-9 . _ - @`, not starting with
-/// `.` or `-`. No `:` (Basic credentials split there), no spaces or control characters.
-fn validate_name(what: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with(['.', '-'])
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "invalid {what} name {name:?}: use 1-128 of A-Z a-z 0-9 . _ - @ (not starting with . or -)"
-        )))
-    }
-}
-
 fn not_found(what: &str, name: &str) -> Error {
     Error::not_found(format!("no {what} named {name}"))
 }
@@ -228,9 +212,6 @@ mod reconcile;
 mod roles;
 mod settings;
 mod users;
-
-#[cfg(test)]
-mod tests;
 
 /// The security sub-API of [`crate::MetadataStore`].
 pub struct Security<'a>(pub(crate) &'a Pool);

@@ -12,7 +12,7 @@ use super::users::{replace_user_roles, user_from_row, user_role_names};
 use super::{
     ANONYMOUS_USER, DeclaredSecurity, KEY_ANONYMOUS, KEY_REALMS, PrivilegeDef, RoleDef, RoleRecord,
     Security, SecurityReport, SecuritySnapshot, UserGrants, UserRow, UserStatus, db_err, new_id,
-    role_id, role_ids, validate_name,
+    role_id, role_ids,
 };
 use crate::sqlite::Tx;
 
@@ -252,7 +252,6 @@ impl Security<'_> {
 fn validate_declaration(d: &DeclaredSecurity) -> Result<()> {
     let mut seen = BTreeSet::new();
     for r in &d.roles {
-        validate_name("role", &r.name)?;
         if !seen.insert(r.name.as_str()) {
             return Err(Error::invalid(format!("role {} is declared twice", r.name)));
         }
@@ -268,7 +267,6 @@ fn validate_declaration(d: &DeclaredSecurity) -> Result<()> {
     }
     let mut seen = BTreeSet::new();
     for u in &d.users {
-        validate_name("user", &u.name)?;
         if !seen.insert(u.name.as_str()) {
             return Err(Error::invalid(format!("user {} is declared twice", u.name)));
         }

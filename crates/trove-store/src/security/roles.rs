@@ -1,14 +1,12 @@
 //! Roles: their privileges and child roles, and the check that the role graph has no cycle.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::Row;
 use trove_core::{Error, Result, now_millis};
 
 use super::privileges::{privilege_from_row, privilege_id};
-use super::{
-    PrivilegeDef, RoleDef, RoleRecord, Security, db_err, new_id, role_id, role_ids, validate_name,
-};
+use super::{PrivilegeDef, RoleDef, RoleRecord, Security, db_err, new_id, role_id, role_ids};
 use crate::sqlite::{Conn, Tx};
 
 impl Security<'_> {
@@ -68,7 +66,6 @@ pub(super) async fn insert_role_if_absent(
     role: &RoleDef,
     managed_by: &str,
 ) -> Result<(String, bool)> {
-    validate_name("role", &role.name)?;
     let now = now_millis();
     let r = sqlx::query(
         "INSERT INTO roles (id, name, description, managed_by, created, updated) \
@@ -193,72 +190,27 @@ pub(super) async fn load_roles(conn: &mut Conn) -> Result<Vec<RoleRecord>> {
         .collect())
 }
 
-/// Refuses the current role graph if it has a cycle, naming it (`a → b → c → a`).
+/// Refuses the role graph if a role now contains itself through other roles: the last guard,
+/// inside the transaction that would close the cycle (`trove-auth` finds and names cycles
+/// before it writes, but two writers could each add half of one).
 pub(super) async fn check_role_cycles(conn: &mut Conn) -> Result<()> {
-    let edges: Vec<(String, String)> = sqlx::query_as(
-        "SELECT p.name, c.name FROM role_roles rr \
-         JOIN roles p ON p.id = rr.role_id JOIN roles c ON c.id = rr.child_id",
+    let looped: Option<String> = sqlx::query_scalar(
+        "WITH RECURSIVE reach(start, node) AS ( \
+           SELECT role_id, child_id FROM role_roles \
+           UNION \
+           SELECT reach.start, rr.child_id FROM reach \
+             JOIN role_roles rr ON rr.role_id = reach.node \
+         ) \
+         SELECT r.name FROM reach JOIN roles r ON r.id = reach.start \
+         WHERE reach.start = reach.node ORDER BY r.name LIMIT 1",
     )
-    .fetch_all(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(db_err)?;
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (parent, child) in edges {
-        graph.entry(parent).or_default().insert(child);
-    }
-    match find_cycle(&graph) {
+    match looped {
         None => Ok(()),
-        Some(cycle) => Err(Error::invalid(format!(
-            "role cycle: {} (a role cannot contain itself, directly or through other roles)",
-            cycle.join(" → ")
+        Some(role) => Err(Error::invalid(format!(
+            "role cycle: role {role} would contain itself through other roles"
         ))),
     }
-}
-
-/// Depth-first search in name order; returns the first cycle found, closed (`[a, b, a]`).
-pub(super) fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        OnStack,
-        Done,
-    }
-    fn visit<'a>(
-        node: &'a str,
-        graph: &'a BTreeMap<String, BTreeSet<String>>,
-        marks: &mut HashMap<&'a str, Mark>,
-        stack: &mut Vec<&'a str>,
-    ) -> Option<Vec<String>> {
-        marks.insert(node, Mark::OnStack);
-        stack.push(node);
-        for child in graph.get(node).into_iter().flatten() {
-            match marks.get(child.as_str()) {
-                Some(Mark::OnStack) => {
-                    let start = stack.iter().position(|n| *n == child)?;
-                    let mut cycle: Vec<String> =
-                        stack[start..].iter().map(|s| s.to_string()).collect();
-                    cycle.push(child.clone());
-                    return Some(cycle);
-                }
-                Some(Mark::Done) => {}
-                None => {
-                    if let Some(c) = visit(child, graph, marks, stack) {
-                        return Some(c);
-                    }
-                }
-            }
-        }
-        stack.pop();
-        marks.insert(node, Mark::Done);
-        None
-    }
-    let mut marks = HashMap::new();
-    for node in graph.keys() {
-        if !marks.contains_key(node.as_str()) {
-            let mut stack = Vec::new();
-            if let Some(c) = visit(node, graph, &mut marks, &mut stack) {
-                return Some(c);
-            }
-        }
-    }
-    None
 }

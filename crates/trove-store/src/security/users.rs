@@ -6,7 +6,6 @@ use sqlx::Row;
 
 use super::{
     ANONYMOUS_USER, Security, UserStatus, db_err, new_id, not_found, role_id, role_ids, user_id,
-    validate_name,
 };
 use crate::sqlite::{Conn, DbRow, Tx};
 
@@ -55,7 +54,6 @@ impl Security<'_> {
         password_hash: Option<&str>,
         managed_by: &str,
     ) -> Result<UserRow> {
-        validate_name("user", name)?;
         let r = sqlx::query(
             "INSERT INTO users (id, name, password_hash, status, must_change_password, managed_by, created) \
              VALUES ($1, $2, $3, 'active', 0, $4, $5) ON CONFLICT (name) DO NOTHING",
@@ -81,7 +79,6 @@ impl Security<'_> {
 
     /// Creates the user (active, no password) unless it exists; `true` if it was created.
     pub async fn ensure_user(&self, name: &str, managed_by: &str) -> Result<bool> {
-        validate_name("user", name)?;
         let r = sqlx::query(
             "INSERT INTO users (id, name, password_hash, status, must_change_password, managed_by, created) \
              VALUES ($1, $2, NULL, 'active', 0, $3, $4) ON CONFLICT (name) DO NOTHING",
