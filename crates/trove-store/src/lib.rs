@@ -6,6 +6,7 @@
 //! It must never depend on HTTP frameworks or on any format or repository kind.
 
 mod assets;
+pub mod files;
 mod fs_blobs;
 mod mem_blobs;
 mod meta;

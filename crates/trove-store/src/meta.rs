@@ -40,7 +40,7 @@ impl MetadataStore {
 
     async fn open_with(url: &str, durable: bool) -> Result<Self> {
         Ok(MetadataStore {
-            pool: sqlite::open(url, durable).await?,
+            pool: sqlite::open(url, durable).await?.0,
             downloads: Default::default(),
         })
     }

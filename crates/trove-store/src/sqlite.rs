@@ -8,11 +8,15 @@
 //! backend only through the aliases below, so a second backend changes this module, not them
 //! (docs/decisions/0011-metadata-backend-seam.md).
 
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use trove_core::{Error, ErrorKind, Result};
+
+use crate::files;
 
 /// The connection pool of the backend.
 pub(crate) type Pool = sqlx::SqlitePool;
@@ -24,7 +28,12 @@ pub(crate) type DbRow = sqlx::sqlite::SqliteRow;
 /// Opens (creating if needed) the database at `url` (`sqlite://path`) and applies the embedded
 /// migrations. Every connection gets WAL, foreign keys, a 10 s busy timeout and
 /// `synchronous=FULL`, or `NORMAL` when not `durable` (see `MetadataStore::open_unsynced`).
-pub(crate) async fn open(url: &str, durable: bool) -> Result<Pool> {
+/// Returns the pool and the database file (`None` in memory).
+///
+/// The database file is created 0600 before SQLite opens it, so its `-wal` and `-shm`, which
+/// SQLite creates with the database's mode, are private too; an existing file looser than
+/// that is tightened (see [`crate::files`]).
+pub(crate) async fn open(url: &str, durable: bool) -> Result<(Pool, Option<PathBuf>)> {
     let synchronous = if durable {
         SqliteSynchronous::Full
     } else {
@@ -37,6 +46,15 @@ pub(crate) async fn open(url: &str, durable: bool) -> Result<Pool> {
         .synchronous(synchronous)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
+    // sqlx names an in-memory database `file:sqlx-in-memory-<n>`.
+    let file = opts.get_filename();
+    let in_memory = file
+        .to_str()
+        .is_some_and(|f| f.starts_with("file:") || f == ":memory:");
+    let db_file = (!in_memory).then(|| file.to_path_buf());
+    if let Some(db) = &db_file {
+        create_private(db)?;
+    }
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
         .connect_with(opts)
@@ -46,7 +64,33 @@ pub(crate) async fn open(url: &str, durable: bool) -> Result<Pool> {
         .run(&pool)
         .await
         .map_err(|e| Error::internal(format!("applying migrations: {e}")).with_source(e))?;
-    Ok(pool)
+    if let Some(db) = &db_file {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = db.clone().into_os_string();
+            path.push(suffix);
+            let path = PathBuf::from(path);
+            files::make_private(&path)
+                .map_err(|e| Error::io(&format!("making {} private", path.display()), e))?;
+        }
+    }
+    Ok((pool, db_file))
+}
+
+/// Creates an empty database file with mode 0600 unless one exists.
+fn create_private(db: &Path) -> Result<()> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(files::PRIVATE_FILE)
+        .open(db)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::io(
+            &format!("creating the metadata database {}", db.display()),
+            e,
+        )),
+    }
 }
 
 /// Every connection of `pool`, open or to come, syncs its commits (`synchronous=FULL`), and the

@@ -263,3 +263,33 @@ async fn writes_recover_after_the_disk_was_full() {
     assert!(probes.iter().all(Result::is_ok), "{probes:?}");
     s.close().await;
 }
+
+/// Issue 14: the database (password and session hashes) and its `-wal` and `-shm` are the
+/// user's alone, on a fresh start whatever the umask, and a database an earlier version left
+/// readable is tightened when opened.
+#[tokio::test]
+async fn database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| {
+        format!(
+            "{:o}",
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("trove.db");
+    let url = format!("sqlite://{}", db.display());
+    let s = MetadataStore::open(&url).await.unwrap();
+    s.repos().create(&hosted("private"), "ui").await.unwrap();
+    let files = ["trove.db", "trove.db-wal", "trove.db-shm"].map(|f| dir.path().join(f));
+    for f in &files {
+        assert_eq!(mode(f), "600", "{}", f.display());
+    }
+    s.close().await;
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let s = MetadataStore::open(&url).await.unwrap();
+    s.probe_write().await.unwrap();
+    for f in &files {
+        assert_eq!(mode(f), "600", "tightened: {}", f.display());
+    }
+}
