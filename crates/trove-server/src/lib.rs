@@ -131,7 +131,8 @@ impl Trove {
         // would write again.
         let meta = MetadataStore::open_unsynced(&config.database_url())
             .await
-            .context("opening the metadata database")?;
+            .context("opening the metadata database")?
+            .with_key_file(data_dir.join(trove_store::SIGNING_KEY_FILE));
         let blobs = Arc::new(
             FsBlobStore::open(config.blob_dir())
                 .await

@@ -1,5 +1,6 @@
 //! Issue 14: after a fresh start nothing in the data directory can be read by another local
-//! user (a copy of the database once gave away the signing key), whatever the umask.
+//! user (a copy of the database once gave away the signing key), whatever the umask, and the
+//! signing key lives in its own file there, not in the database.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,7 @@ async fn a_fresh_start_leaves_everything_to_its_user_alone() {
         "trove.db-wal".to_owned(),
         "trove.db-shm".to_owned(),
         "admin.password".to_owned(),
+        "signing.key".to_owned(),
         format!("blobs/blobs/sha256/{}/{hex}", &hex[..2]),
     ] {
         assert!(found.contains(&data.join(&f)), "{f} was checked");

@@ -28,8 +28,8 @@ pub use repos::{DeclaredRepo, ReconcileReport, RepoRecord, Repos};
 pub use rules::{RuleRow, Rules};
 pub use security::{
     ANONYMOUS_USER, DeclaredSecurity, DeclaredUser, KEY_ANONYMOUS, KEY_REALMS, PrivilegeDef,
-    PrivilegeKind, PrivilegeRecord, RoleDef, RoleRecord, Security, SecurityReport,
-    SecuritySnapshot, UserGrants, UserRow, UserStatus,
+    PrivilegeKind, PrivilegeRecord, RoleDef, RoleRecord, SIGNING_KEY_FILE, Security,
+    SecurityReport, SecuritySnapshot, UserGrants, UserRow, UserStatus,
 };
 pub use sessions::{SessionRow, Sessions};
 pub use uploads::{UploadRow, Uploads};

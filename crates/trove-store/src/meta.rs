@@ -1,12 +1,16 @@
 //! The metadata store: opening the database, its sub-APIs, the change counter and download
 //! times.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use trove_core::{Result, now_millis};
 
 use crate::assets::Assets;
 use crate::repos::Repos;
 use crate::rules::Rules;
-use crate::security::Security;
+use crate::security::keys::KeyFile;
+use crate::security::{SIGNING_KEY_FILE, Security};
 use crate::sessions::Sessions;
 use crate::sqlite::{self, Pool, Tx, db_err};
 use crate::uploads::Uploads;
@@ -19,6 +23,8 @@ pub struct MetadataStore {
     /// Downloads noted since the last flush: `(repo id, path)` → unix millis. Kept in memory so
     /// a GET never writes to the database; `flush_downloads` writes them in one transaction.
     downloads: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(String, String), i64>>>,
+    /// The key file signing keys are derived with (see `Security::signing_key`).
+    keys: Arc<KeyFile>,
 }
 
 impl MetadataStore {
@@ -39,10 +45,30 @@ impl MetadataStore {
     }
 
     async fn open_with(url: &str, durable: bool) -> Result<Self> {
+        let (pool, db_file) = sqlite::open(url, durable).await?;
+        let keys = match db_file.as_deref().and_then(Path::parent) {
+            Some(dir) => KeyFile::at(dir.join(SIGNING_KEY_FILE)),
+            None => KeyFile::in_memory(),
+        };
         Ok(MetadataStore {
-            pool: sqlite::open(url, durable).await?.0,
+            pool,
             downloads: Default::default(),
+            keys: Arc::new(keys),
         })
+    }
+
+    /// Derives signing keys with the key file at `path` (created 0600 if missing) instead of
+    /// `signing.key` beside the database file: the server keeps it in its data directory,
+    /// and a database without a directory (PostgreSQL, later) needs one. Every node of one
+    /// database must be given the same file.
+    pub fn with_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.keys = Arc::new(KeyFile::at(path.into()));
+        self
+    }
+
+    /// Where the signing key file is (`None` for an in-memory database).
+    pub fn key_file(&self) -> Option<&Path> {
+        self.keys.path()
     }
 
     /// Ends [`Self::open_unsynced`]: every connection, open or to come, syncs its commits
@@ -74,7 +100,10 @@ impl MetadataStore {
     }
     /// Users, roles, privileges, settings and signing keys.
     pub fn security(&self) -> Security<'_> {
-        Security(&self.pool)
+        Security {
+            pool: &self.pool,
+            keys: &self.keys,
+        }
     }
 
     /// Notes that an asset was served (its `last_downloaded`): a map insert, no I/O.

@@ -13,6 +13,7 @@ use trove_core::{Error, Result};
 
 use crate::sqlite::{Conn, Pool, db_err};
 
+pub use keys::SIGNING_KEY_FILE;
 pub use users::UserRow;
 
 /// The user whose roles anonymous requests get. It exists (active, no password) once
@@ -206,7 +207,7 @@ macro_rules! select_users {
     };
 }
 
-mod keys;
+pub(crate) mod keys;
 mod privileges;
 mod reconcile;
 mod roles;
@@ -214,7 +215,10 @@ mod settings;
 mod users;
 
 /// The security sub-API of [`crate::MetadataStore`].
-pub struct Security<'a>(pub(crate) &'a Pool);
+pub struct Security<'a> {
+    pub(crate) pool: &'a Pool,
+    pub(crate) keys: &'a keys::KeyFile,
+}
 
 async fn user_id(conn: &mut Conn, name: &str) -> Result<Option<String>> {
     sqlx::query_scalar("SELECT id FROM users WHERE name = $1")

@@ -11,13 +11,13 @@ use crate::sqlite::{Conn, DbRow, Tx, db_err};
 impl Security<'_> {
     /// Records a privilege (idempotent). A name already used for a different grant is refused.
     pub async fn upsert_privilege(&self, p: &PrivilegeDef, managed_by: &str) -> Result<()> {
-        let mut conn = self.0.acquire().await.map_err(db_err)?;
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
         privilege_id(&mut conn, p, managed_by).await.map(drop)
     }
 
     /// Every privilege with its owner and the roles that hold it, ordered by name.
     pub async fn privilege_records(&self) -> Result<Vec<PrivilegeRecord>> {
-        let mut tx = Tx::begin(self.0).await?;
+        let mut tx = Tx::begin(self.pool).await?;
         let rows = sqlx::query(
             "SELECT name, kind, format, repo, actions, description, managed_by FROM privileges \
              ORDER BY name",
@@ -52,7 +52,7 @@ impl Security<'_> {
     /// Deletes a privilege no role holds (`Invalid` naming the roles otherwise); `false` if
     /// there was none.
     pub async fn delete_privilege(&self, name: &str) -> Result<bool> {
-        let mut tx = Tx::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.pool).await?;
         let holders: Vec<String> = sqlx::query_scalar(
             "SELECT r.name FROM role_privileges rp JOIN roles r ON r.id = rp.role_id \
              JOIN privileges p ON p.id = rp.privilege_id WHERE p.name = $1 ORDER BY r.name",
@@ -81,7 +81,7 @@ impl Security<'_> {
         let rows = sqlx::query(
             "SELECT name, kind, format, repo, actions, description FROM privileges ORDER BY name",
         )
-        .fetch_all(self.0)
+        .fetch_all(self.pool)
         .await
         .map_err(db_err)?;
         rows.iter().map(privilege_from_row).collect()

@@ -19,7 +19,7 @@ use crate::sqlite::Tx;
 impl Security<'_> {
     /// Everything authorization needs, read in one transaction so it is consistent.
     pub async fn snapshot(&self) -> Result<SecuritySnapshot> {
-        let mut tx = Tx::begin(self.0).await?;
+        let mut tx = Tx::begin(self.pool).await?;
         let settings: Vec<(String, String)> =
             sqlx::query_as("SELECT key, value FROM security_settings")
                 .fetch_all(&mut *tx)
@@ -76,7 +76,7 @@ impl Security<'_> {
     /// changes.
     pub async fn reconcile(&self, d: &DeclaredSecurity) -> Result<SecurityReport> {
         validate_declaration(d)?;
-        let mut tx = Tx::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.pool).await?;
         let mut report = SecurityReport::default();
         let now = now_millis();
 

@@ -14,7 +14,7 @@ impl Security<'_> {
     /// `managed_by`. Unknown child roles and cycles are refused and nothing changes. `true` if
     /// the role was created.
     pub async fn upsert_role(&self, role: &RoleDef, managed_by: &str) -> Result<bool> {
-        let mut tx = Tx::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.pool).await?;
         let (id, created) = insert_role_if_absent(&mut tx, role, managed_by).await?;
         write_role_content(&mut tx, &id, role, managed_by).await?;
         check_role_cycles(&mut tx).await?;
@@ -25,7 +25,7 @@ impl Security<'_> {
     /// Creates the role with this content unless a role of that name exists (whatever its
     /// content: built-ins are created once, then belong to the operator). `true` if created.
     pub async fn ensure_role(&self, role: &RoleDef, managed_by: &str) -> Result<bool> {
-        let mut tx = Tx::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.pool).await?;
         let (id, created) = insert_role_if_absent(&mut tx, role, managed_by).await?;
         if created {
             write_role_content(&mut tx, &id, role, managed_by).await?;
@@ -45,7 +45,7 @@ impl Security<'_> {
 
     /// Every role with its privileges and child roles, ordered by name.
     pub async fn list_roles(&self) -> Result<Vec<RoleRecord>> {
-        let mut conn = self.0.acquire().await.map_err(db_err)?;
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
         load_roles(&mut conn).await
     }
 
@@ -53,7 +53,7 @@ impl Security<'_> {
     pub async fn delete_role(&self, name: &str) -> Result<bool> {
         let r = sqlx::query("DELETE FROM roles WHERE name = $1")
             .bind(name)
-            .execute(self.0)
+            .execute(self.pool)
             .await
             .map_err(db_err)?;
         Ok(r.rows_affected() > 0)

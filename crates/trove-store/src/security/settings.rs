@@ -10,7 +10,7 @@ impl Security<'_> {
     pub async fn setting_owner(&self, key: &str) -> Result<Option<String>> {
         sqlx::query_scalar("SELECT managed_by FROM security_settings WHERE key = $1")
             .bind(key)
-            .fetch_optional(self.0)
+            .fetch_optional(self.pool)
             .await
             .map_err(db_err)
     }
@@ -18,13 +18,13 @@ impl Security<'_> {
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
         sqlx::query_scalar("SELECT value FROM security_settings WHERE key = $1")
             .bind(key)
-            .fetch_optional(self.0)
+            .fetch_optional(self.pool)
             .await
             .map_err(db_err)
     }
 
     pub async fn set_setting(&self, key: &str, value: &str, managed_by: &str) -> Result<()> {
-        let mut conn = self.0.acquire().await.map_err(db_err)?;
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
         put_setting(&mut conn, key, value, managed_by).await
     }
 

@@ -63,7 +63,7 @@ impl Security<'_> {
         .bind(password_hash)
         .bind(managed_by)
         .bind(now_millis())
-        .execute(self.0)
+        .execute(self.pool)
         .await
         .map_err(db_err)?;
         if r.rows_affected() == 0 {
@@ -87,7 +87,7 @@ impl Security<'_> {
         .bind(name)
         .bind(managed_by)
         .bind(now_millis())
-        .execute(self.0)
+        .execute(self.pool)
         .await
         .map_err(db_err)?;
         Ok(r.rows_affected() > 0)
@@ -97,7 +97,7 @@ impl Security<'_> {
     pub async fn user(&self, name: &str) -> Result<Option<UserRow>> {
         let row = sqlx::query(select_users!("WHERE name = $1"))
             .bind(name)
-            .fetch_optional(self.0)
+            .fetch_optional(self.pool)
             .await
             .map_err(db_err)?;
         Ok(row.as_ref().map(user_from_row))
@@ -106,7 +106,7 @@ impl Security<'_> {
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>> {
         let row = sqlx::query(select_users!("WHERE id = $1"))
             .bind(id)
-            .fetch_optional(self.0)
+            .fetch_optional(self.pool)
             .await
             .map_err(db_err)?;
         Ok(row.as_ref().map(user_from_row))
@@ -115,7 +115,7 @@ impl Security<'_> {
     /// Every user, ordered by name.
     pub async fn list_users(&self) -> Result<Vec<UserRow>> {
         let rows = sqlx::query(select_users!("ORDER BY name"))
-            .fetch_all(self.0)
+            .fetch_all(self.pool)
             .await
             .map_err(db_err)?;
         Ok(rows.iter().map(user_from_row).collect())
@@ -131,7 +131,7 @@ impl Security<'_> {
         };
         sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE name <> $1")
             .bind(excluded)
-            .fetch_one(self.0)
+            .fetch_one(self.pool)
             .await
             .map_err(db_err)
     }
@@ -153,7 +153,7 @@ impl Security<'_> {
         .bind(name)
         .bind(password_hash)
         .bind(i64::from(must_change_password))
-        .execute(self.0)
+        .execute(self.pool)
         .await
         .map_err(db_err)?;
         if r.rows_affected() == 0 {
@@ -166,7 +166,7 @@ impl Security<'_> {
         let r = sqlx::query("UPDATE users SET status = $2 WHERE name = $1")
             .bind(name)
             .bind(status.as_str())
-            .execute(self.0)
+            .execute(self.pool)
             .await
             .map_err(db_err)?;
         if r.rows_affected() == 0 {
@@ -177,7 +177,7 @@ impl Security<'_> {
 
     /// Replaces the user's direct roles. Unknown roles are refused and nothing changes.
     pub async fn set_user_roles(&self, name: &str, roles: &[String]) -> Result<()> {
-        let mut tx = Tx::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.pool).await?;
         let user_id = user_id(&mut tx, name)
             .await?
             .ok_or_else(|| not_found("user", name))?;
@@ -188,7 +188,7 @@ impl Security<'_> {
 
     /// Adds one role to the user's direct roles; `false` if the user already had it.
     pub async fn grant_role(&self, user: &str, role: &str) -> Result<bool> {
-        let mut tx = Tx::begin_write(self.0).await?;
+        let mut tx = Tx::begin_write(self.pool).await?;
         let user_id = user_id(&mut tx, user)
             .await?
             .ok_or_else(|| not_found("user", user))?;
@@ -209,7 +209,7 @@ impl Security<'_> {
 
     /// The user's direct role names, sorted. `NotFound` for an unknown user.
     pub async fn user_roles(&self, name: &str) -> Result<Vec<String>> {
-        let mut conn = self.0.acquire().await.map_err(db_err)?;
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
         let user_id = user_id(&mut conn, name)
             .await?
             .ok_or_else(|| not_found("user", name))?;
@@ -220,7 +220,7 @@ impl Security<'_> {
     pub async fn delete_user(&self, name: &str) -> Result<bool> {
         let r = sqlx::query("DELETE FROM users WHERE name = $1")
             .bind(name)
-            .execute(self.0)
+            .execute(self.pool)
             .await
             .map_err(db_err)?;
         Ok(r.rows_affected() > 0)
