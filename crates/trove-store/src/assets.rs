@@ -63,7 +63,7 @@ impl Assets<'_> {
         let rows = sqlx::query(
             "SELECT r.name AS name, \
                (SELECT COUNT(*) FROM assets a WHERE a.repo_id = r.id) AS assets, \
-               COUNT(d.digest) AS blobs, COALESCE(SUM(d.size), 0) AS bytes \
+               COUNT(d.digest) AS blobs, CAST(COALESCE(SUM(d.size), 0) AS BIGINT) AS bytes \
              FROM repositories r LEFT JOIN (SELECT DISTINCT repo_id, digest, size FROM assets) d \
                ON d.repo_id = r.id GROUP BY r.id ORDER BY r.name",
         )
@@ -83,10 +83,13 @@ impl Assets<'_> {
 
     /// Every blob the blob store holds: how many and their bytes.
     pub async fn blob_totals(&self) -> Result<(i64, i64)> {
-        let row = sqlx::query("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM blobs")
-            .fetch_one(self.0)
-            .await
-            .map_err(db_err)?;
+        // SUM of BIGINT is NUMERIC in PostgreSQL: the cast keeps the column an i64 everywhere.
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM blobs",
+        )
+        .fetch_one(self.0)
+        .await
+        .map_err(db_err)?;
         Ok((row.get("n"), row.get("bytes")))
     }
 
