@@ -293,3 +293,44 @@ async fn database_files_are_private() {
         assert_eq!(mode(f), "600", "tightened: {}", f.display());
     }
 }
+
+/// A transaction dropped before its commit (an early `?`, a cancelled request) is rolled back
+/// and its connection goes back to the pool usable: the write lock is free, nothing it wrote
+/// stays.
+#[tokio::test]
+async fn a_dropped_transaction_is_rolled_back() {
+    let (_d, s) = store().await;
+    let mut tx = super::Tx::begin_write(&s.pool).await.unwrap();
+    sqlx::query("UPDATE generation SET value = 99 WHERE id = 1")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    drop(tx);
+    // Every connection can take the write lock (one of them is the dropped one's).
+    let probes = join_all((0..8).map(|_| s.probe_write())).await;
+    assert!(probes.iter().all(Result::is_ok), "{probes:?}");
+    assert_eq!(s.generation().await.unwrap(), 0, "rolled back");
+    assert_eq!(s.bump_generation().await.unwrap(), 1);
+}
+
+/// When SQLite has ended a transaction itself (as a full disk does), the commit fails, the
+/// rollback finds nothing to roll back, and the connection is closed rather than reused.
+#[tokio::test]
+async fn a_connection_whose_transaction_sqlite_ended_is_not_reused() {
+    let (_d, s) = store().await;
+    let mut tx = super::Tx::begin_write(&s.pool).await.unwrap();
+    let open = s.pool.size();
+    sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+    let e = tx.commit().await.unwrap_err();
+    assert!(e.msg.contains("no transaction is active"), "{}", e.msg);
+    let closed = async {
+        while s.pool.size() >= open {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), closed)
+        .await
+        .expect("the connection is closed");
+    let probes = join_all((0..8).map(|_| s.probe_write())).await;
+    assert!(probes.iter().all(Result::is_ok), "{probes:?}");
+}
