@@ -7,6 +7,7 @@ use trove_store::{DeclaredSecurity, DeclaredUser, MetadataStore, RoleDef};
 use crate::builtins::ADMIN_ROLE;
 use crate::model::{ActionSet, Pattern, Privilege, Realms};
 use crate::password;
+use crate::rules::{check_role_graph, validate_name};
 
 /// `privileges = [{ format = "docker", repo = "*", actions = ["browse", "read"] }]`, or
 /// `{ admin = true }` for `nx-all`.
@@ -128,6 +129,7 @@ pub(crate) async fn resolve_with(
     }
     let mut roles = Vec::with_capacity(decl.roles.len());
     for r in &decl.roles {
+        validate_name("role", &r.name)?;
         if r.name == ADMIN_ROLE {
             return Err(Error::invalid(
                 "role admin is built in and cannot be redefined; declare a role with another name",
@@ -135,8 +137,19 @@ pub(crate) async fn resolve_with(
         }
         roles.push(r.to_role_def()?);
     }
+    // The graph the reconcile would leave: config roles no longer declared are removed, the
+    // declared ones replace what they had.
+    let current: Vec<_> = meta
+        .security()
+        .list_roles()
+        .await?
+        .into_iter()
+        .filter(|r| r.managed_by != "config" || decl.roles.iter().any(|d| d.name == r.name))
+        .collect();
+    check_role_graph(&current, &roles)?;
     let mut users = Vec::with_capacity(decl.users.len());
     for u in &decl.users {
+        validate_name("user", &u.name)?;
         let password_hash = match &u.password {
             None => None,
             Some(pw) if pw.is_empty() => {

@@ -1,6 +1,7 @@
 //! Security for Trove: users, roles (nested) holding Nexus-style privileges, the anonymous user
-//! and switch, the Basic and Docker bearer-token realms, authorization with explanations, and
-//! the token service.
+//! and switch, the Basic and Docker bearer-token realms, authorization with explanations, the
+//! token service, and the rules for names and role nesting (checked here, with a clear
+//! message, before the store writes).
 //!
 //! Takes header *strings* and hands back decisions; it never sees an HTTP framework type, and
 //! must never depend on a format or repository kind: token scopes arrive as [`ScopeAction`]s
@@ -19,6 +20,7 @@ mod declare;
 mod model;
 pub mod password;
 mod policy;
+mod rules;
 mod token;
 
 use std::sync::Arc;
@@ -32,6 +34,7 @@ pub use builtins::{ADMIN_ROLE, ANONYMOUS_READ_ROLE, BOOTSTRAP_ADMIN_USER};
 pub use declare::{PrivilegeDecl, RoleDecl, SecurityDecl, UserDecl};
 pub use model::{ADMIN_PRIVILEGE, Action, ActionSet, Pattern, Principal, Privilege, Realm, Realms};
 pub use policy::{Authorizer, Denied, Explanation, Grant};
+pub use rules::{check_role_graph, validate_name};
 pub use token::{
     AccessClaim, Claims, DEFAULT_TTL, ISSUER, RequestedAccess, SIGNING_KEY_PURPOSE, ScopeAction,
     Token, TokenService, allows,
@@ -183,6 +186,7 @@ impl Auth {
         roles: &[String],
         managed_by: &str,
     ) -> Result<()> {
+        validate_name("user", name)?;
         let hash = match password {
             Some(pw) => Some(hash_blocking(pw).await?),
             None => None,
@@ -214,9 +218,12 @@ impl Auth {
         self.reload().await
     }
 
-    /// Creates or replaces a role (cycles and unknown child roles refused).
+    /// Creates or replaces a role (bad names, cycles and unknown child roles refused).
     pub async fn upsert_role(&self, role: &RoleDecl, managed_by: &str) -> Result<()> {
+        validate_name("role", &role.name)?;
         let def: RoleDef = role.to_role_def()?;
+        let current = self.meta.security().list_roles().await?;
+        check_role_graph(&current, std::slice::from_ref(&def))?;
         self.meta.security().upsert_role(&def, managed_by).await?;
         self.reload().await
     }

@@ -394,3 +394,98 @@ async fn new_users_are_usable_at_once() {
         )
         .unwrap();
 }
+
+/// Names and role nesting are checked here, before the store writes, with messages that say
+/// what is wrong: a cycle is named whichever front end (CLI, config file) closes it.
+#[tokio::test]
+async fn bad_names_and_role_cycles_are_refused_before_anything_is_written() {
+    let (_d, meta, auth) = auth().await;
+    for bad in ["bad:name", "a b", "", ".dot", "-dash"] {
+        let e = auth
+            .add_user(bad, Some("pw"), &[], "cli")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid, "{bad:?}");
+        assert!(e.msg.contains("invalid user name"), "{}", e.msg);
+        let e = auth
+            .upsert_role(&role(bad, vec![], &[]), "cli")
+            .await
+            .unwrap_err();
+        assert!(e.msg.contains("invalid role name"), "{}", e.msg);
+    }
+    let users = meta.security().list_users().await.unwrap();
+    assert!(
+        !users.iter().any(|u| u.name.contains([':', ' '])),
+        "none written"
+    );
+
+    auth.upsert_role(&role("a", vec![], &[]), "cli")
+        .await
+        .unwrap();
+    auth.upsert_role(&role("b", vec![], &["a"]), "cli")
+        .await
+        .unwrap();
+    auth.upsert_role(&role("c", vec![], &["b"]), "cli")
+        .await
+        .unwrap();
+    let e = auth
+        .upsert_role(&role("a", vec![], &["c"]), "cli")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    assert!(e.msg.contains("role cycle: a → c → b → a"), "{}", e.msg);
+    let e = auth
+        .upsert_role(&role("a", vec![], &["a"]), "cli")
+        .await
+        .unwrap_err();
+    assert!(e.msg.contains("role cycle: a → a"), "{}", e.msg);
+    assert!(
+        meta.security()
+            .role("a")
+            .await
+            .unwrap()
+            .unwrap()
+            .roles
+            .is_empty()
+    );
+
+    for (decl, needle) in [
+        (
+            SecurityDecl {
+                roles: vec![
+                    role("x", vec![], &["z"]),
+                    role("y", vec![], &["x"]),
+                    role("z", vec![], &["y"]),
+                ],
+                ..Default::default()
+            },
+            "role cycle: x → z → y → x",
+        ),
+        (
+            // Closes a cycle through a role the console made.
+            SecurityDecl {
+                roles: vec![role("a", vec![], &["c"])],
+                ..Default::default()
+            },
+            "role cycle: a → c → b → a",
+        ),
+        (
+            SecurityDecl {
+                users: vec![user("a b", None, &[])],
+                ..Default::default()
+            },
+            "invalid user name",
+        ),
+        (
+            SecurityDecl {
+                roles: vec![role("r:1", vec![], &[])],
+                ..Default::default()
+            },
+            "invalid role name",
+        ),
+    ] {
+        let e = auth.apply_config(&decl).await.unwrap_err();
+        assert!(e.msg.contains(needle), "{} should contain {needle}", e.msg);
+        assert!(meta.security().role("x").await.unwrap().is_none());
+    }
+}

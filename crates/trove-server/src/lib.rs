@@ -127,13 +127,14 @@ impl Trove {
         opener: Opener,
     ) -> anyhow::Result<(Arc<Trove>, Option<trove_auth::LoginHold>)> {
         let data_dir = &config.server.data_dir;
-        std::fs::create_dir_all(data_dir)
+        trove_store::files::create_private_dir(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         // Durable before anything is served (`apply_with`): what opening writes, the next start
         // would write again.
         let meta = MetadataStore::open_unsynced(&config.database_url())
             .await
-            .context("opening the metadata database")?;
+            .context("opening the metadata database")?
+            .with_key_file(data_dir.join(trove_store::SIGNING_KEY_FILE));
         let blobs = Arc::new(
             FsBlobStore::open(config.blob_dir())
                 .await

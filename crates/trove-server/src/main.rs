@@ -126,6 +126,8 @@ enum ConfigCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any thread starts: whatever Trove creates is its user's alone (issue 14).
+    trove_store::files::restrict_umask();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -9,6 +9,7 @@ mod auth;
 mod binary;
 mod conformance;
 mod console;
+mod files;
 mod groups;
 mod malformed;
 mod nodes;

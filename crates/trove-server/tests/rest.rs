@@ -1008,6 +1008,18 @@ async fn users_and_own_password() {
         "roles",
     );
     assert!(msg.contains("nope"), "{msg}");
+    let msg = invalid(
+        &call(
+            &app,
+            post(
+                "/security/users",
+                json!({"name": "bob:x", "password": "long enough"}),
+            ),
+        )
+        .await,
+        "name",
+    );
+    assert!(msg.contains("invalid user name"), "{msg}");
     // alice can read hosted now.
     ok(
         &call(
@@ -1307,6 +1319,38 @@ async fn privilege_role_user_then_explain_allows() {
         )
         .await,
         "roles",
+    );
+    // Names and nesting are checked by the service (trove-auth's rules), not by the store.
+    let msg = invalid(
+        &call(&app, post("/security/roles", json!({"name": "r:2"}))).await,
+        "name",
+    );
+    assert!(msg.contains("invalid role name"), "{msg}");
+    ok(
+        &call(
+            &app,
+            post(
+                "/security/roles",
+                json!({"name": "r3", "roles": ["deleters"]}),
+            ),
+        )
+        .await,
+        201,
+    );
+    let msg = invalid(
+        &call(
+            &app,
+            put(
+                "/security/roles/deleters",
+                json!({"name": "deleters", "privileges": [privilege], "roles": ["r3"]}),
+            ),
+        )
+        .await,
+        "roles",
+    );
+    assert!(
+        msg.contains("role cycle: deleters → r3 → deleters"),
+        "{msg}"
     );
     let v = ok(&call(&app, fetch("/security/roles")).await, 200);
     assert!(names(&v).contains(&"deleters".to_owned()));

@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -9,6 +10,8 @@ use sha2::Digest as _;
 use trove_core::{
     Algorithm, BlobInfo, BlobStore, ByteStream, Digest, Error, ErrorKind, Result, UploadId,
 };
+
+use crate::files;
 
 /// Reads and writes are batched to this size: large enough that a 1 GiB push costs a few
 /// thousand `write` calls, small enough to stay cache friendly.
@@ -65,14 +68,26 @@ impl Hashing {
 }
 
 impl FsBlobStore {
-    /// Opens (creating if needed) a store rooted at `root`.
+    /// Opens (creating if needed) a store rooted at `root`. Everything it creates is its
+    /// user's alone (directories 0700, files 0600); its `blobs` and `uploads` directories are
+    /// tightened if an earlier version left them open, and a root open to others is warned
+    /// about (see [`crate::files`]).
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        for dir in ["blobs", "uploads"] {
-            tokio::fs::create_dir_all(root.join(dir))
-                .await
-                .map_err(|e| Error::io(&format!("creating {}", root.join(dir).display()), e))?;
-        }
+        let dirs = root.clone();
+        blocking("creating the blob store", move || {
+            files::create_private_dir(&dirs)?;
+            for dir in ["blobs", "uploads"] {
+                let dir = dirs.join(dir);
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(files::PRIVATE_DIR)
+                    .create(&dir)?;
+                files::make_private(&dir)?;
+            }
+            Ok(())
+        })
+        .await?;
         Ok(FsBlobStore {
             root,
             sessions: Mutex::default(),
@@ -389,7 +404,11 @@ impl BlobStore for FsBlobStore {
 
     async fn begin_upload(&self) -> Result<UploadId> {
         let id = UploadId::parse(&uuid::Uuid::new_v4().to_string())?;
-        tokio::fs::File::create(self.upload_path(&id))
+        tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(files::PRIVATE_FILE)
+            .open(self.upload_path(&id))
             .await
             .map_err(|e| Error::io("creating upload", e))?;
         *self.session(&id).lock().await = Session {
@@ -531,7 +550,10 @@ impl BlobStore for FsBlobStore {
         drop(file);
         let dir = target.parent().expect("blob path has a parent");
         let created_dir = tokio::fs::metadata(dir).await.is_err();
-        tokio::fs::create_dir_all(dir)
+        tokio::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(files::PRIVATE_DIR)
+            .create(dir)
             .await
             .map_err(|e| Error::io("creating blob dir", e))?;
         tokio::fs::rename(&path, &target)
@@ -653,6 +675,49 @@ mod tests {
             store.commit(&id, &digest).await.unwrap().size,
             whole.len() as u64
         );
+    }
+
+    /// Issue 14: blobs are private images. Everything the store creates is its user's alone
+    /// (whatever the umask), and directories an earlier version left open are tightened.
+    #[tokio::test]
+    async fn files_and_directories_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| {
+            format!(
+                "{:o}",
+                std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        let store = FsBlobStore::open(&root).await.unwrap();
+        let id = store.begin_upload().await.unwrap();
+        assert_eq!(mode(&store.upload_path(&id)), "600", "an upload");
+        store
+            .append(&id, 0, crate::testing::body(&[b"private"]))
+            .await
+            .unwrap();
+        let d = crate::digest_of(Algorithm::Sha256, b"private");
+        store.commit(&id, &d).await.unwrap();
+        let blob = store.blob_path(&d);
+        assert_eq!(mode(&blob), "600", "a blob");
+        let shard = blob.parent().unwrap();
+        for dir in [
+            &root,
+            &root.join("blobs"),
+            &root.join("uploads"),
+            &shard.to_path_buf(),
+            &shard.parent().unwrap().to_path_buf(),
+        ] {
+            assert_eq!(mode(dir), "700", "{}", dir.display());
+        }
+        drop(store);
+        let loose = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(root.join("blobs"), loose.clone()).unwrap();
+        std::fs::set_permissions(root.join("uploads"), loose).unwrap();
+        FsBlobStore::open(&root).await.unwrap();
+        assert_eq!(mode(&root.join("blobs")), "700", "tightened at open");
+        assert_eq!(mode(&root.join("uploads")), "700");
     }
 
     /// A restart loses the in-memory hasher; the next append and the commit re-hash the prefix.

@@ -1,35 +1,48 @@
-//! Storage for Trove: the SQLite metadata store (`MetadataStore`, the only place in the
-//! workspace that writes SQL) and the content-addressed blob stores (`FsBlobStore`, and
-//! `MemBlobStore` for tests), which share one conformance suite in [`testing`].
+//! Storage for Trove: the metadata store (`MetadataStore`, the only place in the workspace
+//! that writes SQL), the content-addressed blob stores (`FsBlobStore`, and `MemBlobStore` for
+//! tests), and the modes of the files they keep ([`files`]: the user's alone).
 //!
-//! Its public API exposes no sqlx types, so a PostgreSQL backend can arrive behind the same API.
-//! It must never depend on HTTP frameworks or on any format or repository kind.
+//! The metadata store is split by sub-API (`repos`, `assets`, `uploads`, `rules`, `sessions`,
+//! `security/*`) over one backend module, `sqlite`, which alone knows SQLite's pragmas,
+//! transaction syntax, error codes and dialect; its public API exposes no sqlx types, so a
+//! PostgreSQL backend can arrive behind the same API (docs/decisions/0011). Both kinds of store
+//! have a contract suite in [`testing`] that every backend must pass.
+//!
+//! What a name may be, how roles may nest and what a privilege means are `trove-auth`'s; the
+//! store keeps its tables consistent (unique names, references that exist, an acyclic role
+//! graph) and, for now, the reconcile rules of rows declared in trove.toml. It must never
+//! depend on HTTP frameworks, on `trove-auth`, or on any format or repository kind.
 
+mod assets;
+pub mod files;
 mod fs_blobs;
 mod links;
 mod mem_blobs;
 mod meta;
+mod repos;
 mod rules;
 pub mod security;
 mod sessions;
+mod sqlite;
+mod uploads;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use assets::{Assets, PutOutcome, RepoUsage};
 pub use fs_blobs::FsBlobStore;
 pub use links::Links;
 pub use mem_blobs::MemBlobStore;
-pub use meta::{
-    DeclaredRepo, MetadataStore, PutOutcome, ReconcileReport, RepoRecord, RepoUsage, UploadRow,
-    UserRow,
-};
+pub use meta::MetadataStore;
+pub use repos::{DeclaredRepo, ReconcileReport, RepoRecord, Repos};
 pub use rules::{RuleRow, Rules};
 pub use security::{
     ANONYMOUS_USER, DeclaredSecurity, DeclaredUser, KEY_ANONYMOUS, KEY_REALMS, PrivilegeDef,
-    PrivilegeKind, PrivilegeRecord, RoleDef, RoleRecord, Security, SecurityReport,
-    SecuritySnapshot, UserGrants, UserStatus,
+    PrivilegeKind, PrivilegeRecord, RoleDef, RoleRecord, SIGNING_KEY_FILE, Security,
+    SecurityReport, SecuritySnapshot, UserGrants, UserRow, UserStatus,
 };
 pub use sessions::{SessionRow, Sessions};
+pub use uploads::{UploadRow, Uploads};
 
 use trove_core::{Algorithm, Digest};
 

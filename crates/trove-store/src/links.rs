@@ -1,12 +1,11 @@
 //! Upstream URLs a proxy learnt from fetched metadata (`upstream_links`): where to fetch a path
 //! whose upstream location the path does not tell (an npm tarball on a CDN).
 
-use sqlx::SqlitePool;
 use trove_core::Result;
 
-use crate::meta::db_err;
+use crate::sqlite::{Pool, Tx, db_err};
 
-pub struct Links<'a>(pub(crate) &'a SqlitePool);
+pub struct Links<'a>(pub(crate) &'a Pool);
 
 impl Links<'_> {
     /// Replaces the links that the document at `source` named with `links` (path, URL), in one
@@ -17,7 +16,7 @@ impl Links<'_> {
         source: &str,
         links: &[(String, String)],
     ) -> Result<()> {
-        let mut tx = self.0.begin().await.map_err(db_err)?;
+        let mut tx = Tx::begin_write(self.0).await?;
         sqlx::query("DELETE FROM upstream_links WHERE repo_id = $1 AND source = $2")
             .bind(repo_id)
             .bind(source)
@@ -37,7 +36,7 @@ impl Links<'_> {
             .await
             .map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     /// The upstream URL recorded for `path`.

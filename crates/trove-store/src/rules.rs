@@ -2,10 +2,10 @@
 //! console. The store keeps them as text; `trove-routing` compiles and validates them.
 
 use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
 use trove_core::{Error, ErrorKind, Result, now_millis};
 
-use crate::meta::{check_owner, db_err};
+use crate::repos::check_owner;
+use crate::sqlite::{Conn, DbRow, Pool, Tx, db_err};
 
 /// A routing rule as stored. `mode` is `allow` or `block`; `matchers` are regex strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,9 +17,9 @@ pub struct RuleRow {
     pub managed_by: String,
 }
 
-pub struct Rules<'a>(pub(crate) &'a SqlitePool);
+pub struct Rules<'a>(pub(crate) &'a Pool);
 
-fn rule_from_row(row: &SqliteRow) -> Result<RuleRow> {
+fn rule_from_row(row: &DbRow) -> Result<RuleRow> {
     let name: String = row.get("name");
     let matchers: String = row.get("matchers");
     Ok(RuleRow {
@@ -74,7 +74,7 @@ impl Rules<'_> {
 
     /// Replaces a rule owned by `rule.managed_by`; a rule declared in trove.toml is refused.
     pub async fn update(&self, rule: &RuleRow) -> Result<()> {
-        let mut tx = self.0.begin().await.map_err(db_err)?;
+        let mut tx = Tx::begin_write(self.0).await?;
         let owner = owner(&mut tx, &rule.name).await?;
         check_owner(&rule.name, &owner, &rule.managed_by)?;
         sqlx::query(
@@ -89,13 +89,13 @@ impl Rules<'_> {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     /// Deletes a rule owned by `managed_by`. A rule still attached to a repository is refused
     /// (`Invalid`, naming the repositories).
     pub async fn delete(&self, name: &str, managed_by: &str) -> Result<()> {
-        let mut tx = self.0.begin().await.map_err(db_err)?;
+        let mut tx = Tx::begin_write(self.0).await?;
         let owner = owner(&mut tx, name).await?;
         check_owner(name, &owner, managed_by)?;
         let users: Vec<String> = sqlx::query_scalar(
@@ -116,7 +116,7 @@ impl Rules<'_> {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await
     }
 
     /// Makes the config-owned rules match `declared` in one transaction: creates and replaces
@@ -127,7 +127,7 @@ impl Rules<'_> {
     /// the repositories that drop it can leave the file together. Returns whether anything
     /// changed.
     pub async fn reconcile(&self, declared: &[RuleRow], remove_stale: bool) -> Result<bool> {
-        let mut tx = self.0.begin().await.map_err(db_err)?;
+        let mut tx = Tx::begin_write(self.0).await?;
         let before: Vec<RuleRow> =
             sqlx::query("SELECT name, description, mode, matchers, managed_by FROM routing_rules")
                 .fetch_all(&mut *tx)
@@ -184,15 +184,15 @@ impl Rules<'_> {
                 .await
                 .map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(changed)
     }
 }
 
-async fn owner(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, name: &str) -> Result<String> {
+async fn owner(conn: &mut Conn, name: &str) -> Result<String> {
     sqlx::query_scalar("SELECT managed_by FROM routing_rules WHERE name = $1")
         .bind(name)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(db_err)?
         .ok_or_else(|| Error::not_found(format!("no routing rule named {name}")))

@@ -2,10 +2,9 @@
 //! user, a CSRF token for forms and an expiry. Shared by every node.
 
 use sqlx::Row;
-use sqlx::sqlite::SqlitePool;
 use trove_core::{Result, now_millis};
 
-use crate::meta::db_err;
+use crate::sqlite::{Pool, db_err};
 
 /// A live session, joined with its user.
 #[derive(Clone, PartialEq, Eq)]
@@ -28,7 +27,7 @@ impl std::fmt::Debug for SessionRow {
     }
 }
 
-pub struct Sessions<'a>(pub(crate) &'a SqlitePool);
+pub struct Sessions<'a>(pub(crate) &'a Pool);
 
 impl Sessions<'_> {
     /// Stores a session for user `user` (by name) until `expires` (unix millis).

@@ -418,6 +418,8 @@ impl Service {
     }
 
     async fn role_def(&self, input: &RoleInput) -> ServiceResult<RoleDef> {
+        trove_auth::validate_name("role", input.name.trim())
+            .map_err(|e| ServiceError::invalid("name", e.msg))?;
         let known = self.trove.meta.security().list_privileges().await?;
         let mut privileges = Vec::new();
         for p in &input.privileges {
@@ -484,6 +486,9 @@ impl Service {
     }
 
     async fn write_role(&self, def: &RoleDef) -> ServiceResult<()> {
+        let current = self.trove.meta.security().list_roles().await?;
+        trove_auth::check_role_graph(&current, std::slice::from_ref(def))
+            .map_err(|e| ServiceError::invalid("roles", e.msg))?;
         self.trove
             .meta
             .security()

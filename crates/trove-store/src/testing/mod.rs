@@ -1,5 +1,16 @@
-//! The contract every `BlobStore` must keep, as one suite run against each implementation
-//! (as distribution runs one test suite per storage driver).
+//! Test kit for Trove's stores, for this crate's tests and (feature `testing`) other crates':
+//! - [`blob_store_conformance`], the contract every `BlobStore` must keep, run against each
+//!   implementation (as distribution runs one test suite per storage driver);
+//! - [`metadata_store_conformance`] (and one suite per sub-API in [`metadata`]), the contract
+//!   every metadata backend must keep;
+//! - [`SmallFs`], a small real filesystem to fill up, for disk-full tests;
+//! - [`body`] and [`read_all`], byte streams from and to literals.
+
+pub mod metadata;
+mod small_fs;
+
+pub use metadata::metadata_store_conformance;
+pub use small_fs::SmallFs;
 
 use std::io;
 
