@@ -292,7 +292,14 @@ impl Authenticator {
                     return Err(AuthError::Required);
                 }
                 Principal::Anonymous => {}
-                Principal::User { id, .. } => inner.policy.ensure_user_known(id, false).await,
+                Principal::User { id, .. } => {
+                    inner.policy.ensure_user_known(id, false).await;
+                    // A token stops working the moment its user is disabled or deleted, on
+                    // every front end (not only where a repository privilege is checked).
+                    if !inner.policy.current().user_active(id) {
+                        return Err(AuthError::Disabled);
+                    }
+                }
             }
             Ok(Identity {
                 principal,

@@ -112,6 +112,11 @@ impl Policy {
         self.users_by_id.contains_key(id)
     }
 
+    /// Whether the user with `id` exists and is active now.
+    pub(crate) fn user_active(&self, id: &str) -> bool {
+        self.users_by_id.get(id).is_some_and(|u| u.active)
+    }
+
     /// The user row whose roles apply to `principal`.
     fn entry(&self, principal: &Principal) -> std::result::Result<&UserEntry, Refusal> {
         let entry = match principal {

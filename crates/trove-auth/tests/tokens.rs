@@ -445,3 +445,25 @@ async fn nodes_share_the_signing_key() {
         .unwrap();
     b.tokens.verify(&t.token, "trove").unwrap();
 }
+
+/// A token stops working the moment its user is disabled, for every use (not only where a
+/// repository privilege is checked), and works again once the user is enabled.
+#[tokio::test]
+async fn a_disabled_users_token_is_refused_at_once() {
+    let f = fixture().await;
+    let reader = login(&f.auth, "reader", "reader-pw").await;
+    let token = f.auth.tokens.issue(&reader, &[]).unwrap();
+    let bearer = format!("Bearer {}", token.token);
+    assert_eq!(f.auth.authenticator.authenticate(Some(&bearer)).await.unwrap(), reader);
+    f.auth
+        .set_user_status("reader", UserStatus::Disabled)
+        .await
+        .unwrap();
+    let e = f.auth.authenticator.authenticate(Some(&bearer)).await.unwrap_err();
+    assert!(matches!(e, AuthError::Disabled), "{e}");
+    f.auth
+        .set_user_status("reader", UserStatus::Active)
+        .await
+        .unwrap();
+    assert_eq!(f.auth.authenticator.authenticate(Some(&bearer)).await.unwrap(), reader);
+}

@@ -77,6 +77,21 @@ pub struct RoutingRule {
     matchers: Vec<Matcher>,
 }
 
+/// A rule has at most this many matchers: each is an automaton in memory (100,000 of them once
+/// took a node from 39 MiB to 1.15 GB).
+pub const MAX_MATCHERS: usize = 64;
+/// A matcher has at most this many characters.
+pub const MAX_MATCHER_LEN: usize = 1024;
+/// What one compiled matcher may take: its program and its lazy DFA's cache.
+const COMPILED_LIMIT: usize = 256 << 10;
+
+fn compile(src: &str) -> std::result::Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(src)
+        .size_limit(COMPILED_LIMIT)
+        .dfa_size_limit(COMPILED_LIMIT)
+        .build()
+}
+
 impl RoutingRule {
     /// Compiles `matchers`. A bad name, no matcher, or a matcher that is not a regular expression
     /// answers `ErrorKind::Invalid` naming the rule and the matcher.
@@ -103,11 +118,26 @@ impl RoutingRule {
                 "routing rule '{name}' has no matchers: give at least one regular expression"
             )));
         }
+        if matchers.len() > MAX_MATCHERS {
+            return Err(Error::invalid(format!(
+                "routing rule '{name}' has {} matchers; at most {MAX_MATCHERS} are allowed \
+                 (one matcher can list alternatives: ^/v2/(a|b|c)/.*)",
+                matchers.len()
+            )));
+        }
         let compiled = matchers
             .iter()
             .enumerate()
             .map(|(i, m)| {
                 let src = m.as_ref();
+                if src.len() > MAX_MATCHER_LEN {
+                    return Err(Error::invalid(format!(
+                        "routing rule '{name}': matcher {} is {} characters long; at most \
+                         {MAX_MATCHER_LEN} are allowed",
+                        i + 1,
+                        src.len()
+                    )));
+                }
                 let bad = |e: regex::Error| {
                     Error::invalid(format!(
                         "routing rule '{name}': matcher {} `{src}` is not a valid regular \
@@ -117,8 +147,8 @@ impl RoutingRule {
                 };
                 // Compiled alone first, so a pattern with unbalanced groups is refused rather
                 // than balanced by the wrapping below.
-                let written = Regex::new(src).map_err(bad)?;
-                let whole = Regex::new(&format!(r"\A(?:{src})\z")).map_err(bad)?;
+                let written = compile(src).map_err(bad)?;
+                let whole = compile(&format!(r"\A(?:{src})\z")).map_err(bad)?;
                 Ok(Matcher { written, whole })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -502,5 +532,28 @@ mod tests {
             "{}",
             e.msg
         );
+    }
+}
+
+#[cfg(test)]
+mod limits {
+    use super::*;
+
+    /// A rule cannot take a node's memory: matchers are counted, sized and compiled within a
+    /// bound, and each excess is refused with a message saying what the limit is.
+    #[test]
+    fn matchers_are_bounded() {
+        let many: Vec<String> = (0..100_000).map(|i| format!("^/v2/n{i}/.*")).collect();
+        let e = RoutingRule::new("r", "", Mode::Allow, &many).unwrap_err();
+        assert_eq!(e.kind, trove_core::ErrorKind::Invalid);
+        assert!(e.msg.contains("100000 matchers; at most 64"), "{}", e.msg);
+        let ok: Vec<String> = (0..MAX_MATCHERS).map(|i| format!("^/v2/n{i}/.*")).collect();
+        RoutingRule::new("r", "", Mode::Allow, &ok).unwrap();
+        let long = "a".repeat(MAX_MATCHER_LEN + 1);
+        let e = RoutingRule::new("r", "", Mode::Allow, &[long]).unwrap_err();
+        assert!(e.msg.contains("characters long"), "{}", e.msg);
+        // Short to write, huge to compile: refused by the compiled-size limit.
+        let e = RoutingRule::new("r", "", Mode::Allow, &[r"\w{1000}\w{1000}"]).unwrap_err();
+        assert!(e.msg.contains("not a valid regular expression"), "{}", e.msg);
     }
 }
