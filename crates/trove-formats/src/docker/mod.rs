@@ -29,6 +29,15 @@ use trove_core::{AssetPath, BlobStore, Ctx, RepoLookup, RepoName, Repository};
 use trove_store::MetadataStore;
 
 pub use errors::{OciCode, OciError};
+
+/// The pure parsers inside the handler modules, reached by the fuzz targets in `fuzz/`; not an
+/// API for anything else.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::manifests::{Manifest, media_type_of};
+    pub use super::token::parse_scopes;
+    pub use super::uploads::content_range;
+}
 pub use spec::DockerFormat;
 
 use errors::Subject;
