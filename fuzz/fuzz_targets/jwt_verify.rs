@@ -25,26 +25,35 @@ const LEEWAY: u64 = 5;
 
 /// A `TokenService` over `KEY`. Its `Authorizer` only comes from a real `Auth` over a database,
 /// made once per process in a temporary directory that is removed again (the open connections
-/// keep the files; `verify` never reads them).
+/// keep the files; `verify` never reads them). The runtime that owns the pool's connections
+/// lives in the same static: dropped or forgotten, LeakSanitizer would report it.
 fn service() -> &'static TokenService {
-    static SERVICE: OnceLock<TokenService> = OnceLock::new();
-    SERVICE.get_or_init(|| {
+    struct Fixture {
+        _runtime: tokio::runtime::Runtime,
+        service: TokenService,
+    }
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    let f = FIXTURE.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("trove-fuzz-jwt-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("t.db").display());
-        let rt = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let auth = rt.block_on(async {
+        let auth = runtime.block_on(async {
             let meta = trove_store::MetadataStore::open(&url).await.unwrap();
             Auth::init(meta, AuthSettings::default()).await.unwrap()
         });
         let _ = std::fs::remove_dir_all(&dir);
-        // The runtime owns the pool's connections: keep it for the life of the process.
-        std::mem::forget(rt);
-        TokenService::with_key(KEY, AUDIENCE, Duration::from_secs(300), auth.authorizer)
-    })
+        let service =
+            TokenService::with_key(KEY, AUDIENCE, Duration::from_secs(300), auth.authorizer);
+        Fixture {
+            _runtime: runtime,
+            service,
+        }
+    });
+    &f.service
 }
 
 fn signed(header: &[u8], claims: &[u8]) -> String {
