@@ -78,7 +78,7 @@ pub async fn get(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Manifest {
+pub struct Manifest {
     schema_version: Option<i64>,
     media_type: Option<String>,
     artifact_type: Option<String>,
@@ -120,7 +120,7 @@ async fn read_limited(payload: web::Payload) -> Result<Bytes, OciError> {
     Ok(buf.freeze())
 }
 
-fn media_type_of(req: &HttpRequest, m: &Manifest) -> Result<String, OciError> {
+pub fn media_type_of(req: &HttpRequest, m: &Manifest) -> Result<String, OciError> {
     let header = req
         .headers()
         .get(header::CONTENT_TYPE)

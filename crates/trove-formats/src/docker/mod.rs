@@ -38,6 +38,15 @@ use trove_core::{AssetPath, Ctx, FormatSpec, RepoKind, Repository, RepositoryCon
 pub use errors::{OciCode, OciError};
 pub use spec::{DockerSpec, ID};
 
+/// The pure parsers inside the handler modules, reached by the fuzz targets in `fuzz/`; not an
+/// API for anything else.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::manifests::{Manifest, media_type_of};
+    pub use super::token::parse_scopes;
+    pub use super::uploads::content_range;
+}
+
 use crate::kit::{Frontend, caller, request};
 use crate::registry::{Format, FormatInfo, RepoRequest};
 use auth::Scope;

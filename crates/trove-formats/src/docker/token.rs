@@ -37,7 +37,7 @@ pub(crate) fn repository_param(query: &str) -> Option<String> {
 
 /// Parses `repository:<name>:<actions>` scopes (several `scope` parameters, or several scopes
 /// separated by spaces in one). Other resource types are ignored, as the spec allows.
-pub(crate) fn parse_scopes(query: &str) -> Result<Vec<(String, Vec<String>)>, OciError> {
+pub fn parse_scopes(query: &str) -> Result<Vec<(String, Vec<String>)>, OciError> {
     let pairs = web::Query::<Vec<(String, String)>>::from_query(query).map_err(|e| {
         OciError::new(OciCode::Unsupported, format!("bad query string: {e}")).status(400)
     })?;

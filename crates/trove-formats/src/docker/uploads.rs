@@ -255,7 +255,7 @@ pub async fn status(
 }
 
 /// Parses `Content-Range: <start>-<end>` (docker sends it without the `bytes ` unit).
-fn content_range(req: &HttpRequest) -> Result<Option<(u64, u64)>, OciError> {
+pub fn content_range(req: &HttpRequest) -> Result<Option<(u64, u64)>, OciError> {
     let Some(v) = req.headers().get(header::CONTENT_RANGE) else {
         return Ok(None);
     };
