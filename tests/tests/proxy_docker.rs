@@ -560,3 +560,66 @@ connector = {{ http = 0 }}
     trove.stop().await;
     upstream.stop().await;
 }
+
+/// Issue 14: a registry without the referrers API (Debian's docker-registry 2.8 answers 404)
+/// has no referrers, so a proxy of it answers the spec's empty index, cached as metadata (asked
+/// upstream once), and so does a group with it as a member. And a cross-repository mount from
+/// a group whose proxy member only knows a blob upstream fetches the blob before linking it:
+/// the mounted blob then serves its bytes (it used to be linked without them and answer 500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_referrers_without_the_api_and_mounts_of_blobs_not_cached_yet() {
+    let upstream = blocking(Upstream::start).await;
+    let faults = FaultProxy::start(upstream.addr());
+    let trove = TroveInstance::start(&format!(
+        "{}[[repository]]\nname = \"mine\"\nformat = \"docker\"\nkind = \"hosted\"\n\
+         [[repository]]\nname = \"all\"\nformat = \"docker\"\nkind = \"group\"\n\
+         members = [\"mine\", \"{REPO}\"]\nwritable_member = \"mine\"\n",
+        proxy_docker_toml(REPO, &faults.url(), "")
+    ))
+    .await;
+    let up = upstream.host();
+    let (manifest, blobs) = blocking(move || {
+        let (_, digest) = push_generated(&up, "e2e/app:1", &ImageSpec::new(41, 2), None);
+        (digest, blobs_of(&format!("{up}/e2e/app:1")))
+    })
+    .await;
+    let main = format!("http://{}", trove.main_addr());
+    let http = reqwest::Client::new();
+    for repo in [REPO, REPO, "all"] {
+        let r = http
+            .get(format!("{main}/v2/{repo}/e2e/app/referrers/{manifest}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{repo}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["manifests"], serde_json::json!([]), "{repo}: {v}");
+        assert_eq!(v["mediaType"], "application/vnd.oci.image.index.v1+json");
+    }
+    assert_eq!(
+        faults.count("GET", "/referrers/"),
+        1,
+        "the empty index is cached, not asked again"
+    );
+
+    let layer = blobs.last().unwrap().clone();
+    let r = http
+        .post(format!(
+            "{main}/v2/all/e2e/app/blobs/uploads/?mount={layer}&from=all/e2e/app"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "mounted: {:?}", r.text().await);
+    let r = http
+        .get(format!("{main}/v2/mine/e2e/app/blobs/{layer}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(trove_tests::sha256_digest(&bytes), layer, "the mounted blob has its bytes");
+    let store = check_blob_store(&trove.data_dir());
+    assert!(store.uploads.is_empty(), "{:?}", store.uploads);
+    trove.stop().await;
+}

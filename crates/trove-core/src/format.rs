@@ -203,6 +203,12 @@ pub trait FormatSpec: Send + Sync {
             links: Vec::new(),
         })
     }
+    /// What a proxy caches, as mutable metadata, when the upstream has nothing at `path`
+    /// (docker: an empty referrers index, which the spec says a registry without the referrers
+    /// API means). `None`: a 404 is a 404.
+    fn absent_upstream(&self, _path: &AssetPath) -> Option<Generated> {
+        None
+    }
     /// The metadata document whose fetch records the upstream URL of `path` (npm: a tarball's
     /// packument). A proxy with no recorded URL for `path` refreshes that document first; with
     /// none recorded even then, it fetches [`Self::upstream`].

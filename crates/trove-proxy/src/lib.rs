@@ -430,10 +430,34 @@ impl Inner {
                 url: &req.url,
             },
         )?;
-        let doc = rewritten.doc;
+        let links: Vec<(String, String)> = rewritten
+            .links
+            .into_iter()
+            .map(|(p, url)| (self.format.storage_path(&p).as_str().to_owned(), url))
+            .collect();
+        let attrs = self.upstream_attrs(&headers);
+        let meta = self
+            .store_document(path, key, rewritten.doc, attrs, &links)
+            .await?;
+        tracing::info!(
+            repository = %self.cfg.name, %path, bytes = meta.blob.size, links = links.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3, "fetched document from upstream"
+        );
+        Ok(Some(meta))
+    }
+
+    /// Stores a document the proxy made (rewritten, or standing in for an absent one) and
+    /// the links it teaches, then its row.
+    async fn store_document(
+        &self,
+        path: &AssetPath,
+        key: &AssetPath,
+        doc: trove_core::Generated,
+        attrs: serde_json::Value,
+        links: &[(String, String)],
+    ) -> Result<AssetMeta> {
         let digest = Digest::of(Algorithm::Sha256, &doc.bytes);
         let id = self.blobs.begin_upload().await?;
-        let size = doc.bytes.len() as u64;
         let stored = async {
             self.blobs
                 .append(&id, 0, documents::once(doc.bytes))
@@ -448,32 +472,23 @@ impl Inner {
                 return Err(e);
             }
         };
-        debug_assert_eq!(blob.size, size);
-        let links: Vec<(String, String)> = rewritten
-            .links
-            .into_iter()
-            .map(|(p, url)| (self.format.storage_path(&p).as_str().to_owned(), url))
-            .collect();
         // Links first: a document served from the cache always has its links recorded.
         self.meta
             .links()
-            .replace(&self.cfg.id, key.as_str(), &links)
+            .replace(&self.cfg.id, key.as_str(), links)
             .await?;
         let asset = NewAsset {
             blob,
             content_type: Some(doc.content_type),
-            attrs: self.upstream_attrs(&headers),
+            attrs,
         };
         let (meta, _) = self
             .meta
             .assets()
             .put(&self.cfg.id, key, &asset, true)
             .await?;
-        tracing::info!(
-            repository = %self.cfg.name, %path, bytes = size, links = links.len(),
-            ms = started.elapsed().as_secs_f64() * 1e3, "fetched document from upstream"
-        );
-        Ok(Some(meta))
+        tracing::debug!(repository = %self.cfg.name, %path, "document stored");
+        Ok(meta)
     }
 
     /// GET upstream (or take the answer `res` a revalidation already got), streaming into the
@@ -493,7 +508,15 @@ impl Inner {
             Some(res) => res,
             None => match self.upstream.send(Method::GET, &req).await? {
                 Some(res) => res,
-                None => return Ok(None),
+                None => {
+                    return match self.format.absent_upstream(path) {
+                        Some(doc) => {
+                            let attrs = json!({ ATTR_CHECKED: now_millis() });
+                            self.store_document(path, key, doc, attrs, &[]).await.map(Some)
+                        }
+                        None => Ok(None),
+                    };
+                }
             },
         };
         if self.format.rewrites(path) {

@@ -32,6 +32,23 @@ impl FormatSpec for DockerSpec {
     /// What a group merges: tag lists and the catalog are sorted unions (the order `last`
     /// pagination needs), a referrers index the union of its descriptors by digest. Everything
     /// else is served by the first member that has it.
+    /// A registry without the referrers API has no referrers: the spec's answer is an empty
+    /// index (a proxy caches it as metadata, so it is asked again after its max age).
+    fn absent_upstream(&self, path: &AssetPath) -> Option<Generated> {
+        match parse(path)? {
+            Route::Referrers { .. } => Some(Generated {
+                bytes: Bytes::from(
+                    serde_json::to_vec(
+                        &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}),
+                    )
+                    .expect("serialises"),
+                ),
+                content_type: OCI_INDEX.into(),
+            }),
+            _ => None,
+        }
+    }
+
     fn merges(&self, path: &AssetPath) -> bool {
         matches!(
             parse(path),
