@@ -397,6 +397,24 @@ async fn manifests_by_tag_and_digest_keep_their_bytes() {
     )
     .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
+    // A child with the right digest but a wrong size is refused (issue 14).
+    let mut wrong = children.clone();
+    wrong[0]["size"] = json!(wrong[0]["size"].as_u64().unwrap() + 1);
+    let bad = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": wrong}),
+    )
+    .unwrap();
+    let r = call(
+        &app,
+        put_manifest("/v2/hosted/img/manifests/bad-sizes", OCI_INDEX, &bad),
+    )
+    .await;
+    r.expect_error(400, "MANIFEST_INVALID");
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("the index says"),
+        "{:?}",
+        r.body
+    );
     let r = call(&app, get("/v2/hosted/img/tags/list")).await;
     assert_eq!(r.json(), json!({"name": "img", "tags": ["docker", "oci"]}));
     // Moving a tag (write policy "allow").

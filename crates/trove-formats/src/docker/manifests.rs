@@ -190,8 +190,16 @@ async fn check_references(
                 .head(&t.ctx, &path)
                 .await
                 .map_err(|e| OciError::from_core(e, Subject::Manifest))?;
-            if found.is_none() {
-                return Err(missing("manifest", &d));
+            match found {
+                None => return Err(missing("manifest", &d)),
+                // The size is part of the descriptor: a client trusts it to fetch the child.
+                Some(meta) if meta.blob.size != child.size => {
+                    return Err(invalid(format!(
+                        "manifest {d} has {} bytes; the index says {}",
+                        meta.blob.size, child.size
+                    )));
+                }
+                Some(_) => {}
             }
         }
         return Ok(());
