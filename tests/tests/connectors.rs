@@ -7,18 +7,17 @@ use std::process::{Command, Stdio};
 use trove_tests::TroveInstance;
 
 fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    self_signed_as(dir, "127.0.0.1")
+}
+
+/// A self-signed certificate for 127.0.0.1 whose subject's common name is `cn`, in
+/// `dir/{cert,key}.pem` (replacing what is there).
+fn self_signed_as(dir: &std::path::Path, cn: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let subject = format!("/CN={cn}");
     let ok = Command::new("openssl")
         .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &subject,
         ])
         .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
         .arg(&key)
@@ -31,6 +30,18 @@ fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf
         .success();
     assert!(ok, "openssl");
     (cert, key)
+}
+
+/// The subject line of the certificate `addr` presents in a fresh TLS handshake.
+fn served_subject(addr: std::net::SocketAddr) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect {addr} </dev/null 2>/dev/null | openssl x509 -noout -subject"
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 fn users(pw: &std::path::Path) -> String {
@@ -168,6 +179,20 @@ async fn connectors_are_added_moved_and_removed_at_run_time() {
         Some(a_https),
         "unchanged connectors keep running"
     );
+    // A certificate renewed in place (same paths, new content) is loaded by the next reload,
+    // into the running listener (same port, nothing restarted).
+    assert!(
+        served_subject(a_https).contains("127.0.0.1"),
+        "{}",
+        served_subject(a_https)
+    );
+    self_signed_as(dir.path(), "renewed.example");
+    trove
+        .reload_secured(&format!("{}{}", users(&pw), repo("a", &https)))
+        .await;
+    assert_eq!(trove.connector_https_addr("a"), Some(a_https));
+    let subject = served_subject(a_https);
+    assert!(subject.contains("renewed.example"), "{subject}");
     let main = trove.main_addr();
     let res = client
         .get(format!("http://{main}/v2/b/img/tags/list"))

@@ -618,7 +618,11 @@ async fn proxy_referrers_without_the_api_and_mounts_of_blobs_not_cached_yet() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let bytes = r.bytes().await.unwrap();
-    assert_eq!(trove_tests::sha256_digest(&bytes), layer, "the mounted blob has its bytes");
+    assert_eq!(
+        trove_tests::sha256_digest(&bytes),
+        layer,
+        "the mounted blob has its bytes"
+    );
     let store = check_blob_store(&trove.data_dir());
     assert!(store.uploads.is_empty(), "{:?}", store.uploads);
     trove.stop().await;

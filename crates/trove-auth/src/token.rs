@@ -149,7 +149,8 @@ struct Inner {
     encoding: EncodingKey,
     decoding: DecodingKey,
     service: String,
-    ttl: Duration,
+    /// Seconds; changed by a reload (`[security] token_ttl`).
+    ttl: std::sync::atomic::AtomicU64,
     authorizer: Authorizer,
 }
 
@@ -163,7 +164,7 @@ impl fmt::Debug for TokenService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenService")
             .field("service", &self.inner.service)
-            .field("ttl", &self.inner.ttl)
+            .field("ttl", &self.ttl())
             .finish_non_exhaustive()
     }
 }
@@ -198,10 +199,23 @@ impl TokenService {
                 encoding: EncodingKey::from_secret(key),
                 decoding: DecodingKey::from_secret(key),
                 service: service.to_owned(),
-                ttl,
+                ttl: std::sync::atomic::AtomicU64::new(ttl.as_secs()),
                 authorizer,
             }),
         }
+    }
+
+    /// How long the tokens minted from now on live.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.inner.ttl.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Changes the lifetime of tokens minted from now on (a reload of `[security]
+    /// token_ttl`); tokens already out keep theirs.
+    pub fn set_ttl(&self, ttl: Duration) {
+        self.inner
+            .ttl
+            .store(ttl.as_secs(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The audience tokens are minted for (`service=` in challenges).
@@ -266,7 +280,7 @@ impl TokenService {
             iss: ISSUER.into(),
             sub: principal.name().to_owned(),
             aud: self.inner.service.clone(),
-            exp: now + self.inner.ttl.as_secs(),
+            exp: now + self.ttl().as_secs(),
             nbf: now,
             iat: now,
             jti: hex::encode(jti),
@@ -284,7 +298,7 @@ impl TokenService {
         .map_err(|e| Error::internal(format!("signing a token: {e}")))?;
         Ok(Token {
             token,
-            expires_in: self.inner.ttl.as_secs(),
+            expires_in: self.ttl().as_secs(),
             issued_at: rfc3339(now),
         })
     }

@@ -454,16 +454,35 @@ async fn a_disabled_users_token_is_refused_at_once() {
     let reader = login(&f.auth, "reader", "reader-pw").await;
     let token = f.auth.tokens.issue(&reader, &[]).unwrap();
     let bearer = format!("Bearer {}", token.token);
-    assert_eq!(f.auth.authenticator.authenticate(Some(&bearer)).await.unwrap(), reader);
+    assert_eq!(
+        f.auth
+            .authenticator
+            .authenticate(Some(&bearer))
+            .await
+            .unwrap(),
+        reader
+    );
     f.auth
         .set_user_status("reader", UserStatus::Disabled)
         .await
         .unwrap();
-    let e = f.auth.authenticator.authenticate(Some(&bearer)).await.unwrap_err();
+    let e = f
+        .auth
+        .authenticator
+        .authenticate(Some(&bearer))
+        .await
+        .unwrap_err();
     assert!(matches!(e, AuthError::Disabled), "{e}");
     f.auth
         .set_user_status("reader", UserStatus::Active)
         .await
         .unwrap();
-    assert_eq!(f.auth.authenticator.authenticate(Some(&bearer)).await.unwrap(), reader);
+    assert_eq!(
+        f.auth
+            .authenticator
+            .authenticate(Some(&bearer))
+            .await
+            .unwrap(),
+        reader
+    );
 }

@@ -512,7 +512,9 @@ impl Inner {
                     return match self.format.absent_upstream(path) {
                         Some(doc) => {
                             let attrs = json!({ ATTR_CHECKED: now_millis() });
-                            self.store_document(path, key, doc, attrs, &[]).await.map(Some)
+                            self.store_document(path, key, doc, attrs, &[])
+                                .await
+                                .map(Some)
                         }
                         None => Ok(None),
                     };

@@ -554,6 +554,10 @@ mod limits {
         assert!(e.msg.contains("characters long"), "{}", e.msg);
         // Short to write, huge to compile: refused by the compiled-size limit.
         let e = RoutingRule::new("r", "", Mode::Allow, &[r"\w{1000}\w{1000}"]).unwrap_err();
-        assert!(e.msg.contains("not a valid regular expression"), "{}", e.msg);
+        assert!(
+            e.msg.contains("not a valid regular expression"),
+            "{}",
+            e.msg
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Connector ports: each repository may have its own HTTP and/or HTTPS listener serving it at
-//! `/v2/`. The supervisor reconciles the running listeners with the config on every reload:
-//! new ones start, changed ones restart on their new port or certificate, removed ones stop
-//! gracefully. No Trove restart is needed.
+//! `/` (its format's routes). The supervisor reconciles the running listeners with the config on
+//! every reload: new ones start, changed ones restart on their new port, removed ones stop
+//! gracefully, and a certificate renewed in place (same paths, new content) is loaded into the
+//! running listener, which keeps its connections. No Trove restart is needed.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,6 +28,35 @@ struct Listeners {
     spec: Spec,
     http: Option<(SocketAddr, ServerEntry)>,
     https: Option<(SocketAddr, ServerEntry)>,
+    /// The HTTPS listener's certificate, swapped in place when its files change.
+    tls: Option<Arc<CertResolver>>,
+}
+
+/// Serves the certificate currently loaded; a reload replaces it for new handshakes.
+#[derive(Debug)]
+struct CertResolver {
+    current: std::sync::RwLock<(u64, Arc<rustls::sign::CertifiedKey>)>,
+}
+
+impl rustls::server::ResolvesServerCert for CertResolver {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.current.read().expect("cert lock").1.clone())
+    }
+}
+
+/// A fingerprint of the certificate and key files' contents.
+fn fingerprint(cert: &PathBuf, key: &PathBuf) -> anyhow::Result<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in [cert, key] {
+        std::fs::read(p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .hash(&mut h);
+    }
+    Ok(h.finish())
 }
 
 /// The running connector listeners, by repository name.
@@ -60,8 +90,8 @@ fn specs(server: &ServerConfig, records: &[RepoRecord]) -> HashMap<String, Spec>
         .collect()
 }
 
-/// A rustls server config from PEM files (certificate chain, private key).
-fn tls_config(cert: &PathBuf, key: &PathBuf) -> anyhow::Result<rustls::ServerConfig> {
+/// The certificate chain and private key of PEM files, checked to belong together.
+fn certified_key(cert: &PathBuf, key: &PathBuf) -> anyhow::Result<rustls::sign::CertifiedKey> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs = CertificateDer::pem_file_iter(cert)
@@ -70,13 +100,18 @@ fn tls_config(cert: &PathBuf, key: &PathBuf) -> anyhow::Result<rustls::ServerCon
         .with_context(|| format!("parsing certificate {}", cert.display()))?;
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("reading key {}", key.display()))?;
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    rustls::sign::CertifiedKey::from_der(certs, key, &provider)
+        .context("certificate and key do not match")
+}
+
+/// A rustls server config serving what `resolver` holds.
+fn tls_config(resolver: Arc<CertResolver>) -> anyhow::Result<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    Ok(rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("certificate and key do not match")?;
-    Ok(config)
+        .with_cert_resolver(resolver))
 }
 
 impl Supervisor {
@@ -113,7 +148,12 @@ impl Supervisor {
                 }
             }
             for (name, spec) in wanted {
-                if running.contains_key(&name) {
+                if let Some(l) = running.get(&name) {
+                    if let (Some(resolver), Some((_, cert, key))) = (&l.tls, &spec.https)
+                        && let Err(e) = reload_certificate(resolver, cert, key)
+                    {
+                        failures.push(format!("https connector of repository {name}: {e:#}"));
+                    }
                     continue;
                 }
                 match start(trove, &name, &spec) {
@@ -178,10 +218,17 @@ fn start(trove: &Trove, name: &str, spec: &Spec) -> anyhow::Result<Listeners> {
         }
         None => None,
     };
+    let mut resolver = None;
     let https = match &spec.https {
         Some((bind, cert, key)) => {
-            let tls = tls_config(cert, key)
+            let loaded = fingerprint(cert, key)
+                .and_then(|f| Ok((f, Arc::new(certified_key(cert, key)?))))
                 .with_context(|| format!("https connector of repository {name}"))?;
+            let r = Arc::new(CertResolver {
+                current: std::sync::RwLock::new(loaded),
+            });
+            resolver = Some(r.clone());
+            let tls = tls_config(r)?;
             let (addr, entry) = serve(config, trove.metrics.clone(), *bind, Some(tls), move || {
                 App::new().configure(routes.clone())
             })
@@ -195,5 +242,23 @@ fn start(trove: &Trove, name: &str, spec: &Spec) -> anyhow::Result<Listeners> {
         spec: spec.clone(),
         http,
         https,
+        tls: resolver,
     })
+}
+
+/// Loads the certificate files again if their content changed (renewed in place); a file that
+/// does not parse leaves the running certificate as it was.
+fn reload_certificate(
+    resolver: &CertResolver,
+    cert: &PathBuf,
+    key: &PathBuf,
+) -> anyhow::Result<()> {
+    let f = fingerprint(cert, key)?;
+    if resolver.current.read().expect("cert lock").0 == f {
+        return Ok(());
+    }
+    let loaded = Arc::new(certified_key(cert, key)?);
+    *resolver.current.write().expect("cert lock") = (f, loaded);
+    tracing::info!(certificate = %cert.display(), "renewed certificate loaded");
+    Ok(())
 }

@@ -205,6 +205,12 @@ impl Trove {
     /// be served (connectors start in `refresh`).
     async fn apply_with(&self, config: &Config, opening: bool) -> anyhow::Result<()> {
         let decl = config.security_decl()?;
+        self.auth.tokens.set_ttl(
+            config
+                .security
+                .token_ttl
+                .map_or(trove_auth::DEFAULT_TTL, Duration::from_secs),
+        );
         let report = if opening {
             self.auth.apply_config_quick(&decl).await
         } else {

@@ -637,3 +637,25 @@ async fn force_basic_auth_refuses_anonymous_callers() {
         "a user may"
     );
 }
+
+/// `[security] token_ttl` is applied again by a reload (SIGHUP), not only at start.
+#[actix_web::test]
+async fn token_ttl_follows_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let trove = support::open(&dir, "[security]\ntoken_ttl = 100\n").await;
+    let app = main_app!(trove);
+    let ttl = |r: support::Resp| r.json()["expires_in"].as_u64().unwrap();
+    assert_eq!(ttl(call(&app, get("/v2/token?service=trove")).await), 100);
+    let pw = dir.path().join("tester.password");
+    let toml = format!(
+        "[server]\ndata_dir = {:?}\n[security]\ntoken_ttl = 250\n[[repository]]\nname = \"hosted\"\n\
+         format = \"docker\"\nkind = \"hosted\"\n[[user]]\nname = \"tester\"\npassword_file = {pw:?}\n\
+         roles = [\"admin\"]\n",
+        dir.path().join("data")
+    );
+    trove
+        .apply(&trove_server::Config::from_toml_str(&toml).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ttl(call(&app, get("/v2/token?service=trove")).await), 250);
+}

@@ -20,7 +20,9 @@ pub async fn list(
     // empty one); should one not, the spec's answer is still an empty index, not an error.
     let mut doc = generated(t, format!("/v2/{name}/referrers/{digest}"))
         .await?
-        .unwrap_or_else(|| serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}));
+        .unwrap_or_else(
+            || serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}),
+        );
     let mut res = HttpResponse::Ok();
     if let Some(want) = &q.artifact_type {
         let manifests = doc["manifests"].as_array_mut().expect("generated index");

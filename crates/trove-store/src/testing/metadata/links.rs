@@ -33,20 +33,30 @@ pub async fn links_conformance(s: &MetadataStore) {
     l.replace(&id, "/doc/b", &[("/f/9".into(), "https://b/9".into())])
         .await
         .unwrap();
-    l.replace(&id, "/doc/a", &[("/f/2".into(), "https://cdn2.example/2".into())])
-        .await
-        .unwrap();
+    l.replace(
+        &id,
+        "/doc/a",
+        &[("/f/2".into(), "https://cdn2.example/2".into())],
+    )
+    .await
+    .unwrap();
     assert_eq!(l.get(&id, "/f/1").await.unwrap(), None, "no longer taught");
     assert_eq!(
         l.get(&id, "/f/2").await.unwrap().as_deref(),
         Some("https://cdn2.example/2")
     );
-    assert_eq!(l.get(&id, "/f/9").await.unwrap().as_deref(), Some("https://b/9"));
+    assert_eq!(
+        l.get(&id, "/f/9").await.unwrap().as_deref(),
+        Some("https://b/9")
+    );
     // A path taught by two documents keeps the last one written.
     l.replace(&id, "/doc/b", &[("/f/2".into(), "https://b/2".into())])
         .await
         .unwrap();
-    assert_eq!(l.get(&id, "/f/2").await.unwrap().as_deref(), Some("https://b/2"));
+    assert_eq!(
+        l.get(&id, "/f/2").await.unwrap().as_deref(),
+        Some("https://b/2")
+    );
     assert_eq!(l.get("another-repository", "/f/2").await.unwrap(), None);
 }
 
@@ -80,6 +90,9 @@ pub async fn options_conformance(s: &MetadataStore) {
     ui.options = json!({"k": "w"}).as_object().unwrap().clone();
     s.repos().update(&ui, "ui").await.unwrap();
     let recs = s.repos().records().await.unwrap();
-    let rec = recs.iter().find(|r| r.config.name.as_str() == "opts-ui").unwrap();
+    let rec = recs
+        .iter()
+        .find(|r| r.config.name.as_str() == "opts-ui")
+        .unwrap();
     assert_eq!(rec.config.options["k"], json!("w"));
 }
