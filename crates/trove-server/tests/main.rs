@@ -7,6 +7,7 @@ mod support;
 mod api;
 mod auth;
 mod binary;
+mod bodies;
 mod conformance;
 mod console;
 mod files;
