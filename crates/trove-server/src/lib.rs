@@ -220,6 +220,15 @@ impl Trove {
         if !report.is_empty() {
             tracing::info!(?report, "security reconciled with the config file");
         }
+        // A declared proxy whose password is missing fails the start (or the reload, which then
+        // changes nothing): the file is wrong. Repositories made in the console or the API are
+        // kept offline with the reason instead, and everything else keeps serving.
+        for r in config.declared_repos() {
+            if let trove_core::KindConfig::Proxy(p) = &r.kind {
+                trove_proxy::Credentials::from_config(p)
+                    .map_err(|e| anyhow::anyhow!("repository {}: {}", r.name, e.msg))?;
+            }
+        }
         let mut changed = self
             .meta
             .rules()
@@ -311,6 +320,12 @@ impl Trove {
     /// The routing rule called `name`, as last applied.
     pub fn routing_rule(&self, name: &str) -> Option<Arc<trove_routing::RoutingRule>> {
         self.rules.read().expect("rules lock").get(name).cloned()
+    }
+
+    /// Why repository `name` is offline although declared online (it cannot be built: a proxy
+    /// whose password variable or file is missing), if it is.
+    pub fn repository_problem(&self, name: &str) -> Option<String> {
+        self.registry.problem(name)
     }
 
     /// Upstream health of proxy repository `name`.

@@ -16,6 +16,9 @@ struct Snapshot {
     leaves: HashMap<String, Arc<dyn Repository>>,
     /// The proxies again, with their concrete type, for their upstream status.
     proxies: HashMap<String, Arc<ProxyRepository>>,
+    /// Repositories whose row could not be built (a proxy whose password variable is unset),
+    /// with the reason: offline until fixed, while every other repository serves.
+    broken: HashMap<String, String>,
 }
 
 /// The online repositories by name, built from database rows: a snapshot behind a lock, so a
@@ -80,12 +83,21 @@ impl RepoRegistry {
                     if let Some(p) = old.proxies.get(&name) {
                         next.proxies.insert(name.clone(), p.clone());
                     }
-                    existing.clone()
+                    Ok(existing.clone())
                 }
-                None => self.build_leaf(cfg, &mut next)?,
+                None => self.build_leaf(cfg, &mut next),
             };
-            next.leaves.insert(name.clone(), leaf.clone());
-            next.repos.insert(name, guard(cfg, leaf)?);
+            match leaf.and_then(|leaf| Ok((leaf.clone(), guard(cfg, leaf)?))) {
+                Ok((leaf, guarded)) => {
+                    next.leaves.insert(name.clone(), leaf);
+                    next.repos.insert(name, guarded);
+                }
+                Err(e) => {
+                    tracing::error!(repository = %name, error = format!("{e:#}"), "repository is offline: it cannot be built");
+                    next.proxies.remove(&name);
+                    next.broken.insert(name, format!("{e:#}"));
+                }
+            }
         }
         let mut groups: Vec<&RepositoryConfig> = online
             .iter()
@@ -113,7 +125,13 @@ impl RepoRegistry {
                     waiting.push(cfg);
                     continue;
                 }
-                let format = format_spec(cfg)?;
+                let format = match format_spec(cfg) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        next.broken.insert(cfg.name.to_string(), format!("{e:#}"));
+                        continue;
+                    }
+                };
                 let mut found = Vec::new();
                 for m in members {
                     match next.repos.get(m) {
@@ -132,7 +150,15 @@ impl RepoRegistry {
                     writable,
                     format,
                 ));
-                next.repos.insert(cfg.name.to_string(), guard(cfg, group)?);
+                match guard(cfg, group) {
+                    Ok(g) => {
+                        next.repos.insert(cfg.name.to_string(), g);
+                    }
+                    Err(e) => {
+                        tracing::error!(repository = %cfg.name, error = format!("{e:#}"), "repository is offline: it cannot be built");
+                        next.broken.insert(cfg.name.to_string(), format!("{e:#}"));
+                    }
+                }
             }
             if waiting.len() == before {
                 anyhow::bail!(
@@ -183,6 +209,13 @@ impl RepoRegistry {
             }
             KindConfig::Group { .. } => unreachable!("groups are built from their members"),
         })
+    }
+
+    /// Why repository `name` is offline although its row says online (it could not be built:
+    /// a proxy whose password variable or file is missing), if it is.
+    pub fn problem(&self, name: &str) -> Option<String> {
+        let snapshot = self.snapshot.read().expect("registry lock").clone();
+        snapshot.broken.get(name).cloned()
     }
 
     /// The upstream status of proxy repository `name` (reachable or auto-blocked, last error,

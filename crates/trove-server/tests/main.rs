@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod binary;
 mod bodies;
+mod broken;
 mod conformance;
 mod console;
 mod files;
