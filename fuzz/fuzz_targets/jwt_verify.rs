@@ -96,6 +96,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(header.alg, Algorithm::HS256, "{token:?}");
     let _ = claims.principal();
     for a in &claims.access {
-        let _ = claims.allows(&a.repository_id, &a.name, "pull");
+        let _ = claims.allows(&a.repository_id, &a.name, trove_auth::Action::Read);
     }
 });

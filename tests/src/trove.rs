@@ -48,6 +48,7 @@ pub fn init_logging() {
 pub struct TroveInstance {
     running: Option<Running>,
     config: String,
+    data: PathBuf,
     // Declared last: dropped after the server.
     dir: TempDir,
 }
@@ -64,12 +65,21 @@ impl TroveInstance {
     /// (repositories, security etc.), and starts Trove on the current (multi-thread) runtime.
     /// Trove's own defaults apply: anonymous access off.
     pub async fn start_secured(extra_toml: &str) -> TroveInstance {
+        TroveInstance::start_secured_with_data(None, extra_toml).await
+    }
+
+    /// [`TroveInstance::start_secured`] with the data directory at `data` (a small filesystem
+    /// of the test's own) instead of in the tempdir.
+    pub async fn start_secured_with_data(
+        data: Option<PathBuf>,
+        extra_toml: &str,
+    ) -> TroveInstance {
         init_logging();
         let dir = tempfile::Builder::new()
             .prefix("trove.")
             .tempdir_in("/tmp")
             .expect("tempdir");
-        let data = dir.path().join("data");
+        let data = data.unwrap_or_else(|| dir.path().join("data"));
         std::fs::create_dir_all(&data).expect("data dir");
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{SERVER_TEST_KEYS}\n{extra_toml}",
@@ -85,6 +95,7 @@ impl TroveInstance {
         TroveInstance {
             running: Some(running),
             config,
+            data,
             dir,
         }
     }
@@ -130,7 +141,7 @@ impl TroveInstance {
 
     /// The configured `data_dir`.
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data.clone()
     }
 
     /// The full TOML the server was started with.
@@ -141,7 +152,7 @@ impl TroveInstance {
     /// Applies a new config without a restart (what SIGHUP does): `[server]` as at start, then
     /// `extra_toml` (nothing is prepended: pass [`OPEN_ACCESS`] yourself if you want it).
     pub async fn reload_secured(&mut self, extra_toml: &str) {
-        let data = self.dir.path().join("data");
+        let data = self.data.clone();
         let listen = self.main_addr();
         let config = format!(
             "[server]\nlisten = \"{listen}\"\ndata_dir = \"{}\"\n{SERVER_TEST_KEYS}\n{extra_toml}",
@@ -158,7 +169,7 @@ impl TroveInstance {
 
     /// Like [`TroveInstance::reload_secured`], returning the error instead of panicking.
     pub async fn try_reload(&self, toml: &str) -> anyhow::Result<()> {
-        let data = self.dir.path().join("data");
+        let data = self.data.clone();
         let config = format!(
             "[server]\nlisten = \"{}\"\ndata_dir = \"{}\"\n{SERVER_TEST_KEYS}\n{toml}",
             self.main_addr(),

@@ -5,6 +5,7 @@
 mod auth_docker;
 mod connectors;
 mod console_browser;
+mod disk_full;
 mod harness_selfcheck;
 mod hosted_docker;
 mod proxy_docker;
