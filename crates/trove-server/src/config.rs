@@ -91,6 +91,14 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// Where the blob store keeps its files.
+    pub fn blob_dir(&self) -> PathBuf {
+        match &self.blob_store {
+            BlobStoreConfig::Fs { path: Some(p) } => p.clone(),
+            _ => self.data_dir.join("blobs"),
+        }
+    }
+
     /// The body progress rule of every listener.
     pub fn body_progress(&self) -> trove_formats::kit::body::Progress {
         trove_formats::kit::body::Progress {
@@ -238,19 +246,19 @@ impl RepoDecl {
                  upstream_password_env = \"VAR\" or upstream_password_file = \"/path\""
             );
         }
-        crate::service::proxy_config(&self.proxy_input())
+        trove_service::validate::proxy_config(&self.proxy_input())
             .map(drop)
             .map_err(|e| anyhow::anyhow!("repository {name}: {}", e.message()))
     }
 
     /// The proxy keys as the service layer's input, whose rules this file shares.
-    fn proxy_input(&self) -> crate::service::RepoInput {
-        crate::service::RepoInput {
+    fn proxy_input(&self) -> trove_service::RepoInput {
+        trove_service::RepoInput {
             name: self.name.to_string(),
             kind: "proxy".into(),
             write_policy: self
                 .write_policy
-                .map(|w| crate::service::write_policy_name(w).to_owned()),
+                .map(|w| trove_service::write_policy_name(w).to_owned()),
             remote: self.remote.clone(),
             upstream_username: self.upstream_username.clone(),
             upstream_password_env: self.upstream_password_env.clone(),
@@ -270,7 +278,8 @@ impl RepoDecl {
         match self.kind {
             // Validated when the file was read (`Config::validate`).
             RepoKind::Proxy => KindConfig::Proxy(
-                crate::service::proxy_config(&self.proxy_input()).expect("validated proxy"),
+                trove_service::validate::proxy_config(&self.proxy_input())
+                    .expect("validated proxy"),
             ),
             RepoKind::Group => KindConfig::Group {
                 members: self.members.clone().unwrap_or_default(),
@@ -559,10 +568,7 @@ impl Config {
     }
 
     pub fn blob_dir(&self) -> PathBuf {
-        match &self.server.blob_store {
-            BlobStoreConfig::Fs { path: Some(p) } => p.clone(),
-            _ => self.server.data_dir.join("blobs"),
-        }
+        self.server.blob_dir()
     }
 
     pub fn declared_repos(&self) -> Vec<DeclaredRepo> {

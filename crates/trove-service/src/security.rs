@@ -8,7 +8,7 @@ use trove_auth::{
 };
 use trove_store::{KEY_ANONYMOUS, KEY_REALMS, PrivilegeKind, RoleDef};
 
-use super::{Service, ServiceError, ServiceResult, UI, named, read_only_reason};
+use crate::{Service, ServiceError, ServiceResult, UI, named, read_only_reason};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct UserView {
@@ -165,7 +165,7 @@ impl Service {
 
     pub async fn users(&self, caller: &Principal) -> ServiceResult<Vec<UserView>> {
         self.require_admin(caller)?;
-        let sec = self.trove.meta.security();
+        let sec = self.meta.security();
         let mut out = Vec::new();
         for u in sec.list_users().await? {
             let roles = sec.user_roles(&u.name).await?;
@@ -194,15 +194,14 @@ impl Service {
     ) -> ServiceResult<UserView> {
         self.require_admin(caller)?;
         let name = input.name.trim();
-        if self.trove.meta.security().user(name).await?.is_some() {
+        if self.meta.security().user(name).await?.is_some() {
             return Err(ServiceError::Conflict {
                 message: format!("a user named {name} already exists"),
             });
         }
         validate_password("password", &input.password)?;
         self.check_roles_exist("roles", &input.roles).await?;
-        self.trove
-            .auth
+        self.auth
             .add_user(name, Some(&input.password), &input.roles, UI)
             .await
             .map_err(|e| match e.kind {
@@ -223,7 +222,6 @@ impl Service {
     ) -> ServiceResult<UserView> {
         self.require_admin(caller)?;
         let user = self
-            .trove
             .meta
             .security()
             .user(name)
@@ -256,12 +254,12 @@ impl Service {
             self.check_roles_exist("roles", roles).await?;
             if caller.name() == name
                 && !roles.iter().any(|r| r == ADMIN_ROLE)
-                && self.trove.auth.authorizer.is_admin(caller)
+                && self.auth.authorizer.is_admin(caller)
             {
                 // Not a hard rule of the model, but the usual way people lock themselves out.
                 tracing::warn!(user = %name, "an administrator changed their own roles");
             }
-            self.trove.auth.set_user_roles(name, roles).await?;
+            self.auth.set_user_roles(name, roles).await?;
         }
         if let Some(status) = status {
             if caller.name() == name && status == UserStatus::Disabled {
@@ -270,13 +268,13 @@ impl Service {
                     "you cannot disable yourself",
                 ));
             }
-            self.trove.auth.set_user_status(name, status).await?;
+            self.auth.set_user_status(name, status).await?;
             if status == UserStatus::Disabled {
-                self.trove.meta.sessions().delete_user(name).await?;
+                self.meta.sessions().delete_user(name).await?;
             }
         }
         if let Some(pw) = &update.password {
-            self.trove.auth.set_password(name, pw).await?;
+            self.auth.set_password(name, pw).await?;
         }
         tracing::info!(user = %name, by = %caller, "user updated");
         self.user(caller, name).await
@@ -285,7 +283,6 @@ impl Service {
     pub async fn delete_user(&self, caller: &Principal, name: &str) -> ServiceResult<()> {
         self.require_admin(caller)?;
         let user = self
-            .trove
             .meta
             .security()
             .user(name)
@@ -300,8 +297,8 @@ impl Service {
         if caller.name() == name {
             return Err(ServiceError::invalid("name", "you cannot delete yourself"));
         }
-        self.trove.meta.security().delete_user(name).await?;
-        self.trove.auth.reload().await?;
+        self.meta.security().delete_user(name).await?;
+        self.auth.reload().await?;
         tracing::info!(user = %name, by = %caller, "user deleted");
         Ok(())
     }
@@ -319,7 +316,6 @@ impl Service {
             });
         };
         let user = self
-            .trove
             .meta
             .security()
             .user(name)
@@ -348,7 +344,7 @@ impl Service {
                 "the new password must differ from the current one",
             ));
         }
-        self.trove.auth.set_password(name, &change.new).await?;
+        self.auth.set_password(name, &change.new).await?;
         tracing::info!(user = %name, "password changed by its owner");
         Ok(())
     }
@@ -363,7 +359,6 @@ impl Service {
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
         );
         let principal = self
-            .trove
             .auth
             .authenticator
             .authenticate(Some(&header))
@@ -372,7 +367,6 @@ impl Service {
                 message: "wrong user name or password, or the user is disabled".into(),
             })?;
         let must_change = self
-            .trove
             .meta
             .security()
             .user(user)
@@ -382,7 +376,7 @@ impl Service {
     }
 
     async fn check_roles_exist(&self, field: &str, roles: &[String]) -> ServiceResult<()> {
-        let known = self.trove.meta.security().list_roles().await?;
+        let known = self.meta.security().list_roles().await?;
         for r in roles {
             if !known.iter().any(|k| &k.name == r) {
                 return Err(ServiceError::invalid(field, format!("no role named {r}")));
@@ -396,7 +390,6 @@ impl Service {
     pub async fn roles(&self, caller: &Principal) -> ServiceResult<Vec<RoleView>> {
         self.require_admin(caller)?;
         Ok(self
-            .trove
             .meta
             .security()
             .list_roles()
@@ -418,7 +411,7 @@ impl Service {
     }
 
     async fn role_def(&self, input: &RoleInput) -> ServiceResult<RoleDef> {
-        let known = self.trove.meta.security().list_privileges().await?;
+        let known = self.meta.security().list_privileges().await?;
         let mut privileges = Vec::new();
         for p in &input.privileges {
             let def = known.iter().find(|k| &k.name == p).ok_or_else(|| {
@@ -451,7 +444,7 @@ impl Service {
     ) -> ServiceResult<RoleView> {
         self.require_admin(caller)?;
         let def = self.role_def(input).await?;
-        if self.trove.meta.security().role(&def.name).await?.is_some() {
+        if self.meta.security().role(&def.name).await?.is_some() {
             return Err(ServiceError::Conflict {
                 message: format!("a role named {} already exists", def.name),
             });
@@ -468,7 +461,6 @@ impl Service {
     ) -> ServiceResult<RoleView> {
         self.require_admin(caller)?;
         let existing = self
-            .trove
             .meta
             .security()
             .role(name)
@@ -484,8 +476,7 @@ impl Service {
     }
 
     async fn write_role(&self, def: &RoleDef) -> ServiceResult<()> {
-        self.trove
-            .meta
+        self.meta
             .security()
             .upsert_role(def, UI)
             .await
@@ -496,22 +487,21 @@ impl Service {
                 trove_core::ErrorKind::Invalid => ServiceError::invalid("name", e.msg),
                 _ => e.into(),
             })?;
-        self.trove.auth.reload().await?;
+        self.auth.reload().await?;
         Ok(())
     }
 
     pub async fn delete_role(&self, caller: &Principal, name: &str) -> ServiceResult<()> {
         self.require_admin(caller)?;
         let existing = self
-            .trove
             .meta
             .security()
             .role(name)
             .await?
             .ok_or_else(|| ServiceError::not_found(format!("no role named {name}")))?;
         owned_here("role", name, &existing.managed_by)?;
-        self.trove.meta.security().delete_role(name).await?;
-        self.trove.auth.reload().await?;
+        self.meta.security().delete_role(name).await?;
+        self.auth.reload().await?;
         Ok(())
     }
 
@@ -520,7 +510,6 @@ impl Service {
     pub async fn privileges(&self, caller: &Principal) -> ServiceResult<Vec<PrivilegeView>> {
         self.require_admin(caller)?;
         Ok(self
-            .trove
             .meta
             .security()
             .privilege_records()
@@ -572,7 +561,6 @@ impl Service {
         def.description = input.description.trim().to_owned();
         let name = def.name.clone();
         if self
-            .trove
             .meta
             .security()
             .list_privileges()
@@ -584,11 +572,7 @@ impl Service {
                 message: format!("privilege {name} already exists"),
             });
         }
-        self.trove
-            .meta
-            .security()
-            .upsert_privilege(&def, UI)
-            .await?;
+        self.meta.security().upsert_privilege(&def, UI).await?;
         self.privilege(caller, &name).await
     }
 
@@ -596,8 +580,8 @@ impl Service {
         self.require_admin(caller)?;
         let p = self.privilege(caller, name).await?;
         owned_here("privilege", name, &p.managed_by)?;
-        self.trove.meta.security().delete_privilege(name).await?;
-        self.trove.auth.reload().await?;
+        self.meta.security().delete_privilege(name).await?;
+        self.auth.reload().await?;
         Ok(())
     }
 
@@ -605,7 +589,7 @@ impl Service {
 
     pub async fn anonymous(&self, caller: &Principal) -> ServiceResult<AnonymousView> {
         self.require_admin(caller)?;
-        let sec = self.trove.meta.security();
+        let sec = self.meta.security();
         Ok(AnonymousView {
             enabled: sec.anonymous_enabled().await?,
             roles: sec.user_roles(ANONYMOUS_USER).await?,
@@ -627,16 +611,16 @@ impl Service {
                 "anonymous access is read-only here: {why}"
             )));
         }
-        self.trove.auth.set_anonymous_enabled(enabled, UI).await?;
+        self.auth.set_anonymous_enabled(enabled, UI).await?;
         tracing::info!(enabled, by = %caller, "anonymous access switched");
         self.anonymous(caller).await
     }
 
     pub async fn realms(&self, caller: &Principal) -> ServiceResult<RealmsView> {
         self.require_admin(caller)?;
-        let owner = self.trove.meta.security().setting_owner(KEY_REALMS).await?;
+        let owner = self.meta.security().setting_owner(KEY_REALMS).await?;
         Ok(RealmsView {
-            active: self.trove.auth.realms().names(),
+            active: self.auth.realms().names(),
             available: vec!["basic", "docker-token"],
             read_only: match owner.as_deref() {
                 Some("config") => Some("defined in trove.toml"),
@@ -663,7 +647,7 @@ impl Service {
                 "at least one realm must stay active, or nobody can sign in",
             ));
         }
-        self.trove.auth.set_realms(realms, UI).await?;
+        self.auth.set_realms(realms, UI).await?;
         self.realms(caller).await
     }
 
@@ -678,16 +662,16 @@ impl Service {
     ) -> ServiceResult<ExplainView> {
         self.require_admin(caller)?;
         let action = Action::parse(action).map_err(|e| ServiceError::invalid("action", e.msg))?;
-        let r = self.trove.repository(repo).ok_or_else(|| {
+        let r = self.node.repository(repo).ok_or_else(|| {
             ServiceError::invalid("repository", format!("no online repository named {repo}"))
         })?;
-        if user != ANONYMOUS_USER && self.trove.meta.security().user(user).await?.is_none() {
+        if user != ANONYMOUS_USER && self.meta.security().user(user).await?.is_none() {
             return Err(ServiceError::invalid(
                 "user",
                 format!("no user named {user}"),
             ));
         }
-        let e = self.trove.auth.explain(user, r.config(), action).await?;
+        let e = self.auth.explain(user, r.config(), action).await?;
         Ok(ExplainView {
             user: user.to_owned(),
             repository: repo.to_owned(),

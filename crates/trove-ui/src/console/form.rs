@@ -43,6 +43,11 @@ impl Form {
             .collect()
     }
 
+    /// Every pair, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Whether a checkbox named `key` was sent (checked).
     pub fn checked(&self, key: &str) -> bool {
         self.0.iter().any(|(k, _)| k == key)

@@ -1,33 +1,49 @@
-//! The one service layer under the console (`/admin`) and the REST API (`/service/rest/v1`):
-//! every read and change of repositories, security, routing rules and status goes through
-//! these functions, which check the caller's rights, validate input (errors name the field)
-//! and apply the change (database first, then [`Trove::refresh`]). Handlers only translate
-//! HTTP to calls and results to HTML or JSON.
+//! The service layer of Trove: the one place where the console (`/admin`, crate `trove-ui`)
+//! and the REST API (`/service/rest/v1`, crate `trove-rest`) read and change repositories,
+//! security, routing rules and status. Each call checks the caller's rights, validates its
+//! input (errors name the field) and applies the change: database first, then
+//! [`Node::changed`], which rebuilds what runs. The front ends only translate HTTP to calls
+//! and results to HTML or JSON.
 //!
-//! Ownership: rows declared in trove.toml (`managed_by = 'config'`) are read-only here; the
-//! error says to edit the file. Rows created here are `managed_by = 'ui'`.
+//! It owns authorization of management calls, the validation rules of repositories (the same
+//! rules check `[[repository]]` in trove.toml, see [`validate`]), the ownership policy (rows
+//! declared in trove.toml, `managed_by = 'config'`, are read-only here; rows created here are
+//! `managed_by = 'ui'`), browsing through each format's [`trove_formats::browse::Browse`], and
+//! the request counters ([`metrics`]).
+//!
+//! It must never depend on `trove-server`, `trove-ui` or `trove-rest`, and its API has no
+//! HTTP framework types: the server it runs in is reached through the small [`Node`] trait.
 
 mod browse;
+mod formats;
+pub mod metrics;
+mod node;
 mod repos;
 mod rules;
 mod security;
+mod sessions;
 mod status;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod validate;
 
 use std::sync::Arc;
 
 use serde::Serialize;
 use trove_auth::Principal;
-use trove_core::ErrorKind;
+use trove_core::{BlobStore, ErrorKind};
+use trove_store::MetadataStore;
 
-use crate::Trove;
-
-pub use browse::{ImageView, RepoContent};
-pub use repos::{RepoInput, RepoView, UpstreamView, proxy_config, write_policy_name};
-pub use rules::{RuleInput, RuleTestView, RuleView};
+pub use browse::{AssetView, ComponentView, RepoContent};
+pub use formats::{FormatView, OptionFieldView};
+pub use node::{Node, NodeInfo, UpstreamView};
+pub use repos::{RepoInput, RepoView, kind_name, write_policy_name};
+pub use rules::{RuleInput, RuleTestView, RuleView, compiled as compiled_rule};
 pub use security::{
     AnonymousView, ExplainView, PasswordChange, PrivilegeInput, PrivilegeView, RealmsView,
     RoleInput, RoleView, UserInput, UserUpdate, UserView,
 };
+pub use sessions::Session;
 pub use status::{BlobStoreView, Dashboard, Health};
 
 /// Who owns rows created through the console or the API.
@@ -158,24 +174,39 @@ impl From<anyhow::Error> for ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
-/// The service functions, over the running [`Trove`]. Cheap to clone.
+/// The service functions, over the stores, security and the running [`Node`]. Cheap to clone.
 #[derive(Clone)]
 pub struct Service {
-    trove: Arc<Trove>,
+    meta: MetadataStore,
+    auth: trove_auth::Auth,
+    blobs: Arc<dyn BlobStore>,
+    node: Arc<dyn Node>,
 }
 
 impl Service {
-    pub fn new(trove: Arc<Trove>) -> Self {
-        Service { trove }
+    pub fn new(
+        meta: MetadataStore,
+        auth: trove_auth::Auth,
+        blobs: Arc<dyn BlobStore>,
+        node: Arc<dyn Node>,
+    ) -> Self {
+        Service {
+            meta,
+            auth,
+            blobs,
+            node,
+        }
     }
 
-    pub fn trove(&self) -> &Trove {
-        &self.trove
+    /// Whether `caller` holds the admin privilege (the console shows its administration
+    /// pages then; every call still checks for itself).
+    pub fn is_admin(&self, caller: &Principal) -> bool {
+        self.auth.authorizer.is_admin(caller)
     }
 
     /// Administrators pass; anonymous callers are `Unauthenticated`, others `Forbidden`.
     pub fn require_admin(&self, caller: &Principal) -> ServiceResult<()> {
-        if self.trove.auth.authorizer.is_admin(caller) {
+        if self.auth.authorizer.is_admin(caller) {
             Ok(())
         } else if caller.is_anonymous() {
             Err(ServiceError::Unauthenticated {
@@ -190,8 +221,7 @@ impl Service {
 
     /// Authenticates an `Authorization` header value (Basic, or a Bearer token of ours).
     pub async fn authenticate(&self, authorization: Option<&str>) -> ServiceResult<Principal> {
-        self.trove
-            .auth
+        self.auth
             .authenticator
             .authenticate(authorization)
             .await
@@ -202,7 +232,7 @@ impl Service {
 
     /// After a change in the database: rebuild what runs from it, here and on other nodes.
     async fn refresh(&self) -> ServiceResult<()> {
-        self.trove.changed().await.map_err(|e| {
+        self.node.changed().await.map_err(|e| {
             tracing::error!(error = format!("{e:#}"), "applying a change failed");
             ServiceError::Invalid {
                 field: None,

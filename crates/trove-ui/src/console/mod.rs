@@ -1,7 +1,7 @@
 //! The admin web console at `/admin` on the main port: askama pages (templates in
 //! `web/templates`) and plain HTML forms with POST-redirect-GET; no script. Handlers only turn
-//! a request into one or two [`Service`] calls and the result into a page: what is shown and
-//! what may change is decided there, as for the REST API.
+//! a request into one or two [`trove_service::Service`] calls and the result into a page: what
+//! is shown and what may change is decided there, as for the REST API.
 //!
 //! Sessions: a random cookie (`trove_session`, HttpOnly, SameSite=Strict) whose SHA-256 names
 //! a row of the sessions table, with a per-session CSRF token that every POST form carries;
@@ -50,7 +50,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::service::ServiceError;
+use trove_service::ServiceError;
 
 pub(crate) use form::Form;
 
@@ -73,7 +73,8 @@ pub(crate) fn shown_on_form(e: &ServiceError) -> bool {
 }
 pub(crate) use session::Ctx;
 
-/// Mounts the console (from `Trove::main_routes`, which registers `web::Data<Service>`).
+/// Mounts the console; the app must have a `web::Data<Service>` and the front ends'
+/// `web::Data<Frontend>` (trusted proxies decide whether forwarded headers count).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use web::{get, post};
     cfg.route("/", get().to(session::root))
@@ -94,14 +95,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/repository/{name}/edit", get().to(repos::edit_form))
         .route("/admin/repository/{name}/edit", post().to(repos::update))
         .route("/admin/repository/{name}/delete", post().to(repos::delete))
-        .route("/admin/repository/{name}/image", get().to(browse::image))
+        // A format's browse pages, named by its nouns (after `edit` and `delete`).
+        .route("/admin/repository/{name}/{view}", get().to(browse::view))
         .route(
-            "/admin/repository/{name}/manifest",
-            get().to(browse::manifest),
-        )
-        .route(
-            "/admin/repository/{name}/manifest/delete",
-            post().to(browse::delete_manifest),
+            "/admin/repository/{name}/{view}/delete",
+            post().to(browse::delete),
         )
         .route("/admin/users", get().to(security::users))
         .route("/admin/users/new", get().to(security::new_user_form))

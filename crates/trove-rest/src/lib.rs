@@ -1,6 +1,13 @@
-//! The JSON REST API on the main port: `/service/rest/v1/...` (the paths of Nexus' REST API
-//! families), `/metrics` (Prometheus text) and `/service/rest/openapi.json` (its OpenAPI 3.0
-//! description, `openapi.json` beside this file). docs/api.md is the user's guide.
+//! The JSON REST API of Trove on the main port: `/service/rest/v1/...` (the paths of Nexus'
+//! REST API families), `/metrics` (Prometheus text) and `/service/rest/openapi.json` (its
+//! OpenAPI 3.0 description, `openapi.json` beside this file, kept in step with the routes by a
+//! test). docs/api.md is the user's guide. `trove-server` mounts [`configure`] on its main
+//! port with a `web::Data<Service>`.
+//!
+//! It owns the HTTP shape of the service layer: routes, authentication from the
+//! `Authorization` header, JSON bodies and the one error shape. It must never depend on the
+//! console (`trove-ui`), the server (`trove-server`), the stores or the repository kinds: it
+//! reaches everything through `trove-service`.
 //!
 //! Handlers contain no logic: parse the request, call one [`Service`] function, serialize the
 //! result or the [`ServiceError`]. Every error has one JSON shape,
@@ -15,10 +22,16 @@
 //!
 //! Routes are one table ([`routes`]); a test checks it against the OpenAPI document both ways.
 
+mod browse;
+mod formats;
+#[cfg(test)]
+mod openapi_tests;
 mod repos;
 mod rules;
 mod security;
 mod status;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -29,7 +42,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseErr
 use serde::Serialize;
 use trove_auth::Principal;
 
-use crate::service::{Service, ServiceError};
+use trove_service::{Service, ServiceError};
 
 pub use status::OPENAPI;
 
@@ -70,6 +83,7 @@ fn endpoints() -> Vec<Endpoint> {
         ep(M::GET, "/service/rest/v1/blobstores", |r| {
             r.to(status::blob_stores)
         }),
+        ep(M::GET, "/service/rest/v1/formats", |r| r.to(formats::list)),
         // Repositories and their content.
         ep(M::GET, "/service/rest/v1/repositories", |r| {
             r.to(repos::list)
@@ -86,23 +100,42 @@ fn endpoints() -> Vec<Endpoint> {
         ep(M::DELETE, "/service/rest/v1/repositories/{name}", |r| {
             r.to(repos::delete)
         }),
+        ep(
+            M::GET,
+            "/service/rest/v1/repositories/{name}/components",
+            |r| r.to(browse::components),
+        ),
+        ep(
+            M::GET,
+            "/service/rest/v1/repositories/{name}/components/assets",
+            |r| r.to(browse::component),
+        ),
+        ep(M::GET, "/service/rest/v1/repositories/{name}/assets", |r| {
+            r.to(browse::asset)
+        }),
+        ep(
+            M::DELETE,
+            "/service/rest/v1/repositories/{name}/assets",
+            |r| r.to(browse::delete_asset),
+        ),
+        // The same views under docker's words, as the API had them before other formats.
         ep(M::GET, "/service/rest/v1/repositories/{name}/images", |r| {
-            r.to(repos::images)
+            r.to(browse::images)
         }),
         ep(
             M::GET,
             "/service/rest/v1/repositories/{name}/images/tags",
-            |r| r.to(repos::image),
+            |r| r.to(browse::image),
         ),
         ep(
             M::GET,
             "/service/rest/v1/repositories/{name}/manifests",
-            |r| r.to(repos::manifest),
+            |r| r.to(browse::manifest),
         ),
         ep(
             M::DELETE,
             "/service/rest/v1/repositories/{name}/manifests",
-            |r| r.to(repos::delete_manifest),
+            |r| r.to(browse::delete_manifest),
         ),
         // Security.
         ep(M::PUT, "/service/rest/v1/security/users/me/password", |r| {
@@ -200,7 +233,7 @@ pub fn routes() -> Vec<(Method, &'static str)> {
         .collect()
 }
 
-/// Mounts the API (from `Trove::main_routes`, which registers `web::Data<Service>`).
+/// Mounts the API; the app must have a `web::Data<Service>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let endpoints = endpoints();
     let mut paths: Vec<&'static str> = Vec::new();

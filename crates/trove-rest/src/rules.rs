@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{ApiError, Caller, created, no_content};
-use crate::service::{RuleInput, RuleTestView, RuleView, Service};
+use trove_service::{RuleInput, RuleTestView, RuleView, Service};
 
 type Name = web::Path<String>;
 
@@ -61,7 +61,7 @@ pub(super) async fn test(
     name: Name,
     q: web::Query<TestQuery>,
 ) -> Result<web::Json<RuleTestView>, ApiError> {
-    Ok(web::Json(svc.test_rule(&caller, &name, &q.path)?))
+    Ok(web::Json(svc.test_rule(&caller, &name, &q.path).await?))
 }
 
 /// `POST /routing-rules/preview` body: a draft rule and a path.

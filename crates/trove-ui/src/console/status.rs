@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::{Chrome, session};
-use crate::service::{BlobStoreView, Dashboard, Service};
+use trove_service::{BlobStoreView, Dashboard, Service};
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]

@@ -3,8 +3,8 @@
 use serde::Serialize;
 use trove_auth::Principal;
 
-use super::{RepoView, Service, ServiceResult};
 use crate::metrics::MetricsSnapshot;
+use crate::{RepoView, Service, ServiceResult};
 
 /// `/service/rest/v1/status` and `/status/writable`.
 #[derive(Debug, Clone, Serialize)]
@@ -41,7 +41,7 @@ impl Service {
     /// Whether this node answers and reads its database (no authentication: for load
     /// balancers).
     pub async fn health(&self) -> Health {
-        match self.trove.meta.repos().list().await {
+        match self.meta.repos().list().await {
             Ok(_) => Health {
                 ok: true,
                 version: VERSION,
@@ -58,7 +58,7 @@ impl Service {
     /// Whether this node can write: a write to the database and a file written, synced and
     /// removed in the blob store's directory.
     pub async fn health_writable(&self) -> Health {
-        let db = self.trove.meta.probe_write().await;
+        let db = self.meta.probe_write().await;
         let dir = self.blob_dir();
         let fs = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             use std::io::Write;
@@ -87,15 +87,12 @@ impl Service {
     }
 
     fn blob_dir(&self) -> std::path::PathBuf {
-        match &self.trove.server.blob_store {
-            crate::config::BlobStoreConfig::Fs { path: Some(p) } => p.clone(),
-            _ => self.trove.server.data_dir.join("blobs"),
-        }
+        self.node.info().blob_dir
     }
 
     pub async fn blob_store(&self, caller: &Principal) -> ServiceResult<BlobStoreView> {
         self.require_admin(caller)?;
-        let (blobs, bytes) = self.trove.meta.assets().blob_totals().await?;
+        let (blobs, bytes) = self.meta.assets().blob_totals().await?;
         let dir = self.blob_dir();
         let free_bytes = free_bytes(&dir);
         Ok(BlobStoreView {
@@ -114,7 +111,7 @@ impl Service {
             version: VERSION,
             repositories: self.repositories(caller).await?,
             blob_store: self.blob_store(caller).await?,
-            requests: self.trove.metrics.snapshot(),
+            requests: self.node.metrics(),
         })
     }
 

@@ -5,7 +5,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 
 use super::{ApiError, Caller};
-use crate::service::{BlobStoreView, Dashboard, Health, Service};
+use trove_service::{BlobStoreView, Dashboard, Health, Service};
 
 /// The OpenAPI 3.0 description of this module's endpoints.
 pub const OPENAPI: &str = include_str!("openapi.json");

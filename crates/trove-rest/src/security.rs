@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{ApiError, Caller, created, no_content};
-use crate::service::{
+use trove_service::{
     AnonymousView, ExplainView, PasswordChange, PrivilegeInput, PrivilegeView, RealmsView,
     RoleInput, RoleView, Service, UserInput, UserUpdate, UserView,
 };

@@ -6,7 +6,7 @@ use askama::Template;
 use trove_auth::ANONYMOUS_USER;
 
 use super::{Choice, Chrome, Ctx, Form, FormError, enc, name, session, shown_on_form, status_of};
-use crate::service::{
+use trove_service::{
     AnonymousView, ExplainView, PrivilegeInput, PrivilegeView, RealmsView, RoleInput, RoleView,
     Service, UserInput, UserUpdate, UserView,
 };

@@ -15,7 +15,7 @@ use trove_auth::Principal;
 use trove_formats::kit::{Frontend, external::first_header};
 
 use super::{Chrome, ErrorPage, Form, FormError, refuse, render, see_other};
-use crate::service::{PasswordChange, Service, ServiceError};
+use trove_service::{PasswordChange, Service, ServiceError};
 
 pub(crate) const SESSION_COOKIE: &str = "trove_session";
 const NOTICE_COOKIE: &str = "trove_notice";
@@ -189,30 +189,15 @@ async fn current(req: &HttpRequest, svc: &Service) -> Result<Option<Ctx>, HttpRe
         return Ok(None);
     }
     let token_hash = trove_ui::csrf::hash(token);
-    let meta = &svc.trove().meta;
-    let Some(row) = meta.sessions().get(&token_hash).await.map_err(internal)? else {
+    let Some(s) = svc.session(&token_hash).await.map_err(internal)? else {
         return Ok(None);
-    };
-    if row.status != "active" {
-        meta.sessions()
-            .delete(&token_hash)
-            .await
-            .map_err(internal)?;
-        return Ok(None);
-    }
-    let Some(user) = meta.security().user(&row.user).await.map_err(internal)? else {
-        return Ok(None);
-    };
-    let principal = Principal::User {
-        id: user.id,
-        name: user.name.clone(),
     };
     Ok(Some(Ctx {
-        admin: svc.trove().auth.authorizer.is_admin(&principal),
-        principal,
-        user: user.name,
-        csrf: row.csrf,
-        must_change: row.must_change_password,
+        principal: s.principal,
+        user: s.user,
+        admin: s.admin,
+        csrf: s.csrf,
+        must_change: s.must_change_password,
         notice: notice(req),
         secure: secure(req),
         token_hash,
@@ -323,17 +308,14 @@ async fn start_session(
 ) -> Result<HttpResponse, HttpResponse> {
     let token = trove_ui::csrf::token();
     let expires = trove_core::now_millis() + LIFETIME_HOURS * 3600 * 1000;
-    svc.trove()
-        .meta
-        .sessions()
-        .create(
-            &trove_ui::csrf::hash(&token),
-            user,
-            &trove_ui::csrf::token(),
-            expires,
-        )
-        .await
-        .map_err(internal)?;
+    svc.start_session(
+        &trove_ui::csrf::hash(&token),
+        user,
+        &trove_ui::csrf::token(),
+        expires,
+    )
+    .await
+    .map_err(internal)?;
     let mut res = see_other(location);
     let _ = res.add_cookie(&session_cookie(token, secure));
     Ok(res)
@@ -394,7 +376,7 @@ pub(crate) async fn logout(
         Ok(c) => c,
         Err(res) => return res,
     };
-    if let Err(e) = svc.trove().meta.sessions().delete(&ctx.token_hash).await {
+    if let Err(e) = svc.end_session(&ctx.token_hash).await {
         return internal(e);
     }
     let mut res = see_other("/admin/login?signed_out=1");
@@ -462,7 +444,7 @@ pub(crate) async fn change_password(
             },
         );
     }
-    if let Err(e) = svc.trove().meta.sessions().delete_user(&ctx.user).await {
+    if let Err(e) = svc.end_sessions_of(&ctx.user).await {
         return internal(e);
     }
     let mut res = match start_session(&svc, &ctx.user, ctx.secure, "/admin").await {

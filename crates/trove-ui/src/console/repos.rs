@@ -4,12 +4,14 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use trove_core::{ConnectorSpec, ProxyConfig};
+use std::collections::BTreeMap;
+
+use trove_core::{ConnectorSpec, ProxyConfig, RepoKind};
+use trove_service::{FormatView, RepoInput, RepoView, Service, ServiceError};
 
 use super::{
     Choice, Chrome, Ctx, Form, FormError, enc, form::lines, name, session, shown_on_form, status_of,
 };
-use crate::service::{RepoInput, RepoView, Service, ServiceError};
 
 #[derive(Template)]
 #[template(path = "repositories.html")]
@@ -46,7 +48,8 @@ pub(crate) struct RepoForm {
     pub routing_rule: String,
     pub write_policy: String,
     pub remote: String,
-    pub docker_hub_index: bool,
+    /// The format's own options as typed, by `<format>.<key>` (a ticked checkbox is `on`).
+    pub options: BTreeMap<String, String>,
     pub upstream_username: String,
     pub upstream_password_env: String,
     pub upstream_password_file: String,
@@ -77,12 +80,27 @@ fn blank_none(v: &str) -> Option<String> {
     Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
+/// The option of `format` called `key`, as a form field name (`options.docker.hub_index`).
+fn option_name(format: &str, key: &str) -> String {
+    format!("options.{format}.{key}")
+}
+
+fn kind_of(kind: &str) -> Option<RepoKind> {
+    match kind {
+        "hosted" => Some(RepoKind::Hosted),
+        "proxy" => Some(RepoKind::Proxy),
+        "group" => Some(RepoKind::Group),
+        _ => None,
+    }
+}
+
 impl RepoForm {
-    /// An empty form for a new repository of `kind`, with the defaults filled in.
-    fn new(kind: &str) -> RepoForm {
+    /// An empty form for a new repository of `kind` and `format`, with the defaults filled
+    /// in.
+    fn new(kind: &str, format: &str) -> RepoForm {
         let mut f = RepoForm {
             kind: kind.to_owned(),
-            format: "docker".into(),
+            format: format.to_owned(),
             ..Default::default()
         };
         match kind {
@@ -112,7 +130,19 @@ impl RepoForm {
             routing_rule: text(&i.routing_rule),
             write_policy: text(&i.write_policy),
             remote: text(&i.remote),
-            docker_hub_index: i.options.get("hub_index") == Some(&serde_json::Value::Bool(true)),
+            options: i
+                .options
+                .iter()
+                .filter_map(|(k, v)| {
+                    let typed = match v {
+                        serde_json::Value::Bool(true) => "on".to_owned(),
+                        serde_json::Value::Bool(false) | serde_json::Value::Null => return None,
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    Some((format!("{}.{k}", i.format), typed))
+                })
+                .collect(),
             upstream_username: text(&i.upstream_username),
             upstream_password_env: text(&i.upstream_password_env),
             upstream_password_file: text(&i.upstream_password_file),
@@ -129,7 +159,7 @@ impl RepoForm {
         RepoForm {
             name: f.get("name").trim().to_owned(),
             kind: f.get("kind").to_owned(),
-            format: f.opt("format").unwrap_or_else(|| "docker".into()),
+            format: f.get("format").trim().to_owned(),
             http: f.get("connector.http").to_owned(),
             https: f.get("connector.https").to_owned(),
             certificate: f.get("connector.certificate").to_owned(),
@@ -138,7 +168,11 @@ impl RepoForm {
             routing_rule: f.get("routing_rule").to_owned(),
             write_policy: f.get("write_policy").to_owned(),
             remote: f.get("remote").to_owned(),
-            docker_hub_index: f.checked("docker_hub_index"),
+            options: f
+                .pairs()
+                .filter_map(|(k, v)| Some((k.strip_prefix("options.")?.to_owned(), v.to_owned())))
+                .filter(|(_, v)| !v.trim().is_empty())
+                .collect(),
             upstream_username: f.get("upstream_username").to_owned(),
             upstream_password_env: f.get("upstream_password_env").to_owned(),
             upstream_password_file: f.get("upstream_password_file").to_owned(),
@@ -151,8 +185,14 @@ impl RepoForm {
         }
     }
 
-    /// The service input: only the keys of this kind (the service refuses the others).
-    fn to_input(&self) -> Result<RepoInput, ServiceError> {
+    /// The service input: only the keys of this kind (the service refuses the others), and
+    /// the options `format` declares for this kind. `kept`: options the form does not show
+    /// (undeclared ones of an existing repository), which stay as they are.
+    fn to_input(
+        &self,
+        format: Option<&FormatView>,
+        kept: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<RepoInput, ServiceError> {
         let connector = ConnectorSpec {
             http: number("connector.http", &self.http)?,
             https: number("connector.https", &self.https)?,
@@ -170,17 +210,39 @@ impl RepoForm {
             force_basic_auth: self.force_basic_auth,
             routing_rule: blank_none(&self.routing_rule),
             connector: any_connector.then_some(connector),
+            options: kept,
             ..Default::default()
         };
+        let kind = kind_of(&self.kind);
+        for o in format
+            .iter()
+            .flat_map(|f| &f.options)
+            .filter(|o| kind.is_some_and(|k| o.kinds.contains(&k)))
+        {
+            input.options.remove(o.key);
+            let typed = self
+                .options
+                .get(&format!("{}.{}", self.format, o.key))
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty());
+            match typed {
+                Some(_) if o.is_checkbox() => {
+                    input
+                        .options
+                        .insert(o.key.to_owned(), serde_json::Value::Bool(true));
+                }
+                Some(v) => {
+                    input
+                        .options
+                        .insert(o.key.to_owned(), serde_json::Value::String(v.to_owned()));
+                }
+                None => {}
+            }
+        }
         match self.kind.as_str() {
             "hosted" => input.write_policy = blank_none(&self.write_policy),
             "proxy" => {
                 input.remote = blank_none(&self.remote);
-                if self.docker_hub_index && self.format == "docker" {
-                    input
-                        .options
-                        .insert("hub_index".into(), serde_json::Value::Bool(true));
-                }
                 input.upstream_username = blank_none(&self.upstream_username);
                 input.upstream_password_env = blank_none(&self.upstream_password_env);
                 input.upstream_password_file = blank_none(&self.upstream_password_file);
@@ -212,6 +274,70 @@ struct FormPage {
     /// Every other repository, listed as a hint for members.
     others: Vec<String>,
     read_only: Option<&'static str>,
+    /// The formats offered (creating: every format of the registry; editing: the
+    /// repository's), with the option fields each declares for this kind.
+    formats: Vec<FormatChoice>,
+}
+
+/// A format on the form.
+struct FormatChoice {
+    id: String,
+    label: &'static str,
+    /// The kinds it supports, for people: `hosted, proxy, group`.
+    kinds: String,
+    chosen: bool,
+    /// Whether it can be this form's kind.
+    usable: bool,
+    fields: Vec<OptionInputView>,
+}
+
+/// One option field of a format.
+struct OptionInputView {
+    id: String,
+    name: String,
+    label: &'static str,
+    help: &'static str,
+    checkbox: bool,
+    value: String,
+}
+
+impl FormatChoice {
+    fn list(formats: &[FormatView], f: &RepoForm, creating: bool) -> Vec<FormatChoice> {
+        let kind = kind_of(&f.kind);
+        formats
+            .iter()
+            .filter(|x| creating || x.id == f.format)
+            .map(|x| FormatChoice {
+                id: x.id.clone(),
+                label: x.label,
+                kinds: x
+                    .kinds
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                chosen: x.id == f.format,
+                usable: kind.is_some_and(|k| x.kinds.contains(&k)),
+                fields: x
+                    .options
+                    .iter()
+                    .filter(|o| kind.is_some_and(|k| o.kinds.contains(&k)))
+                    .map(|o| OptionInputView {
+                        id: format!("opt-{}-{}", x.id, o.key),
+                        name: option_name(&x.id, o.key),
+                        label: o.label,
+                        help: o.help,
+                        checkbox: o.is_checkbox(),
+                        value: f
+                            .options
+                            .get(&format!("{}.{}", x.id, o.key))
+                            .cloned()
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
 }
 
 /// The form page with the choices it offers (routing rules, repositories).
@@ -256,6 +382,7 @@ async fn form_page(
             &chosen(&f.writable_member),
         ),
         others: others.iter().map(|r| r.name.clone()).collect(),
+        formats: FormatChoice::list(&svc.formats(&ctx.principal), &f, creating),
         f,
         err,
         read_only,
@@ -268,15 +395,28 @@ pub(crate) async fn new_form(req: HttpRequest, svc: web::Data<Service>) -> HttpR
     if let Err(e) = svc.require_admin(&ctx.principal) {
         return ctx.error(&e);
     }
-    let kind = match Form::query(&req).get("kind") {
+    let q = Form::query(&req);
+    let kind = match q.get("kind") {
         k @ ("hosted" | "proxy" | "group") => k.to_owned(),
         _ => "hosted".to_owned(),
     };
+    // The format asked for, else the first that can be this kind.
+    let formats = svc.formats(&ctx.principal);
+    let format = formats
+        .iter()
+        .find(|f| f.id == q.get("format"))
+        .or_else(|| {
+            formats
+                .iter()
+                .find(|f| kind_of(&kind).is_some_and(|k| f.kinds.contains(&k)))
+        })
+        .map(|f| f.id.clone())
+        .unwrap_or_default();
     form_page(
         &ctx,
         &svc,
         true,
-        RepoForm::new(&kind),
+        RepoForm::new(&kind, &format),
         FormError::none(),
         None,
         StatusCode::OK,
@@ -334,7 +474,17 @@ async fn save(ctx: &Ctx, svc: &Service, form: &Form, existing: Option<String>) -
         // The name and kind are fixed on the edit form.
         f.name.clone_from(name);
     }
-    let result = match (f.to_input(), &existing) {
+    // Options the form does not show stay as they are on an edit.
+    let kept = match &existing {
+        Some(name) => match svc.repository(&ctx.principal, name).await {
+            Ok(r) if r.format == f.format => r.options,
+            Ok(_) => Default::default(),
+            Err(e) => return ctx.error(&e),
+        },
+        None => Default::default(),
+    };
+    let format = svc.format(&ctx.principal, &f.format).ok();
+    let result = match (f.to_input(format.as_ref(), kept), &existing) {
         (Err(e), _) => Err(e),
         (Ok(input), None) => svc.create_repository(&ctx.principal, &input).await,
         (Ok(input), Some(name)) => svc.update_repository(&ctx.principal, name, &input).await,

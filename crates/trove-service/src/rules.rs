@@ -7,7 +7,7 @@ use trove_core::AssetPath;
 use trove_routing::{Mode, RoutingRule, RoutingRuleDecl};
 use trove_store::RuleRow;
 
-use super::{Service, ServiceError, ServiceResult, UI, named, read_only_reason};
+use crate::{Service, ServiceError, ServiceResult, UI, named, read_only_reason};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleView {
@@ -90,6 +90,22 @@ fn row(rule: &RoutingRule) -> RuleRow {
     }
 }
 
+/// A stored rule, compiled: what the node runs and what [`Service::test_rule`] asks.
+pub fn compiled(row: &RuleRow) -> trove_core::Result<RoutingRule> {
+    let decl = RoutingRuleDecl {
+        name: row.name.clone(),
+        description: row.description.clone(),
+        mode: match row.mode.as_str() {
+            "allow" => Mode::Allow,
+            _ => Mode::Block,
+        },
+        matchers: row.matchers.clone(),
+    };
+    RoutingRule::try_from(&decl).map_err(|e| {
+        trove_core::Error::internal(format!("stored routing rule {}: {}", row.name, e.msg))
+    })
+}
+
 fn test_path(rule: &RoutingRule, path: &str) -> ServiceResult<RuleTestView> {
     let parsed = AssetPath::parse(path.trim()).map_err(|e| ServiceError::invalid("path", e.msg))?;
     Ok(RuleTestView {
@@ -103,9 +119,8 @@ fn test_path(rule: &RoutingRule, path: &str) -> ServiceResult<RuleTestView> {
 impl Service {
     pub async fn rules(&self, caller: &Principal) -> ServiceResult<Vec<RuleView>> {
         self.require_admin(caller)?;
-        let records = self.trove.meta.repos().records().await?;
+        let records = self.meta.repos().records().await?;
         Ok(self
-            .trove
             .meta
             .rules()
             .list()
@@ -138,7 +153,7 @@ impl Service {
     ) -> ServiceResult<RuleView> {
         self.require_admin(caller)?;
         let rule = compile(input)?;
-        self.trove.meta.rules().create(&row(&rule)).await?;
+        self.meta.rules().create(&row(&rule)).await?;
         self.refresh().await?;
         self.rule(caller, rule.name()).await
     }
@@ -157,30 +172,29 @@ impl Service {
             ));
         }
         let rule = compile(input)?;
-        self.trove.meta.rules().update(&row(&rule)).await?;
+        self.meta.rules().update(&row(&rule)).await?;
         self.refresh().await?;
         self.rule(caller, name).await
     }
 
     pub async fn delete_rule(&self, caller: &Principal, name: &str) -> ServiceResult<()> {
         self.require_admin(caller)?;
-        self.trove.meta.rules().delete(name, UI).await?;
+        self.meta.rules().delete(name, UI).await?;
         self.refresh().await
     }
 
-    /// Would the rule in force called `name` let `path` through, and why.
-    pub fn test_rule(
+    /// Would the routing rule called `name` let `path` through, and why.
+    pub async fn test_rule(
         &self,
         caller: &Principal,
         name: &str,
         path: &str,
     ) -> ServiceResult<RuleTestView> {
         self.require_admin(caller)?;
-        let rule = self
-            .trove
-            .routing_rule(name)
-            .ok_or_else(|| ServiceError::not_found(format!("no routing rule named {name}")))?;
-        test_path(&rule, path)
+        let row = named(self.meta.rules().list().await?, name, "routing rule", |r| {
+            &r.name
+        })?;
+        test_path(&compiled(&row)?, path)
     }
 
     /// The same for a rule not saved yet (the console's live preview while editing).

@@ -9,7 +9,7 @@ use askama::Template;
 use super::{
     Chrome, Ctx, Form, FormError, enc, form::lines, name, session, shown_on_form, status_of,
 };
-use crate::service::{RuleInput, RuleTestView, RuleView, Service, ServiceError};
+use trove_service::{RuleInput, RuleTestView, RuleView, Service, ServiceError};
 
 #[derive(Template)]
 #[template(path = "rules.html")]
@@ -121,7 +121,7 @@ pub(crate) async fn edit_form(req: HttpRequest, svc: web::Data<Service>) -> Http
     let q = Form::query(&req);
     let mut status = StatusCode::OK;
     if let Some(path) = q.opt("path") {
-        match svc.test_rule(&ctx.principal, &rule.name, &path) {
+        match svc.test_rule(&ctx.principal, &rule.name, &path).await {
             Ok(t) => page.test = Some(t),
             Err(e) => {
                 status = status_of(&e);
