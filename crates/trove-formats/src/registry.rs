@@ -74,6 +74,18 @@ pub trait Format: Send + Sync {
         }
     }
 
+    /// The options of [`Format::check_options`] that forms should offer; none by default (the
+    /// REST API and trove.toml take every option regardless).
+    fn option_fields(&self) -> &'static [crate::OptionField] {
+        &[]
+    }
+
+    /// The views of a repository's content for the console and the REST API; `None` (the
+    /// default) means the format has no browse pages.
+    fn browse(&self) -> Option<&dyn crate::browse::Browse> {
+        None
+    }
+
     /// The format logic the repository kinds call, for one repository (with its options).
     fn spec(&self, repo: &RepositoryConfig) -> trove_core::Result<Arc<dyn FormatSpec>>;
 

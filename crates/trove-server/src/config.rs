@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use trove_core::{KindConfig, RepoKind, RepoName, WritePolicy};
+use trove_core::{ConnectorSpec, RepoKind, RepoName, WritePolicy};
+use trove_service::RepoInput;
+use trove_service::validate::{self, Neighbour, Source, Surroundings};
 use trove_store::DeclaredRepo;
 
 #[derive(Debug, Default, Deserialize)]
@@ -25,6 +27,9 @@ pub struct Config {
     pub users: Vec<UserConfig>,
     #[serde(default, rename = "routing_rule")]
     pub routing_rules: Vec<trove_routing::RoutingRuleDecl>,
+    /// `repositories` as rows, built by the checks of [`Config::from_toml_str`].
+    #[serde(skip)]
+    declared: Vec<DeclaredRepo>,
 }
 
 /// `[security]`: keys left out keep what the database has (set in the console, or defaults:
@@ -91,6 +96,14 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// Where the blob store keeps its files.
+    pub fn blob_dir(&self) -> PathBuf {
+        match &self.blob_store {
+            BlobStoreConfig::Fs { path: Some(p) } => p.clone(),
+            _ => self.data_dir.join("blobs"),
+        }
+    }
+
     /// The body progress rule of every listener.
     pub fn body_progress(&self) -> trove_formats::kit::body::Progress {
         trove_formats::kit::body::Progress {
@@ -205,52 +218,24 @@ impl RepoDecl {
         }
     }
 
-    /// The proxy keys this declaration sets, by name.
-    fn proxy_keys(&self) -> Vec<&'static str> {
-        let set = [
-            ("remote", self.remote.is_some()),
-            ("upstream_username", self.upstream_username.is_some()),
-            (
-                "upstream_password_env",
-                self.upstream_password_env.is_some(),
-            ),
-            (
-                "upstream_password_file",
-                self.upstream_password_file.is_some(),
-            ),
-            ("upstream_password", self.upstream_password.is_some()),
-            ("metadata_max_age", self.metadata_max_age.is_some()),
-            ("negative_cache_ttl", self.negative_cache_ttl.is_some()),
-            ("upstream_timeout", self.upstream_timeout.is_some()),
-            ("auto_block", self.auto_block.is_some()),
-        ];
-        set.into_iter()
-            .filter(|(_, on)| *on)
-            .map(|(k, _)| k)
-            .collect()
-    }
-
-    fn validate_proxy(&self) -> anyhow::Result<()> {
-        let name = &self.name;
-        if self.upstream_password.is_some() {
-            bail!(
-                "repository {name}: passwords are not written in the config file; use \
-                 upstream_password_env = \"VAR\" or upstream_password_file = \"/path\""
-            );
-        }
-        crate::service::proxy_config(&self.proxy_input())
-            .map(drop)
-            .map_err(|e| anyhow::anyhow!("repository {name}: {}", e.message()))
-    }
-
-    /// The proxy keys as the service layer's input, whose rules this file shares.
-    fn proxy_input(&self) -> crate::service::RepoInput {
-        crate::service::RepoInput {
+    /// The declaration as the service layer's input, whose rules this file shares.
+    fn input(&self) -> anyhow::Result<RepoInput> {
+        Ok(RepoInput {
             name: self.name.to_string(),
-            kind: "proxy".into(),
+            format: self.format.clone(),
+            kind: trove_service::kind_name(self.kind).into(),
+            options: self.options_json()?,
+            force_basic_auth: self.force_basic_auth,
+            routing_rule: self.routing_rule.clone(),
+            connector: self.connector.as_ref().map(|c| ConnectorSpec {
+                http: c.http,
+                https: c.https,
+                certificate: c.certificate.as_ref().map(|p| p.display().to_string()),
+                key: c.key.as_ref().map(|p| p.display().to_string()),
+            }),
             write_policy: self
                 .write_policy
-                .map(|w| crate::service::write_policy_name(w).to_owned()),
+                .map(|w| trove_service::write_policy_name(w).to_owned()),
             remote: self.remote.clone(),
             upstream_username: self.upstream_username.clone(),
             upstream_password_env: self.upstream_password_env.clone(),
@@ -262,23 +247,28 @@ impl RepoDecl {
             negative_cache_ttl: self.negative_cache_ttl,
             upstream_timeout: self.upstream_timeout,
             auto_block: self.auto_block,
-            ..Default::default()
-        }
+            members: self.members.clone(),
+            writable_member: self.writable_member.clone(),
+        })
     }
 
-    fn kind_config(&self) -> KindConfig {
-        match self.kind {
-            // Validated when the file was read (`Config::validate`).
-            RepoKind::Proxy => KindConfig::Proxy(
-                crate::service::proxy_config(&self.proxy_input()).expect("validated proxy"),
-            ),
-            RepoKind::Group => KindConfig::Group {
-                members: self.members.clone().unwrap_or_default(),
-                writable_member: self.writable_member.clone(),
+    /// What the rules need to know of this declaration when another one is checked.
+    fn neighbour(&self) -> Neighbour {
+        Neighbour {
+            name: self.name.to_string(),
+            format: self.format.clone(),
+            kind: self.kind,
+            members: match self.kind {
+                RepoKind::Group => self.members.clone().unwrap_or_default(),
+                _ => Vec::new(),
             },
-            RepoKind::Hosted => KindConfig::Hosted {
-                write_policy: self.write_policy.unwrap_or_default(),
-            },
+            ports: self
+                .connector
+                .iter()
+                .flat_map(|c| [c.http, c.https])
+                .flatten()
+                .filter(|p| *p != 0)
+                .collect(),
         }
     }
 }
@@ -299,8 +289,8 @@ pub struct ConnectorDecl {
 impl Config {
     /// Parses and validates a TOML document; errors name the line and column.
     pub fn from_toml_str(s: &str) -> anyhow::Result<Config> {
-        let config: Config = toml::from_str(s).map_err(|e| anyhow::anyhow!("{e}"))?;
-        config.validate()?;
+        let mut config: Config = toml::from_str(s).map_err(|e| anyhow::anyhow!("{e}"))?;
+        config.declared = config.validate()?;
         Ok(config)
     }
 
@@ -380,20 +370,11 @@ impl Config {
         Ok(rules)
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
+    /// Checks the file; the repositories with the rules the console and the REST API use
+    /// ([`trove_service::validate`]), against the other repositories and the routing rules
+    /// declared here. Returns the repositories as rows.
+    fn validate(&self) -> anyhow::Result<Vec<DeclaredRepo>> {
         self.rules()?;
-        let groups: Vec<(&str, Vec<&str>)> = self
-            .repositories
-            .iter()
-            .filter(|r| r.kind == RepoKind::Group)
-            .map(|r| {
-                (
-                    r.name.as_str(),
-                    r.members.iter().flatten().map(String::as_str).collect(),
-                )
-            })
-            .collect();
-        trove_group::check_cycles(&groups).map_err(|e| anyhow::anyhow!("{}", e.msg))?;
         self.trusted_proxies()?;
         for u in &self.users {
             if u.password.is_some() {
@@ -405,133 +386,47 @@ impl Config {
             }
         }
         let mut names = HashSet::new();
-        let mut ports = HashSet::new();
         for r in &self.repositories {
             if !names.insert(r.name.as_str()) {
                 bail!("repository {} is declared twice", r.name);
             }
-            let format = trove_formats::registry()
-                .find(&r.format)
-                .map_err(|e| anyhow::anyhow!("repository {}: {e}", r.name))?;
-            if !format.info().kinds.contains(&r.kind) {
+            if r.upstream_password.is_some() {
                 bail!(
-                    "repository {}: a {} repository cannot be {}",
-                    r.name,
-                    r.format,
-                    r.kind.as_str()
-                );
-            }
-            format
-                .check_options(r.kind, &r.options_json()?)
-                .map_err(|e| anyhow::anyhow!("repository {}: options: {e}", r.name))?;
-            match r.kind {
-                RepoKind::Hosted => {
-                    if let Some(key) = r.proxy_keys().first() {
-                        bail!(
-                            "repository {}: {key} is a proxy setting; this repository is hosted",
-                            r.name
-                        );
-                    }
-                }
-                RepoKind::Proxy => r.validate_proxy()?,
-                RepoKind::Group => {
-                    if let Some(key) = r.proxy_keys().first() {
-                        bail!(
-                            "repository {}: {key} is a proxy setting; this repository is a group",
-                            r.name
-                        );
-                    }
-                    if r.write_policy.is_some() {
-                        bail!(
-                            "repository {}: write_policy is a hosted setting; a group writes through writable_member",
-                            r.name
-                        );
-                    }
-                    let members = r.members.as_deref().unwrap_or_default();
-                    if members.is_empty() {
-                        bail!(
-                            "repository {}: a group needs members = [\"repo\", ...]",
-                            r.name
-                        );
-                    }
-                    for m in members {
-                        let Some(member) = self.repositories.iter().find(|x| x.name.as_str() == m)
-                        else {
-                            bail!("repository {}: member {m:?} is not declared", r.name);
-                        };
-                        if member.format != r.format {
-                            bail!(
-                                "repository {}: member {m} is a {} repository, not {}",
-                                r.name,
-                                member.format,
-                                r.format
-                            );
-                        }
-                    }
-                    trove_group::check_writable_member(
-                        r.name.as_str(),
-                        members,
-                        r.writable_member.as_deref(),
-                    )
-                    .map_err(|e| anyhow::anyhow!("{}", e.msg))?;
-                    if let Some(w) = &r.writable_member
-                        && self
-                            .repositories
-                            .iter()
-                            .any(|x| x.name.as_str() == w && x.kind != RepoKind::Hosted)
-                    {
-                        bail!(
-                            "repository {}: writable_member {w} must be a hosted repository",
-                            r.name
-                        );
-                    }
-                }
-            }
-            if r.kind != RepoKind::Group && (r.members.is_some() || r.writable_member.is_some()) {
-                bail!(
-                    "repository {}: members and writable_member are group settings",
-                    r.name
-                );
-            }
-            if let Some(rule) = &r.routing_rule
-                && !self.routing_rules.iter().any(|x| &x.name == rule)
-            {
-                bail!(
-                    "repository {}: routing_rule {rule:?} is not declared as a [[routing_rule]]",
-                    r.name
-                );
-            }
-            if let Some(c) = &r.connector {
-                if c.https.is_some() != (c.certificate.is_some() && c.key.is_some())
-                    || c.certificate.is_some() != c.key.is_some()
-                {
-                    bail!(
-                        "repository {}: an https connector needs both certificate and key (PEM \
-                         files), and they only make sense with https",
-                        r.name
-                    );
-                }
-                if let Some(port) = c.https
-                    && port != 0
-                    && (port == self.server.listen.port() || !ports.insert(port))
-                {
-                    bail!(
-                        "repository {}: connector port {port} is already used",
-                        r.name
-                    );
-                }
-            }
-            if let Some(port) = r.connector.as_ref().and_then(|c| c.http)
-                && port != 0
-                && (port == self.server.listen.port() || !ports.insert(port))
-            {
-                bail!(
-                    "repository {}: connector port {port} is already used",
+                    "repository {}: passwords are not written in the config file; use \
+                     upstream_password_env = \"VAR\" or upstream_password_file = \"/path\"",
                     r.name
                 );
             }
         }
-        Ok(())
+        let all: Vec<Neighbour> = self.repositories.iter().map(RepoDecl::neighbour).collect();
+        let rules: Vec<String> = self.routing_rules.iter().map(|r| r.name.clone()).collect();
+        self.repositories
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                // A port declared twice is blamed on the later declaration.
+                let others: Vec<Neighbour> = all
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(j, n)| {
+                        let mut n = n.clone();
+                        if j > i {
+                            n.ports.clear();
+                        }
+                        n
+                    })
+                    .collect();
+                let around = Surroundings {
+                    others: &others,
+                    rules: &rules,
+                    main_port: self.server.listen.port(),
+                    source: Source::File,
+                };
+                validate::repository(&r.input()?, &around)
+                    .map_err(|e| anyhow::anyhow!("repository {}: {}", r.name, e.message()))
+            })
+            .collect()
     }
 
     /// `trusted_proxies` parsed; a bare address means just that address.
@@ -559,31 +454,12 @@ impl Config {
     }
 
     pub fn blob_dir(&self) -> PathBuf {
-        match &self.server.blob_store {
-            BlobStoreConfig::Fs { path: Some(p) } => p.clone(),
-            _ => self.server.data_dir.join("blobs"),
-        }
+        self.server.blob_dir()
     }
 
+    /// The repositories as rows for the store (built and checked when the file was read).
     pub fn declared_repos(&self) -> Vec<DeclaredRepo> {
-        self.repositories
-            .iter()
-            .map(|r| DeclaredRepo {
-                name: r.name.clone(),
-                // Both checked by `validate`.
-                format: trove_core::FormatId::parse(&r.format).expect("validated format"),
-                options: r.options_json().expect("validated options"),
-                kind: r.kind_config(),
-                force_basic_auth: r.force_basic_auth,
-                routing_rule: r.routing_rule.clone(),
-                connector: r.connector.as_ref().map(|c| trove_core::ConnectorSpec {
-                    http: c.http,
-                    https: c.https,
-                    certificate: c.certificate.as_ref().map(|p| p.display().to_string()),
-                    key: c.key.as_ref().map(|p| p.display().to_string()),
-                }),
-            })
-            .collect()
+        self.declared.clone()
     }
 
     /// The routing rules as rows for the store (compiled and checked by `validate`).
@@ -604,7 +480,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trove_core::ProxyConfig;
+    use trove_core::{KindConfig, ProxyConfig};
 
     #[test]
     fn empty_file_means_embedded_defaults() {
@@ -798,6 +674,11 @@ mod tests {
             (
                 "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"hosted\"\nconnector = { http = 8081 }",
                 "already used",
+            ),
+            (
+                "[[repository]]\nname = \"a\"\nformat = \"docker\"\nkind = \"hosted\"\nconnector = { http = 5000 }\n\
+                 [[repository]]\nname = \"b\"\nformat = \"docker\"\nkind = \"hosted\"\nconnector = { http = 5000 }",
+                "repository b: connector port 5000 is already used by repository a",
             ),
         ];
         for (text, want) in cases {

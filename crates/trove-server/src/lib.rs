@@ -1,14 +1,15 @@
 //! The `trove` server: configuration, wiring of the metadata store, the blob store, the
-//! repositories and the wire formats, and the HTTP listeners (the main port and one per
-//! repository connector). `start` is what `trove serve` runs and what the tests run in-process.
+//! repositories and the wire formats, the HTTP listeners (the main port and one per
+//! repository connector) and the background jobs. `start` is what `trove serve` runs and what
+//! the tests run in-process.
+//!
+//! The main port mounts the formats (`trove-formats`), the REST API (`trove-rest`) and the
+//! console (`trove-ui`), both over the service layer (`trove-service`), which reaches this
+//! node through [`Trove`]'s implementation of [`trove_service::Node`].
 
 pub mod config;
 mod connectors;
-mod console;
-pub mod metrics;
 mod registry;
-pub mod rest;
-pub mod service;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -21,6 +22,8 @@ use anyhow::Context;
 use trove_core::RepoName;
 use trove_formats::ConnectorRepo;
 use trove_formats::kit::{Frontend, request};
+use trove_service::metrics::{self, Metrics};
+use trove_service::{Node, NodeInfo, UpstreamView};
 use trove_store::{FsBlobStore, MetadataStore};
 
 pub use config::Config;
@@ -94,7 +97,7 @@ pub struct Trove {
     /// The `generation` the running state was built from.
     seen_generation: std::sync::atomic::AtomicI64,
     /// Request counters of every listener.
-    pub metrics: Arc<metrics::Metrics>,
+    pub metrics: Arc<Metrics>,
     /// Serialises `refresh`: two concurrent edits must not start a connector twice.
     refreshing: tokio::sync::Mutex<()>,
 }
@@ -272,17 +275,7 @@ impl Trove {
         let generation = self.meta.generation().await?;
         let mut rules = std::collections::HashMap::new();
         for row in self.meta.rules().list().await? {
-            let decl = trove_routing::RoutingRuleDecl {
-                name: row.name.clone(),
-                description: row.description,
-                mode: match row.mode.as_str() {
-                    "allow" => trove_routing::Mode::Allow,
-                    _ => trove_routing::Mode::Block,
-                },
-                matchers: row.matchers,
-            };
-            let rule = trove_routing::RoutingRule::try_from(&decl)
-                .map_err(|e| anyhow::anyhow!("stored routing rule {}: {}", row.name, e.msg))?;
+            let rule = trove_service::compiled_rule(&row).map_err(|e| anyhow::anyhow!(e.msg))?;
             rules.insert(row.name, Arc::new(rule));
         }
         let records = self.meta.repos().records().await?;
@@ -356,18 +349,28 @@ impl Trove {
         self.front.repos.get(name)
     }
 
+    /// The service layer over this node: what the console and the REST API call.
+    pub fn service(self: &Arc<Self>) -> trove_service::Service {
+        trove_service::Service::new(
+            self.meta.clone(),
+            self.auth.clone(),
+            self.front.blobs.clone(),
+            self.clone(),
+        )
+    }
+
     /// The routes of the main port.
     pub fn main_routes(
         self: &Arc<Self>,
     ) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
         let front = self.front.clone();
-        let service = web::Data::new(service::Service::new(self.clone()));
+        let service = web::Data::new(self.service());
         move |cfg| {
             cfg.app_data(front.clone())
                 .app_data(service.clone())
                 .configure(trove_formats::registry::configure_main)
-                .configure(rest::configure)
-                .configure(console::configure);
+                .configure(trove_rest::configure)
+                .configure(trove_ui::console::configure);
         }
     }
 
@@ -381,6 +384,47 @@ impl Trove {
             cfg.app_data(front.clone())
                 .app_data(ConnectorRepo(repo.clone()))
                 .configure(trove_formats::registry::configure_connector);
+        }
+    }
+}
+
+/// What the service layer asks of this node.
+#[async_trait::async_trait]
+impl Node for Trove {
+    async fn changed(&self) -> anyhow::Result<()> {
+        Trove::changed(self).await
+    }
+
+    fn repository(&self, name: &str) -> Option<Arc<dyn trove_core::Repository>> {
+        Trove::repository(self, name)
+    }
+
+    fn connector_ports(&self, name: &str) -> (Option<u16>, Option<u16>) {
+        (
+            self.connectors.http_addr(name).map(|a| a.port()),
+            self.connectors.https_addr(name).map(|a| a.port()),
+        )
+    }
+
+    fn upstream(&self, name: &str) -> Option<UpstreamView> {
+        self.upstream_status(name).map(|s| UpstreamView {
+            remote: s.remote,
+            available: s.available,
+            blocked_until: s.blocked_until,
+            consecutive_failures: s.consecutive_failures,
+            last_error: s.last_error,
+            requests: s.gets + s.heads + s.token_requests,
+        })
+    }
+
+    fn metrics(&self) -> metrics::MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    fn info(&self) -> NodeInfo {
+        NodeInfo {
+            main_port: self.server.listen.port(),
+            blob_dir: self.server.blob_dir(),
         }
     }
 }
@@ -459,7 +503,7 @@ pub(crate) type ServerEntry = (ServerHandle, tokio::task::JoinHandle<std::io::Re
 /// Binds one HTTP listener and runs it on the current runtime.
 pub(crate) fn serve<F, T>(
     server: &config::ServerConfig,
-    metrics: Arc<metrics::Metrics>,
+    metrics: Arc<Metrics>,
     bind: SocketAddr,
     tls: Option<rustls::ServerConfig>,
     app: F,

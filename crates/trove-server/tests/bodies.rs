@@ -108,7 +108,7 @@ async fn trickling_bodies_are_cut_off_and_aborts_are_client_events() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let after = metrics.snapshot();
-    let fives = |m: &trove_server::metrics::MetricsSnapshot| {
+    let fives = |m: &trove_service::metrics::MetricsSnapshot| {
         m.by_class.iter().find(|(c, _)| c == "5xx").map_or(0, |(_, n)| *n)
     };
     assert_eq!(fives(&after), fives(&before), "an abort is not a server error");

@@ -5,7 +5,7 @@
 use actix_web::dev::ServiceResponse;
 use actix_web::test::{self, TestRequest};
 use trove_auth::Principal;
-use trove_server::service::{PrivilegeInput, RoleInput, Service, UserInput, UserUpdate};
+use trove_service::{PrivilegeInput, RoleInput, UserInput, UserUpdate};
 
 use crate::support;
 
@@ -363,7 +363,7 @@ async fn validation_errors_rerender_the_form_with_values_and_field_message() {
 async fn a_password_to_change_redirects_every_page_until_changed() {
     let inst = support::instance("").await;
     let app = main_app!(inst.trove);
-    let svc = Service::new(inst.trove.clone());
+    let svc = inst.trove.service();
     svc.create_user(
         &admin_principal(&inst.trove).await,
         &UserInput {
@@ -493,7 +493,7 @@ async fn a_password_to_change_redirects_every_page_until_changed() {
 async fn a_non_administrator_browses_but_gets_403_on_admin_pages() {
     let inst = support::instance("").await;
     let app = main_app!(inst.trove);
-    let svc = Service::new(inst.trove.clone());
+    let svc = inst.trove.service();
     svc.create_user(
         &admin_principal(&inst.trove).await,
         &UserInput {
@@ -758,4 +758,96 @@ async fn browse_an_image_to_its_manifest_and_delete_a_tag() {
     .await;
     assert_eq!(missing.status, 404);
     assert!(missing.body.contains("no image nope"), "{}", missing.body);
+}
+
+#[actix_web::test]
+async fn the_create_form_offers_the_registry_formats_and_their_options() {
+    let inst = support::instance("").await;
+    let app = main_app!(inst.trove);
+    let token = sign_in(&app, "tester", support::TESTER_PASSWORD).await;
+    let form = send(
+        &app,
+        TestRequest::get().uri("/admin/repositories/new?kind=proxy"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(form.status, 200);
+    for f in trove_formats::registry().list() {
+        let info = f.info();
+        let kinds: Vec<&str> = info.kinds.iter().map(|k| k.as_str()).collect();
+        assert!(
+            form.body
+                .contains(&format!(r#"<option value="{}""#, info.id))
+                && form
+                    .body
+                    .contains(&format!("{} ({})", info.label, kinds.join(", "))),
+            "{} with its kinds on the form: {}",
+            info.id,
+            form.body
+        );
+    }
+    // Docker's own option, declared by the format, not a docker checkbox of the console.
+    assert!(
+        form.body.contains(r#"name="options.docker.hub_index""#),
+        "{}",
+        form.body
+    );
+    assert!(!form.body.contains("docker_hub_index"));
+    let hosted = send(
+        &app,
+        TestRequest::get().uri("/admin/repositories/new?kind=hosted"),
+        Some(&token),
+    )
+    .await;
+    assert!(
+        !hosted.body.contains("options.docker.hub_index"),
+        "hub_index is a proxy option"
+    );
+
+    let csrf = form.csrf();
+    let created = send(
+        &app,
+        form_post(
+            "/admin/repositories/new",
+            &format!(
+                "csrf={csrf}&kind=proxy&format=docker&name=hub&remote=https%3A%2F%2Fregistry.example&options.docker.hub_index=on&auto_block=on"
+            ),
+        )
+        .insert_header(("origin", ORIGIN)),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let svc = inst.trove.service();
+    let principal = admin_principal(&inst.trove).await;
+    let hub = svc.repository(&principal, "hub").await.unwrap();
+    assert_eq!(hub.options.get("hub_index"), Some(&serde_json::json!(true)));
+    let edit = send(
+        &app,
+        TestRequest::get().uri("/admin/repository/hub/edit"),
+        Some(&token),
+    )
+    .await;
+    assert!(
+        edit.body
+            .contains(r#"name="options.docker.hub_index" value="on" checked"#),
+        "{}",
+        edit.body
+    );
+    // Saved without the box ticked: the option is off again.
+    let saved = send(
+        &app,
+        form_post(
+            "/admin/repository/hub/edit",
+            &format!(
+                "csrf={csrf}&kind=proxy&format=docker&remote=https%3A%2F%2Fregistry.example&auto_block=on"
+            ),
+        )
+        .insert_header(("origin", ORIGIN)),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let hub = svc.repository(&principal, "hub").await.unwrap();
+    assert!(hub.options.is_empty(), "{:?}", hub.options);
 }

@@ -2,7 +2,7 @@
 //! other through the `generation` counter.
 
 use trove_auth::Principal;
-use trove_server::service::{RepoInput, Service};
+use trove_service::RepoInput;
 
 use crate::support;
 
@@ -20,7 +20,7 @@ async fn a_console_change_on_one_node_reaches_the_other() {
         !b.refresh_if_changed().await.unwrap(),
         "nothing changed yet"
     );
-    Service::new(a.clone())
+    a.service()
         .create_repository(
             &admin,
             &RepoInput {

@@ -1,13 +1,11 @@
 //! The REST API (`/service/rest/v1`, `/metrics`, `/service/rest/openapi.json`), in process:
 //! every endpoint's success path, validation errors naming the field, 401 without credentials,
-//! 403 for a non-admin and for entities defined in trove.toml, 404s, 409s, and the OpenAPI
-//! document checked against the routes and against real responses.
+//! 403 for a non-admin and for entities defined in trove.toml, 404s, 409s, and every answer
+//! checked against the OpenAPI document (whose routes trove-rest's own tests check).
 
-use std::collections::BTreeSet;
-
-use actix_web::http::Method;
 use actix_web::test::TestRequest;
 use serde_json::{Value, json};
+use trove_rest::testing::{conforms, openapi};
 
 use crate::support::{self, OCI_MANIFEST, Resp, anonymous, basic, call, get, image_manifest};
 
@@ -138,222 +136,8 @@ fn names(v: &Value) -> Vec<String> {
 
 // ---- the OpenAPI document ---------------------------------------------------------------------
 
-fn openapi() -> Value {
-    serde_json::from_str(trove_server::rest::OPENAPI).expect("openapi.json is JSON")
-}
-
-fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str) {
-        Some(r) => {
-            let target = doc
-                .pointer(r.strip_prefix('#').expect("local $ref"))
-                .unwrap_or_else(|| panic!("dangling $ref {r}"));
-            resolve(doc, target)
-        }
-        None => schema,
-    }
-}
-
-/// A small validator for the subset of OpenAPI 3.0 schemas the document uses: types,
-/// `nullable`, `enum`, `allOf`, `items`, `properties` (no undocumented key) and `required`.
-fn check(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
-    let schema = resolve(doc, schema);
-    let all_of = schema.get("allOf").and_then(Value::as_array);
-    let ty = schema.get("type").and_then(Value::as_str);
-    if v.is_null() {
-        return match schema["nullable"] == true || (ty.is_none() && all_of.is_none()) {
-            true => Ok(()),
-            false => Err(format!("{at}: null, not nullable")),
-        };
-    }
-    if let Some(all) = all_of {
-        return all.iter().try_for_each(|s| check(doc, s, v, at));
-    }
-    if let Some(values) = schema.get("enum").and_then(Value::as_array)
-        && !values.contains(v)
-    {
-        return Err(format!("{at}: {v} is not one of {values:?}"));
-    }
-    let fits = match ty {
-        None => true,
-        Some("string") => v.is_string(),
-        Some("integer") => v.is_i64() || v.is_u64(),
-        Some("number") => v.is_number(),
-        Some("boolean") => v.is_boolean(),
-        Some("array") => v.is_array(),
-        Some("object") => v.is_object(),
-        Some(other) => return Err(format!("{at}: unknown type {other}")),
-    };
-    if !fits {
-        return Err(format!("{at}: {v} is not a {}", ty.unwrap()));
-    }
-    if let Some(items) = v.as_array() {
-        for (i, x) in items.iter().enumerate() {
-            check(doc, &schema["items"], x, &format!("{at}[{i}]"))?;
-        }
-    }
-    if let (Some(o), Some(props)) = (
-        v.as_object(),
-        schema.get("properties").and_then(Value::as_object),
-    ) {
-        for (k, x) in o {
-            let s = props
-                .get(k)
-                .ok_or_else(|| format!("{at}.{k}: not in the schema"))?;
-            check(doc, s, x, &format!("{at}.{k}"))?;
-        }
-        for r in schema["required"].as_array().into_iter().flatten() {
-            let r = r.as_str().unwrap();
-            if !o.contains_key(r) {
-                return Err(format!("{at}.{r}: required, missing"));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Asserts that `v` matches `#/components/schemas/<name>`.
-#[track_caller]
-fn conforms(name: &str, v: &Value) {
-    let doc = openapi();
-    let schema = json!({ "$ref": format!("#/components/schemas/{name}") });
-    if let Err(e) = check(&doc, &schema, v, "$") {
-        panic!("{name} does not match openapi.json: {e}\n{v:#}");
-    }
-}
-
-fn collect_refs(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(o) => {
-            if let Some(Value::String(r)) = o.get("$ref") {
-                out.push(r.clone());
-            }
-            o.values().for_each(|x| collect_refs(x, out));
-        }
-        Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
-        _ => {}
-    }
-}
-
-/// Every documented path and method is routed, every route is documented, every answer of a
-/// probe is a documented status, and every `$ref` resolves.
-#[actix_web::test]
-async fn openapi_document_and_routes_cannot_drift() {
-    let t = setup("").await;
-    let app = main_app!(t.trove);
-    let r = call(&app, anonymous(get("/service/rest/openapi.json"))).await;
-    let doc = ok(&r, 200);
-    assert_eq!(doc, openapi());
-    assert_eq!(doc["openapi"], "3.0.3");
-
-    let mut refs = Vec::new();
-    collect_refs(&doc, &mut refs);
-    assert!(refs.len() > 50);
-    for r in &refs {
-        assert!(
-            doc.pointer(r.strip_prefix('#').unwrap()).is_some(),
-            "dangling {r}"
-        );
-    }
-
-    let mut documented = BTreeSet::new();
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys() {
-            if method != "parameters" {
-                documented.insert((method.to_uppercase(), path.clone()));
-            }
-        }
-    }
-    let registered: BTreeSet<(String, String)> = trove_server::rest::routes()
-        .into_iter()
-        .map(|(m, p)| (m.as_str().to_owned(), p.to_owned()))
-        .collect();
-    let undocumented: Vec<_> = registered.difference(&documented).collect();
-    let unregistered: Vec<_> = documented.difference(&registered).collect();
-    assert!(
-        undocumented.is_empty(),
-        "routes missing from openapi.json: {undocumented:?}"
-    );
-    assert!(
-        unregistered.is_empty(),
-        "documented but not registered: {unregistered:?}"
-    );
-
-    for (method, path) in &documented {
-        let uri = path.replace("{name}", "no-such-thing");
-        let mut req = TestRequest::default()
-            .method(Method::from_bytes(method.as_bytes()).unwrap())
-            .uri(&uri);
-        if method == "POST" || method == "PUT" {
-            req = req.set_json(json!({}));
-        }
-        let r = call(&app, req).await;
-        let unrouted = r.status == 405
-            || (r.status == 404
-                && r.json()["error"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with("no endpoint")));
-        assert!(!unrouted, "{method} {path} is not routed: {}", body(&r));
-        let op = &doc["paths"][path.as_str()][method.to_lowercase()];
-        assert!(
-            op["responses"].get(r.status.to_string()).is_some(),
-            "{method} {uri} answered {}, which openapi.json does not list: {}",
-            r.status,
-            body(&r)
-        );
-        if r.status >= 400 {
-            let e = r.json();
-            conforms("Error", &e);
-        }
-    }
-
-    // What is not routed answers in the same error shape.
-    let r = call(&app, fetch("/nothing-here")).await;
-    let e = error(&r, 404, "NOT_FOUND");
-    assert!(
-        e["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("no endpoint GET /service/rest/v1/nothing-here")
-    );
-    let r = call(&app, TestRequest::patch().uri(&v1("/repositories"))).await;
-    error(&r, 405, "METHOD_NOT_ALLOWED");
-    assert_eq!(r.header("allow").as_deref(), Some("GET, POST"));
-    let r = call(&app, TestRequest::post().uri("/metrics")).await;
-    error(&r, 405, "METHOD_NOT_ALLOWED");
-}
-
-/// The documented input schemas list exactly the keys the input types accept.
-#[test]
-fn openapi_input_schemas_match_the_input_types() {
-    use trove_server::service::{
-        PrivilegeInput, RepoInput, RoleInput, RuleInput, UserInput, UserUpdate,
-    };
-    let doc = openapi();
-    let inputs = [
-        ("RepoInput", serde_json::to_value(RepoInput::default())),
-        ("UserInput", serde_json::to_value(UserInput::default())),
-        ("UserUpdate", serde_json::to_value(UserUpdate::default())),
-        ("RoleInput", serde_json::to_value(RoleInput::default())),
-        (
-            "PrivilegeInput",
-            serde_json::to_value(PrivilegeInput::default()),
-        ),
-        ("RuleInput", serde_json::to_value(RuleInput::default())),
-    ];
-    for (name, value) in inputs {
-        let schema = &doc["components"]["schemas"][name];
-        let documented: BTreeSet<&String> =
-            schema["properties"].as_object().unwrap().keys().collect();
-        let value = value.unwrap();
-        let accepted: BTreeSet<&String> = value.as_object().unwrap().keys().collect();
-        assert_eq!(documented, accepted, "{name}");
-        assert_eq!(
-            schema["additionalProperties"], false,
-            "{name} refuses unknown keys"
-        );
-    }
-}
+// The document in step with the routes and the input types is checked in trove-rest
+// (`openapi_tests.rs`); here every answer is checked against it with `conforms`.
 
 // ---- status, metrics, dashboard -------------------------------------------------------------
 
@@ -424,7 +208,7 @@ async fn dashboard_blob_stores_and_metrics() {
             (le, n.parse().expect("bucket count"))
         })
         .collect();
-    assert_eq!(buckets.len(), trove_server::metrics::BUCKETS.len() + 1);
+    assert_eq!(buckets.len(), trove_service::metrics::BUCKETS.len() + 1);
     assert_eq!(buckets.last().unwrap().0, "+Inf");
     for (le, _) in &buckets[..buckets.len() - 1] {
         le.parse::<f64>().expect("numeric bound");
@@ -537,7 +321,7 @@ async fn credentials_basic_bearer_and_bad_bodies() {
         e["message"].as_str().unwrap().contains("application/json"),
         "{e}"
     );
-    let big = json!({ "name": "x".repeat(trove_server::rest::JSON_LIMIT), "kind": "hosted" });
+    let big = json!({ "name": "x".repeat(trove_rest::JSON_LIMIT), "kind": "hosted" });
     error(
         &call(&app, post("/repositories", big)).await,
         413,
@@ -1917,5 +1701,201 @@ async fn routing_rules_create_preview_test_attach_delete() {
         &call(&app, delete("/routing-rules/team")).await,
         404,
         "NOT_FOUND",
+    );
+}
+
+#[actix_web::test]
+async fn formats_come_from_the_registry() {
+    let t = setup("").await;
+    let app = main_app!(t.trove);
+    let v = ok(&call(&app, fetch("/formats")).await, 200);
+    let listed: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    let registered: Vec<String> = trove_formats::registry()
+        .ids()
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(listed, registered);
+    for f in v.as_array().unwrap() {
+        conforms("FormatView", f);
+    }
+    let docker = &v[0];
+    assert_eq!(docker["label"], "Docker / OCI");
+    assert_eq!(docker["kinds"], json!(["hosted", "proxy", "group"]));
+    assert_eq!(docker["options"][0]["key"], "hub_index");
+    assert_eq!(docker["options"][0]["kinds"], json!(["proxy"]));
+    // The formats a repository may name are documented as the registry's.
+    let doc = openapi();
+    let documented = &doc["components"]["schemas"]["RepoInput"]["properties"]["format"]["enum"];
+    assert_eq!(documented, &json!(registered));
+    error(
+        &call(&app, anonymous(fetch("/formats"))).await,
+        401,
+        "UNAUTHENTICATED",
+    );
+    ok(&call(&app, as_dev(fetch("/formats"))).await, 200);
+}
+
+#[actix_web::test]
+async fn browse_components_assets_and_delete_through_the_format_views() {
+    let t = setup("").await;
+    let app = main_app!(t.trove);
+    let config_json: &[u8] = b"{\"architecture\":\"amd64\"}";
+    let config = push_blob!(app, "team/app", config_json);
+    let layer = push_blob!(app, "team/app", b"layer bytes");
+    let m = image_manifest(OCI_MANIFEST, (&config, config_json.len()), &[(&layer, 11)]);
+    let digest = support::sha256(&m);
+    for tag in ["1", "2"] {
+        let r = call(
+            &app,
+            support::put_manifest(
+                &format!("/v2/hosted/team/app/manifests/{tag}"),
+                OCI_MANIFEST,
+                &m,
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", body(&r));
+    }
+
+    let v = ok(
+        &call(&app, fetch("/repositories/hosted/components")).await,
+        200,
+    );
+    conforms("BrowseContent", &v);
+    assert_eq!(v["format"], "docker");
+    assert_eq!(v["nouns"]["component"], "image");
+    let entries = &v["components"]["entries"];
+    assert_eq!(entries.as_array().unwrap().len(), 1);
+    assert_eq!(entries[0]["key"], "team/app");
+    assert_eq!(
+        entries[0]["facts"],
+        json!({"name": "team/app", "tags": 2, "manifests": 1})
+    );
+    assert_eq!(
+        entries[0]["cells"][0],
+        json!({"type": "link", "value": {"text": {"type": "text", "value": "team/app"}, "to": {"component": {"component": "team/app"}}}})
+    );
+
+    let v = ok(
+        &call(
+            &app,
+            fetch("/repositories/hosted/components/assets?component=team/app"),
+        )
+        .await,
+        200,
+    );
+    conforms("BrowseComponent", &v);
+    assert_eq!(v["can_delete"], true);
+    let keys: Vec<&str> = v["assets"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["1", "2", digest.as_str()]);
+    assert_eq!(v["assets"]["entries"][0]["delete"], "Delete tag 1");
+
+    let v = ok(
+        &call(
+            &app,
+            fetch(&format!(
+                "/repositories/hosted/assets?component=team/app&reference={digest}"
+            )),
+        )
+        .await,
+        200,
+    );
+    conforms("BrowseAsset", &v);
+    let detail = &v["detail"];
+    assert_eq!(detail["title"], "Manifest of team/app");
+    assert_eq!(detail["facts"]["digest"], digest.as_str());
+    assert_eq!(detail["facts"]["tags"], json!(["1", "2"]));
+    let layers = detail["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "layers")
+        .expect("a layers section");
+    assert_eq!(layers["total"], json!({"type": "bytes", "value": 11}));
+    assert_eq!(layers["listing"]["entries"][0]["key"], layer.as_str());
+    // The docker words answer the same facts.
+    let legacy = ok(
+        &call(
+            &app,
+            fetch(&format!(
+                "/repositories/hosted/manifests?image=team/app&reference={digest}"
+            )),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(legacy, detail["facts"]);
+
+    // Missing query keys are named; unknown names are 404s in the format's words.
+    invalid(
+        &call(&app, fetch("/repositories/hosted/components/assets")).await,
+        "component",
+    );
+    invalid(
+        &call(
+            &app,
+            fetch("/repositories/hosted/assets?component=team/app"),
+        )
+        .await,
+        "reference",
+    );
+    let e = error(
+        &call(
+            &app,
+            fetch("/repositories/hosted/components/assets?component=no/such"),
+        )
+        .await,
+        404,
+        "NOT_FOUND",
+    );
+    assert!(
+        e["message"].as_str().unwrap().contains("no image no/such"),
+        "{e}"
+    );
+
+    // dev browses and reads, never deletes; anonymous callers are asked to sign in.
+    let v = ok(
+        &call(
+            &app,
+            as_dev(fetch(
+                "/repositories/hosted/components/assets?component=team/app",
+            )),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(v["can_delete"], false);
+    let tag = "/repositories/hosted/assets?component=team/app&reference=1";
+    error(&call(&app, as_dev(delete(tag))).await, 403, "FORBIDDEN");
+    error(
+        &call(&app, anonymous(fetch(tag))).await,
+        401,
+        "UNAUTHENTICATED",
+    );
+
+    ok(&call(&app, delete(tag)).await, 204);
+    error(&call(&app, fetch(tag)).await, 404, "NOT_FOUND");
+    assert_eq!(
+        call(&app, get("/v2/hosted/team/app/manifests/1"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        call(&app, get("/v2/hosted/team/app/manifests/2"))
+            .await
+            .status,
+        200,
+        "the other tag stays"
     );
 }

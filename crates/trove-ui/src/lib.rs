@@ -1,5 +1,7 @@
-//! Presentation helpers of the admin web console (`/admin`), free of any server type so they
-//! are unit-tested on their own:
+//! The admin web console of Trove (`/admin` on the main port): askama pages (templates in
+//! `web/templates`) and plain HTML form handlers in [`console`], over the service layer
+//! (`trove-service`), plus the presentation helpers they use, free of any HTTP type so they are
+//! unit-tested on their own:
 //!
 //! - [`charts`]: server-side inline SVG (a horizontal bar chart, a line/area chart); no script.
 //! - [`fmt`]: human formatting of bytes, unix-millis times and durations.
@@ -8,11 +10,17 @@
 //! - [`origin`]: whether a POST's `Origin` (or `Referer`) names the host it was sent to.
 //! - [`CSS`]: the console's stylesheet (`web/static/trove.css`), embedded.
 //!
-//! The pages themselves (askama templates in `web/templates`, handlers in
-//! `trove-server::console`) live in the server, because they render the service layer's view
-//! types. Nothing here depends on another Trove crate.
+//! `trove-server` mounts [`console::configure`] on its main port with a `web::Data<Service>`
+//! and the front ends' shared `web::Data<Frontend>` (trusted proxies). What a page shows and
+//! what may change is decided by the service layer; a format's content pages come from its
+//! browse views. It must never depend on the REST API (`trove-rest`), the server
+//! (`trove-server`), the stores or the repository kinds.
+
+// Templates name the helpers by their crate path (`trove_ui::fmt::bytes`).
+extern crate self as trove_ui;
 
 pub mod charts;
+pub mod console;
 pub mod csrf;
 pub mod fmt;
 pub mod origin;

@@ -1,12 +1,17 @@
 //! What the console and the REST API show of a docker repository's own content: images, tags,
-//! manifests with their layers and referrers. Read from the repository's rows (never from an
+//! manifests with their layers and referrers, as docker's [`Browse`] views ([`DockerBrowse`]). Read from the repository's rows (never from an
 //! upstream: browsing a proxy shows what it has cached) and, for manifests, from the blob
 //! store. Deletion goes through the same repository calls as the registry API.
 
+use async_trait::async_trait;
 use serde::Serialize;
 use trove_core::{AssetMeta, AssetPath, BlobStore, Ctx, Error, Page, Repository, Result};
 
 use super::route::{self, Reference};
+use crate::browse::{
+    Browse, Cell, Column, Deletion, Detail, Document, Entry, Field, Link, Listing, Nouns, Scope,
+    Section,
+};
 
 /// An image (repository name in docker's words) and how many tags it has.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -293,6 +298,314 @@ pub async fn delete_reference(
 ) -> Result<bool> {
     check_image(image)?;
     delete_manifest(repo, ctx, image, &parse_reference(reference)?).await
+}
+
+// ---- the format-neutral views ---------------------------------------------------------------
+
+/// Docker's browse views: images, an image's tags and manifests, one manifest.
+pub struct DockerBrowse;
+
+const NOUNS: Nouns = Nouns {
+    component: "image",
+    components: "images",
+    asset: "manifest",
+    assets: "manifests",
+};
+
+fn facts(v: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+fn media_type(t: &Option<String>) -> Cell {
+    match t {
+        Some(t) => Cell::code(t),
+        None => Cell::muted("unknown"),
+    }
+}
+
+fn to_manifest(image: &str, digest: &str) -> Link {
+    Link::Asset {
+        component: image.to_owned(),
+        reference: digest.to_owned(),
+    }
+}
+
+/// The rows of an image page: tag (or none), digest, size, media type, created, last pull.
+fn reference_rows(image: &str, refs: &[ManifestRef]) -> Listing {
+    Listing {
+        caption: Some("Tags first, then manifests stored by digest only".into()),
+        columns: vec![
+            Column::text("Tag"),
+            Column::text("Digest"),
+            Column::number("Size"),
+            Column::text("Media type"),
+            Column::text("Created"),
+            Column::text("Last downloaded"),
+        ],
+        entries: refs
+            .iter()
+            .map(|m| Entry {
+                key: m.tag.clone().unwrap_or_else(|| m.digest.clone()),
+                cells: vec![
+                    match &m.tag {
+                        Some(t) => Cell::text(t).link(to_manifest(image, t)),
+                        None => Cell::muted("(digest only)"),
+                    },
+                    Cell::Digest(m.digest.clone()).link(to_manifest(image, &m.digest)),
+                    Cell::Bytes(m.size),
+                    media_type(&m.media_type),
+                    Cell::Time(m.created),
+                    Cell::LastTime(m.last_downloaded),
+                ],
+                facts: facts(m),
+                delete: Some(match &m.tag {
+                    Some(t) => format!("Delete tag {t}"),
+                    None => "Delete manifest".into(),
+                }),
+            })
+            .collect(),
+    }
+}
+
+fn descriptor_rows(
+    columns: Vec<Column>,
+    list: &[Descriptor],
+    row: impl Fn(usize, &Descriptor) -> Vec<Cell>,
+) -> Listing {
+    Listing {
+        caption: None,
+        columns,
+        entries: list
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Entry {
+                key: d.digest.clone(),
+                cells: row(i, d),
+                facts: facts(d),
+                delete: None,
+            })
+            .collect(),
+    }
+}
+
+/// A manifest's page: summary fields, config, layers, index children, referrers, document.
+fn detail(m: ManifestDetail) -> Detail {
+    let image = m.image.as_str();
+    let mut fields = vec![
+        Field {
+            label: "Digest",
+            values: vec![Cell::code(&m.digest)],
+        },
+        Field {
+            label: "Tags",
+            values: vec![Cell::Badges(m.tags.clone())],
+        },
+        Field {
+            label: "Media type",
+            values: vec![media_type(&m.media_type)],
+        },
+        Field {
+            label: "Manifest size",
+            values: vec![Cell::Bytes(m.size)],
+        },
+    ];
+    if !m.layers.is_empty() {
+        fields.push(Field {
+            label: "Layers",
+            values: vec![
+                Cell::text(format!("{},", m.layers.len())),
+                Cell::Bytes(m.layers_size),
+                Cell::text(format!("in total ({} bytes, compressed)", m.layers_size)),
+            ],
+        });
+    }
+    fields.push(Field {
+        label: "Created",
+        values: vec![Cell::Time(m.created)],
+    });
+    fields.push(Field {
+        label: "Last downloaded",
+        values: vec![Cell::LastTime(m.last_downloaded)],
+    });
+    let mut sections = Vec::new();
+    if let Some(c) = &m.config {
+        sections.push(Section {
+            id: "config",
+            heading: "Config",
+            listing: descriptor_rows(
+                vec![
+                    Column::text("Digest"),
+                    Column::text("Media type"),
+                    Column::number("Size"),
+                ],
+                std::slice::from_ref(c),
+                |_, d| {
+                    vec![
+                        Cell::code(&d.digest),
+                        Cell::code(&d.media_type),
+                        Cell::Bytes(d.size),
+                    ]
+                },
+            ),
+            total: None,
+            empty: None,
+        });
+    }
+    if !m.layers.is_empty() {
+        sections.push(Section {
+            id: "layers",
+            heading: "Layers",
+            listing: descriptor_rows(
+                vec![
+                    Column::number("#"),
+                    Column::text("Digest"),
+                    Column::text("Media type"),
+                    Column::number("Size"),
+                ],
+                &m.layers,
+                |i, d| {
+                    vec![
+                        Cell::Count(i as u64 + 1),
+                        Cell::code(&d.digest),
+                        Cell::code(&d.media_type),
+                        Cell::Bytes(d.size),
+                    ]
+                },
+            ),
+            total: Some(Cell::Bytes(m.layers_size)),
+            empty: None,
+        });
+    }
+    if !m.manifests.is_empty() {
+        sections.push(Section {
+            id: "children",
+            heading: "Platforms (index children)",
+            listing: descriptor_rows(
+                vec![
+                    Column::text("Platform"),
+                    Column::text("Digest"),
+                    Column::text("Media type"),
+                    Column::number("Size"),
+                ],
+                &m.manifests,
+                |_, d| {
+                    vec![
+                        match &d.platform {
+                            Some(p) => Cell::text(p),
+                            None => Cell::muted("unknown"),
+                        },
+                        Cell::code(&d.digest).link(to_manifest(image, &d.digest)),
+                        Cell::code(&d.media_type),
+                        Cell::Bytes(d.size),
+                    ]
+                },
+            ),
+            total: None,
+            empty: None,
+        });
+    }
+    sections.push(Section {
+        id: "referrers",
+        heading: "Referrers",
+        listing: Listing {
+            caption: None,
+            columns: vec![
+                Column::text("Digest"),
+                Column::text("Media type"),
+                Column::number("Size"),
+                Column::text("Created"),
+            ],
+            entries: m
+                .referrers
+                .iter()
+                .map(|r| Entry {
+                    key: r.digest.clone(),
+                    cells: vec![
+                        Cell::code(&r.digest).link(to_manifest(image, &r.digest)),
+                        match &r.media_type {
+                            Some(t) => Cell::code(t),
+                            None => Cell::text(""),
+                        },
+                        Cell::Bytes(r.size),
+                        Cell::Time(r.created),
+                    ],
+                    facts: facts(r),
+                    delete: None,
+                })
+                .collect(),
+        },
+        total: None,
+        empty: Some("No signatures, SBOMs or other manifests refer to this one."),
+    });
+    Detail {
+        title: format!("Manifest of {image}"),
+        label: Cell::Digest(m.digest.clone()),
+        fields,
+        sections,
+        document: Some(Document {
+            heading: "Manifest document",
+            text: m.pretty.clone(),
+        }),
+        delete: Some(Deletion {
+            reference: m.digest.clone(),
+            label: "Delete this manifest and its tags".into(),
+        }),
+        facts: facts(&m),
+    }
+}
+
+#[async_trait]
+impl Browse for DockerBrowse {
+    fn nouns(&self) -> Nouns {
+        NOUNS
+    }
+
+    async fn components(&self, at: &Scope<'_>) -> Result<Listing> {
+        let images = images(at.repo, at.ctx).await?;
+        Ok(Listing {
+            caption: None,
+            columns: vec![
+                Column::text("Image"),
+                Column::number("Tags"),
+                Column::number("Manifests by digest only"),
+            ],
+            entries: images
+                .iter()
+                .map(|i| Entry {
+                    key: i.name.clone(),
+                    cells: vec![
+                        Cell::text(&i.name).link(Link::Component {
+                            component: i.name.clone(),
+                        }),
+                        Cell::Count(i.tags as u64),
+                        Cell::Count(i.manifests as u64),
+                    ],
+                    facts: facts(i),
+                    delete: None,
+                })
+                .collect(),
+        })
+    }
+
+    async fn component(&self, at: &Scope<'_>, name: &str) -> Result<Option<Listing>> {
+        let refs = manifests(at.repo, at.ctx, name).await?;
+        Ok((!refs.is_empty()).then(|| reference_rows(name, &refs)))
+    }
+
+    async fn asset(
+        &self,
+        at: &Scope<'_>,
+        component: &str,
+        reference: &str,
+    ) -> Result<Option<Detail>> {
+        Ok(manifest(at.repo, at.blobs, at.ctx, component, reference)
+            .await?
+            .map(detail))
+    }
+
+    async fn delete(&self, at: &Scope<'_>, component: &str, reference: &str) -> Result<bool> {
+        delete_reference(at.repo, at.ctx, component, reference).await
+    }
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ pub mod fuzzing {
 
 use crate::kit::{Frontend, caller, request};
 use crate::registry::{Format, FormatInfo, RepoRequest};
+use crate::{OptionField, OptionInput};
 use auth::Scope;
 use errors::Subject;
 use route::Route;
@@ -83,6 +84,20 @@ impl Format for Docker {
             kinds: &[RepoKind::Hosted, RepoKind::Proxy, RepoKind::Group],
             description: "container images for docker, podman, skopeo: /v2/ on a connector port, /v2/<repository>/ on the main port",
         }
+    }
+
+    fn option_fields(&self) -> &'static [OptionField] {
+        &[OptionField {
+            key: "hub_index",
+            label: "Docker Hub naming",
+            help: "Single-segment image names mean library/<name> upstream.",
+            kinds: &[RepoKind::Proxy],
+            input: OptionInput::Checkbox,
+        }]
+    }
+
+    fn browse(&self) -> Option<&dyn crate::browse::Browse> {
+        Some(&browse::DockerBrowse)
     }
 
     fn check_options(&self, kind: RepoKind, map: &Map<String, Value>) -> Result<(), String> {

@@ -1,0 +1,28 @@
+//! The options of a format's own that forms offer, as a format declares them with
+//! `Format::option_fields` (docker: `hub_index` on proxies). trove.toml and the REST API take a
+//! repository's `options` whole; the format checks them (`Format::check_options`).
+
+use trove_core::RepoKind;
+
+/// A setting of the format's own that forms offer (a key of a repository's `options`), as a
+/// format declares it with [`crate::Format::option_fields`].
+#[derive(Debug, Clone, Copy)]
+pub struct OptionField {
+    pub key: &'static str,
+    /// For people: `Docker Hub naming`.
+    pub label: &'static str,
+    /// One line on what it does.
+    pub help: &'static str,
+    /// The repository kinds it applies to.
+    pub kinds: &'static [RepoKind],
+    pub input: OptionInput,
+}
+
+/// How a form asks for an option's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionInput {
+    /// A boolean: `true` when ticked, absent otherwise.
+    Checkbox,
+    /// A string; absent when blank.
+    Text,
+}

@@ -1,0 +1,325 @@
+//! Repositories: list, show, create, edit, delete. The input has the keys of a
+//! `[[repository]]` table in trove.toml, so what people write in the file, in the API and in
+//! the console is one vocabulary.
+
+use serde::{Deserialize, Serialize};
+use trove_auth::{Action, Principal};
+use trove_core::{ConnectorSpec, KindConfig, RepoKind, RepositoryConfig, WritePolicy};
+use trove_store::{DeclaredRepo, RepoRecord, RepoUsage};
+
+use crate::validate::{self, Neighbour, Source, Surroundings};
+use crate::{Service, ServiceError, ServiceResult, UI, UpstreamView, read_only_reason};
+
+/// A repository as both front ends show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoView {
+    pub name: String,
+    pub format: String,
+    /// The format's own settings (docker: `hub_index`).
+    pub options: serde_json::Map<String, serde_json::Value>,
+    pub kind: RepoKind,
+    pub online: bool,
+    pub managed_by: String,
+    /// Why it cannot be edited here (`defined in trove.toml`), if it cannot.
+    pub read_only: Option<&'static str>,
+    /// Path-based URL on the main port (`/repository/<name>/`).
+    pub path_url: String,
+    pub connector: Option<ConnectorSpec>,
+    /// Ports actually bound now (`0` in the config picks one).
+    pub http_port: Option<u16>,
+    pub https_port: Option<u16>,
+    pub force_basic_auth: bool,
+    pub routing_rule: Option<String>,
+    /// Kind-specific settings (write policy; remote and cache ages; members).
+    pub settings: KindConfig,
+    pub usage: RepoUsage,
+    /// Proxies: the upstream's health.
+    pub upstream: Option<UpstreamView>,
+    pub created: i64,
+    pub updated: i64,
+}
+
+/// Create or replace a repository: the keys of `[[repository]]` in trove.toml.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoInput {
+    pub name: String,
+    #[serde(default = "docker")]
+    pub format: String,
+    /// `hosted`, `proxy` or `group`.
+    pub kind: String,
+    /// The format's own settings, checked by the format (docker: `{"hub_index": true}`).
+    #[serde(default)]
+    pub options: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub force_basic_auth: bool,
+    #[serde(default)]
+    pub routing_rule: Option<String>,
+    #[serde(default)]
+    pub connector: Option<ConnectorSpec>,
+    /// Hosted: `allow`, `allow_once`, `deny`.
+    #[serde(default)]
+    pub write_policy: Option<String>,
+    /// Proxy.
+    #[serde(default)]
+    pub remote: Option<String>,
+    #[serde(default)]
+    pub upstream_username: Option<String>,
+    #[serde(default)]
+    pub upstream_password_env: Option<String>,
+    #[serde(default)]
+    pub upstream_password_file: Option<String>,
+    #[serde(default)]
+    pub metadata_max_age: Option<u64>,
+    #[serde(default)]
+    pub negative_cache_ttl: Option<u64>,
+    #[serde(default)]
+    pub upstream_timeout: Option<u64>,
+    #[serde(default)]
+    pub auto_block: Option<bool>,
+    /// Group.
+    #[serde(default)]
+    pub members: Option<Vec<String>>,
+    #[serde(default)]
+    pub writable_member: Option<String>,
+}
+
+fn docker() -> String {
+    "docker".into()
+}
+
+impl RepoInput {
+    /// The input a view would be edited from (the console's edit form).
+    pub fn from_view(v: &RepoView) -> RepoInput {
+        let mut input = RepoInput {
+            name: v.name.clone(),
+            format: v.format.clone(),
+            options: v.options.clone(),
+            kind: kind_name(v.kind).into(),
+            force_basic_auth: v.force_basic_auth,
+            routing_rule: v.routing_rule.clone(),
+            connector: v.connector.clone(),
+            ..Default::default()
+        };
+        match &v.settings {
+            KindConfig::Hosted { write_policy } => {
+                input.write_policy = Some(write_policy_name(*write_policy).into());
+            }
+            KindConfig::Proxy(p) => {
+                input.remote = Some(p.remote.clone());
+                input.upstream_username = p.upstream_username.clone();
+                input.upstream_password_env = p.upstream_password_env.clone();
+                input.upstream_password_file = p.upstream_password_file.clone();
+                input.metadata_max_age = Some(p.metadata_max_age);
+                input.negative_cache_ttl = Some(p.negative_cache_ttl);
+                input.upstream_timeout = Some(p.upstream_timeout);
+                input.auto_block = Some(p.auto_block);
+            }
+            KindConfig::Group {
+                members,
+                writable_member,
+            } => {
+                input.members = Some(members.clone());
+                input.writable_member = writable_member.clone();
+            }
+        }
+        input
+    }
+}
+
+pub fn kind_name(k: RepoKind) -> &'static str {
+    match k {
+        RepoKind::Hosted => "hosted",
+        RepoKind::Proxy => "proxy",
+        RepoKind::Group => "group",
+    }
+}
+
+pub fn write_policy_name(w: WritePolicy) -> &'static str {
+    match w {
+        WritePolicy::Allow => "allow",
+        WritePolicy::AllowOnce => "allow_once",
+        WritePolicy::Deny => "deny",
+    }
+}
+
+impl Service {
+    /// The repositories `caller` may browse (every one for an administrator), by name.
+    pub async fn repositories(&self, caller: &Principal) -> ServiceResult<Vec<RepoView>> {
+        let records = self.meta.repos().records().await?;
+        let usage = self.meta.assets().usage().await?;
+        let admin = self.auth.authorizer.is_admin(caller);
+        Ok(records
+            .iter()
+            .filter(|r| admin || self.may(caller, Action::Browse, &r.config))
+            .map(|r| self.view(r, &usage))
+            .collect())
+    }
+
+    /// One repository, if `caller` may browse it.
+    pub async fn repository(&self, caller: &Principal, name: &str) -> ServiceResult<RepoView> {
+        let records = self.meta.repos().records().await?;
+        let record = records
+            .iter()
+            .find(|r| r.config.name.as_str() == name)
+            .ok_or_else(|| ServiceError::not_found(format!("no repository named {name}")))?;
+        if !self.auth.authorizer.is_admin(caller)
+            && !self.may(caller, Action::Browse, &record.config)
+        {
+            return Err(self.denied(caller, Action::Browse, name));
+        }
+        let usage = self.meta.assets().usage().await?;
+        Ok(self.view(record, &usage))
+    }
+
+    pub async fn create_repository(
+        &self,
+        caller: &Principal,
+        input: &RepoInput,
+    ) -> ServiceResult<RepoView> {
+        self.require_admin(caller)?;
+        let decl = self.validate_repo(input, None).await?;
+        self.meta.repos().create(&decl, UI).await?;
+        self.refresh().await?;
+        tracing::info!(repository = %decl.name, by = %caller, "repository created");
+        self.repository(caller, decl.name.as_str()).await
+    }
+
+    pub async fn update_repository(
+        &self,
+        caller: &Principal,
+        name: &str,
+        input: &RepoInput,
+    ) -> ServiceResult<RepoView> {
+        self.require_admin(caller)?;
+        if input.name != name {
+            return Err(ServiceError::invalid(
+                "name",
+                format!("a repository cannot be renamed ({name} → {})", input.name),
+            ));
+        }
+        let decl = self.validate_repo(input, Some(name)).await?;
+        self.meta.repos().update(&decl, UI).await?;
+        self.refresh().await?;
+        tracing::info!(repository = %name, by = %caller, "repository updated");
+        self.repository(caller, name).await
+    }
+
+    /// Deletes a repository and its content (other repositories' blobs stay). Groups that
+    /// list it as a member are refused first.
+    pub async fn delete_repository(&self, caller: &Principal, name: &str) -> ServiceResult<()> {
+        self.require_admin(caller)?;
+        let records = self.meta.repos().records().await?;
+        let in_groups: Vec<&str> = records
+            .iter()
+            .filter(|r| match &r.config.kind {
+                KindConfig::Group { members, .. } => members.iter().any(|m| m == name),
+                _ => false,
+            })
+            .map(|r| r.config.name.as_str())
+            .collect();
+        if !in_groups.is_empty() {
+            return Err(ServiceError::Invalid {
+                field: None,
+                message: format!(
+                    "{name} is a member of group(s) {}; remove it from them first",
+                    in_groups.join(", ")
+                ),
+            });
+        }
+        self.meta.repos().delete(name, UI).await?;
+        self.refresh().await?;
+        tracing::info!(repository = %name, by = %caller, "repository deleted");
+        Ok(())
+    }
+
+    fn may(&self, caller: &Principal, action: Action, repo: &RepositoryConfig) -> bool {
+        self.auth.authorizer.check(caller, action, repo).is_ok()
+    }
+
+    pub(crate) fn denied(&self, caller: &Principal, action: Action, repo: &str) -> ServiceError {
+        if caller.is_anonymous() {
+            ServiceError::Unauthenticated {
+                message: "authentication required".into(),
+            }
+        } else {
+            ServiceError::forbidden(format!(
+                "{caller} may not {} repository {repo}",
+                action.as_str()
+            ))
+        }
+    }
+
+    fn view(&self, r: &RepoRecord, usage: &[RepoUsage]) -> RepoView {
+        let name = r.config.name.as_str();
+        let ports = self.node.connector_ports(name);
+        RepoView {
+            name: name.to_owned(),
+            format: r.config.format.to_string(),
+            options: r.config.options.clone(),
+            kind: r.config.kind(),
+            online: r.config.online,
+            managed_by: r.managed_by.clone(),
+            read_only: read_only_reason(&r.managed_by),
+            path_url: format!("/repository/{name}/"),
+            connector: r.connector.clone(),
+            http_port: ports.0,
+            https_port: ports.1,
+            force_basic_auth: r.config.force_basic_auth,
+            routing_rule: r.config.routing_rule.clone(),
+            settings: r.config.kind.clone(),
+            usage: usage
+                .iter()
+                .find(|u| u.repo == name)
+                .cloned()
+                .unwrap_or_else(|| RepoUsage {
+                    repo: name.to_owned(),
+                    ..Default::default()
+                }),
+            upstream: self.node.upstream(name),
+            created: r.created,
+            updated: r.updated,
+        }
+    }
+
+    /// Checks every field against the current repositories and routing rules (the rules of
+    /// [`crate::validate`]) and builds the row. `existing` is the name being edited.
+    async fn validate_repo(
+        &self,
+        input: &RepoInput,
+        existing: Option<&str>,
+    ) -> ServiceResult<DeclaredRepo> {
+        let records = self.meta.repos().records().await?;
+        if existing.is_none()
+            && records
+                .iter()
+                .any(|r| r.config.name.as_str() == input.name.trim())
+        {
+            return Err(ServiceError::Conflict {
+                message: format!("a repository named {} already exists", input.name.trim()),
+            });
+        }
+        let others: Vec<Neighbour> = records
+            .iter()
+            .filter(|r| Some(r.config.name.as_str()) != existing)
+            .map(|r| Neighbour::of(&r.config, r.connector.as_ref()))
+            .collect();
+        let rules: Vec<String> = self
+            .meta
+            .rules()
+            .list()
+            .await?
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        validate::repository(
+            input,
+            &Surroundings {
+                others: &others,
+                rules: &rules,
+                main_port: self.node.info().main_port,
+                source: Source::Service,
+            },
+        )
+    }
+}

@@ -1,0 +1,259 @@
+//! Health, the dashboard and the Prometheus text.
+
+use serde::Serialize;
+use trove_auth::Principal;
+
+use crate::metrics::MetricsSnapshot;
+use crate::{RepoView, Service, ServiceResult};
+
+/// `/service/rest/v1/status` and `/status/writable`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    pub ok: bool,
+    pub version: &'static str,
+    /// What failed, when not ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BlobStoreView {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub path: String,
+    pub blobs: i64,
+    pub bytes: i64,
+    /// Free bytes on the blob store's filesystem, when known.
+    pub free_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dashboard {
+    pub version: &'static str,
+    pub repositories: Vec<RepoView>,
+    pub blob_store: BlobStoreView,
+    pub requests: MetricsSnapshot,
+}
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+impl Service {
+    /// Whether this node answers and reads its database (no authentication: for load
+    /// balancers).
+    pub async fn health(&self) -> Health {
+        match self.meta.repos().list().await {
+            Ok(_) => Health {
+                ok: true,
+                version: VERSION,
+                error: None,
+            },
+            Err(e) => Health {
+                ok: false,
+                version: VERSION,
+                error: Some(e.msg),
+            },
+        }
+    }
+
+    /// Whether this node can write: a write to the database and a file written, synced and
+    /// removed in the blob store's directory.
+    pub async fn health_writable(&self) -> Health {
+        let db = self.meta.probe_write().await;
+        let dir = self.blob_dir();
+        let fs = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use std::io::Write;
+            let path = dir.join(format!(
+                ".writable-{}-{}",
+                std::process::id(),
+                trove_core::now_millis()
+            ));
+            let mut f = std::fs::File::create(&path)?;
+            f.write_all(b"ok")?;
+            f.sync_all()?;
+            std::fs::remove_file(&path)
+        })
+        .await;
+        let error = match (db, fs) {
+            (Err(e), _) => Some(format!("metadata database: {}", e.msg)),
+            (_, Ok(Err(e))) => Some(format!("blob store: {e}")),
+            (_, Err(e)) => Some(format!("blob store: {e}")),
+            _ => None,
+        };
+        Health {
+            ok: error.is_none(),
+            version: VERSION,
+            error,
+        }
+    }
+
+    fn blob_dir(&self) -> std::path::PathBuf {
+        self.node.info().blob_dir
+    }
+
+    pub async fn blob_store(&self, caller: &Principal) -> ServiceResult<BlobStoreView> {
+        self.require_admin(caller)?;
+        let (blobs, bytes) = self.meta.assets().blob_totals().await?;
+        let dir = self.blob_dir();
+        let free_bytes = free_bytes(&dir);
+        Ok(BlobStoreView {
+            name: "default",
+            kind: "file",
+            path: dir.display().to_string(),
+            blobs,
+            bytes,
+            free_bytes,
+        })
+    }
+
+    pub async fn dashboard(&self, caller: &Principal) -> ServiceResult<Dashboard> {
+        self.require_admin(caller)?;
+        Ok(Dashboard {
+            version: VERSION,
+            repositories: self.repositories(caller).await?,
+            blob_store: self.blob_store(caller).await?,
+            requests: self.node.metrics(),
+        })
+    }
+
+    /// Prometheus text exposition (version 0.0.4) of requests, repositories, storage and
+    /// upstreams. Needs the admin privilege, like the rest of the management surface.
+    pub async fn prometheus(&self, caller: &Principal) -> ServiceResult<String> {
+        use std::fmt::Write;
+        let d = self.dashboard(caller).await?;
+        let m = &d.requests;
+        let mut out = String::new();
+        let metric = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        metric(
+            &mut out,
+            "trove_http_requests_total",
+            "counter",
+            "HTTP requests answered, by status class.",
+        );
+        for (class, n) in &m.by_class {
+            let _ = writeln!(out, "trove_http_requests_total{{class=\"{class}\"}} {n}");
+        }
+        metric(
+            &mut out,
+            "trove_http_client_aborts_total",
+            "counter",
+            "Requests the client abandoned mid-body (aborted uploads); not server errors.",
+        );
+        let _ = writeln!(out, "trove_http_client_aborts_total {}", m.client_aborts);
+        metric(
+            &mut out,
+            "trove_http_request_duration_seconds",
+            "histogram",
+            "Time to answer a request (head written; streamed bodies not included).",
+        );
+        for (le, n) in &m.duration_buckets {
+            let le = if le.is_infinite() {
+                "+Inf".to_owned()
+            } else {
+                le.to_string()
+            };
+            let _ = writeln!(
+                out,
+                "trove_http_request_duration_seconds_bucket{{le=\"{le}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "trove_http_request_duration_seconds_sum {}",
+            m.duration_seconds_sum
+        );
+        let _ = writeln!(
+            out,
+            "trove_http_request_duration_seconds_count {}",
+            m.requests_total
+        );
+        let gauge = |out: &mut String, name: &str, help: &str, rows: Vec<(String, String)>| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for (labels, v) in rows {
+                let _ = writeln!(out, "{name}{labels} {v}");
+            }
+        };
+        let repo = |r: &RepoView| format!("{{repository=\"{}\"}}", r.name);
+        gauge(
+            &mut out,
+            "trove_repository_blob_bytes",
+            "Bytes of the distinct blobs a repository links.",
+            d.repositories
+                .iter()
+                .map(|r| (repo(r), r.usage.bytes.to_string()))
+                .collect(),
+        );
+        gauge(
+            &mut out,
+            "trove_repository_assets",
+            "Assets (tags, manifests, blobs) a repository holds.",
+            d.repositories
+                .iter()
+                .map(|r| (repo(r), r.usage.assets.to_string()))
+                .collect(),
+        );
+        gauge(
+            &mut out,
+            "trove_upstream_available",
+            "1 when a proxy's upstream is usable, 0 while auto-blocked.",
+            d.repositories
+                .iter()
+                .filter_map(|r| {
+                    r.upstream
+                        .as_ref()
+                        .map(|u| (repo(r), u8::from(u.available).to_string()))
+                })
+                .collect(),
+        );
+        gauge(
+            &mut out,
+            "trove_upstream_consecutive_failures",
+            "Connection failures in a row to a proxy's upstream.",
+            d.repositories
+                .iter()
+                .filter_map(|r| {
+                    r.upstream
+                        .as_ref()
+                        .map(|u| (repo(r), u.consecutive_failures.to_string()))
+                })
+                .collect(),
+        );
+        gauge(
+            &mut out,
+            "trove_blob_store_bytes",
+            "Bytes of every blob in the blob store.",
+            vec![(String::new(), d.blob_store.bytes.to_string())],
+        );
+        gauge(
+            &mut out,
+            "trove_blob_store_blobs",
+            "Blobs in the blob store.",
+            vec![(String::new(), d.blob_store.blobs.to_string())],
+        );
+        gauge(
+            &mut out,
+            "trove_uptime_seconds",
+            "Seconds since this node started.",
+            vec![(String::new(), m.uptime_seconds.to_string())],
+        );
+        Ok(out)
+    }
+}
+
+/// Free bytes on the filesystem holding `dir` (`df`, read through `/proc/self/mountinfo`
+/// would need more code than this one `statvfs` call through `nix`: none of our crates has
+/// it, so ask `df`, which every Linux has).
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    let out = std::process::Command::new("df")
+        .args(["-B1", "--output=avail"])
+        .arg(dir)
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()
+}
