@@ -70,10 +70,7 @@ impl TroveInstance {
 
     /// [`TroveInstance::start_secured`] with the data directory at `data` (a small filesystem
     /// of the test's own) instead of in the tempdir.
-    pub async fn start_secured_with_data(
-        data: Option<PathBuf>,
-        extra_toml: &str,
-    ) -> TroveInstance {
+    pub async fn start_secured_with_data(data: Option<PathBuf>, extra_toml: &str) -> TroveInstance {
         init_logging();
         let dir = tempfile::Builder::new()
             .prefix("trove.")

@@ -293,6 +293,13 @@ fn shadows(pattern: &str, path: &str) -> bool {
 fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(JSON_LIMIT)
+        // `application/json` (or `application/<x>+json`) only, as the docs say: actix would
+        // also take `text/json`, and a missing content type.
+        .content_type_required(true)
+        .content_type(|mime| {
+            mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+        })
         .error_handler(|e, _| ApiError::from_json(e).into())
 }
 
@@ -309,10 +316,10 @@ struct Authenticated(Result<Principal, ServiceError>);
 /// Authenticates before routing and extraction: a missing or bad `Authorization` header is
 /// answered 401 by [`Caller`] before a body extractor can answer 400. Endpoints without a
 /// `Caller` (status, the OpenAPI document) ignore the outcome.
-async fn authenticate(
+async fn authenticate<B: MessageBody + 'static>(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next: Next<B>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error> {
     if let Some(service) = req.app_data::<web::Data<Service>>() {
         let outcome = match req.headers().get(header::AUTHORIZATION).map(|v| v.to_str()) {
             None => service.authenticate(None).await,
@@ -321,9 +328,37 @@ async fn authenticate(
                 message: "the Authorization header is not valid text".into(),
             }),
         };
+        let authenticated = outcome.is_ok();
         req.extensions_mut().insert(Authenticated(outcome));
+        // actix's JSON extractor also reads `text/json`; the docs promise 415 for anything but
+        // `application/json` (or `application/<x>+json`). After authentication: a caller
+        // without credentials learns that first.
+        if authenticated && !json_or_absent(&req) {
+            let e = ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "INVALID",
+                "send the body as JSON with Content-Type: application/json".into(),
+                None,
+            );
+            return Ok(req.error_response(e).map_into_right_body());
+        }
     }
-    next.call(req).await
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// Whether the request's `Content-Type` is absent or JSON.
+fn json_or_absent(req: &ServiceRequest) -> bool {
+    let Some(v) = req.headers().get(header::CONTENT_TYPE) else {
+        return true;
+    };
+    use actix_web::mime;
+    let Ok(mime) = v.to_str().unwrap_or_default().parse::<mime::Mime>() else {
+        return false;
+    };
+    mime.type_() == mime::APPLICATION
+        && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
 }
 
 /// The authenticated caller of a request: `Principal::Anonymous` when there are no credentials

@@ -63,6 +63,9 @@ fn fingerprint(cert: &PathBuf, key: &PathBuf) -> anyhow::Result<u64> {
 #[derive(Default)]
 pub(crate) struct Supervisor {
     running: Mutex<HashMap<String, Listeners>>,
+    /// Connectors that failed to start at the last reconcile (a port taken, a certificate that
+    /// does not parse), by repository name, with why.
+    problems: Mutex<HashMap<String, String>>,
 }
 
 /// The wanted listeners: one entry per online repository whose row names ports.
@@ -115,6 +118,15 @@ fn tls_config(resolver: Arc<CertResolver>) -> anyhow::Result<rustls::ServerConfi
 }
 
 impl Supervisor {
+    /// Why repository `repo`'s connector is not running as configured, if it is not.
+    pub fn problem(&self, repo: &str) -> Option<String> {
+        self.problems
+            .lock()
+            .expect("connectors lock")
+            .get(repo)
+            .cloned()
+    }
+
     pub fn http_addr(&self, repo: &str) -> Option<SocketAddr> {
         let running = self.running.lock().expect("connectors lock");
         running
@@ -136,6 +148,7 @@ impl Supervisor {
         let wanted = specs(&trove.server, records);
         let mut retired = Vec::new();
         let mut failures = Vec::new();
+        let mut problems = HashMap::new();
         {
             let mut running = self.running.lock().expect("connectors lock");
             let names: Vec<String> = running.keys().cloned().collect();
@@ -152,7 +165,9 @@ impl Supervisor {
                     if let (Some(resolver), Some((_, cert, key))) = (&l.tls, &spec.https)
                         && let Err(e) = reload_certificate(resolver, cert, key)
                     {
-                        failures.push(format!("https connector of repository {name}: {e:#}"));
+                        let why = format!("https connector of repository {name}: {e:#}");
+                        problems.insert(name.clone(), why.clone());
+                        failures.push(why);
                     }
                     continue;
                 }
@@ -160,10 +175,14 @@ impl Supervisor {
                     Ok(listeners) => {
                         running.insert(name, listeners);
                     }
-                    Err(e) => failures.push(format!("{e:#}")),
+                    Err(e) => {
+                        problems.insert(name.clone(), format!("{e:#}"));
+                        failures.push(format!("{e:#}"));
+                    }
                 }
             }
         }
+        *self.problems.lock().expect("connectors lock") = problems;
         // Retired listeners stop accepting at once and finish their requests in the background
         // (up to `shutdown_timeout`): a reload never waits for an idle keep-alive connection.
         for (handle, task) in retired {

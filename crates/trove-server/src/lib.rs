@@ -271,6 +271,15 @@ impl Trove {
     /// connector ports. Run after `apply` and after every change made in the console or the
     /// REST API.
     pub async fn refresh(&self) -> anyhow::Result<()> {
+        match self.refresh_reporting().await? {
+            None => Ok(()),
+            Some(connectors) => Err(connectors),
+        }
+    }
+
+    /// [`Self::refresh`], telling connectors that failed to start (the rest is applied and the
+    /// failures are kept as the repositories' problems) apart from failures of the refresh.
+    async fn refresh_reporting(&self) -> anyhow::Result<Option<anyhow::Error>> {
         let _one_at_a_time = self.refreshing.lock().await;
         let generation = self.meta.generation().await?;
         let mut rules = std::collections::HashMap::new();
@@ -282,18 +291,35 @@ impl Trove {
         let configs: Vec<_> = records.iter().map(|r| r.config.clone()).collect();
         self.registry.rebuild(&configs, &rules)?;
         *self.rules.write().expect("rules lock") = rules;
-        if self.serve_connectors {
-            self.connectors.reconcile(self, &records).await?;
-        }
+        let connectors = if self.serve_connectors {
+            self.connectors.reconcile(self, &records).await.err()
+        } else {
+            None
+        };
         self.seen_generation
             .store(generation, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
+        Ok(connectors)
     }
 
     /// After this node changed rows: tell every node (itself included) to refresh.
     pub async fn changed(&self) -> anyhow::Result<()> {
         self.meta.bump_generation().await?;
         self.refresh().await
+    }
+
+    /// What the console and the REST API run after a change they committed: like
+    /// [`Self::changed`], but a repository that cannot run as configured (its connector's port
+    /// is taken, its certificate does not parse) does not fail the change, which is saved: it is
+    /// reported on the repository instead ([`Self::repository_problem`]).
+    async fn changed_by_service(&self) -> anyhow::Result<()> {
+        self.meta.bump_generation().await?;
+        if let Some(e) = self.refresh_reporting().await? {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "a change was applied with problems; they are shown on the repositories"
+            );
+        }
+        Ok(())
     }
 
     /// Refreshes when another node (or an administrative command) changed the rows.
@@ -318,7 +344,9 @@ impl Trove {
     /// Why repository `name` is offline although declared online (it cannot be built: a proxy
     /// whose password variable or file is missing), if it is.
     pub fn repository_problem(&self, name: &str) -> Option<String> {
-        self.registry.problem(name)
+        self.registry
+            .problem(name)
+            .or_else(|| self.connectors.problem(name))
     }
 
     /// Upstream health of proxy repository `name`.
@@ -392,7 +420,11 @@ impl Trove {
 #[async_trait::async_trait]
 impl Node for Trove {
     async fn changed(&self) -> anyhow::Result<()> {
-        Trove::changed(self).await
+        self.changed_by_service().await
+    }
+
+    fn problem(&self, name: &str) -> Option<String> {
+        self.repository_problem(name)
     }
 
     fn repository(&self, name: &str) -> Option<Arc<dyn trove_core::Repository>> {

@@ -665,16 +665,16 @@ async fn token_ttl_follows_a_reload() {
 /// repository of that name is told it is missing.
 #[actix_web::test]
 async fn existence_of_repositories_does_not_leak() {
-    let t = with_users(
-        "[[repository]]\nname = \"other\"\nformat = \"docker\"\nkind = \"hosted\"\n",
-    )
-    .await;
+    let t =
+        with_users("[[repository]]\nname = \"other\"\nformat = \"docker\"\nkind = \"hosted\"\n")
+            .await;
     let app = main_app!(t.trove);
     let same = |a: &support::Resp, b: &support::Resp, an: &str, bn: &str| {
         assert_eq!(a.status, b.status);
         let body = |r: &support::Resp, n: &str| String::from_utf8_lossy(&r.body).replace(n, "X");
         assert_eq!(body(a, an), body(b, bn));
-        let challenge = |r: &support::Resp, n: &str| r.header("www-authenticate").map(|h| h.replace(n, "X"));
+        let challenge =
+            |r: &support::Resp, n: &str| r.header("www-authenticate").map(|h| h.replace(n, "X"));
         assert_eq!(challenge(a, an), challenge(b, bn));
     };
     for path in ["img/manifests/1", "img/tags/list", "img/blobs/uploads/"] {
@@ -689,12 +689,28 @@ async fn existence_of_repositories_does_not_leak() {
         let b = call(&app, anonymous(method(&format!("/v2/nope/{path}")))).await;
         assert_eq!(a.status, 401, "{path}");
         same(&a, &b, "other", "nope");
-        let a = call(&app, anonymous(method(&format!("/repository/other/v2/{path}")))).await;
-        let b = call(&app, anonymous(method(&format!("/repository/nope/v2/{path}")))).await;
+        let a = call(
+            &app,
+            anonymous(method(&format!("/repository/other/v2/{path}"))),
+        )
+        .await;
+        let b = call(
+            &app,
+            anonymous(method(&format!("/repository/nope/v2/{path}"))),
+        )
+        .await;
         same(&a, &b, "other", "nope");
         // `reader` may read `hosted` only.
-        let a = call(&app, as_user(method(&format!("/v2/other/{path}")), "reader", "pw")).await;
-        let b = call(&app, as_user(method(&format!("/v2/nope/{path}")), "reader", "pw")).await;
+        let a = call(
+            &app,
+            as_user(method(&format!("/v2/other/{path}")), "reader", "pw"),
+        )
+        .await;
+        let b = call(
+            &app,
+            as_user(method(&format!("/v2/nope/{path}")), "reader", "pw"),
+        )
+        .await;
         a.expect_error(403, "DENIED");
         same(&a, &b, "other", "nope");
     }

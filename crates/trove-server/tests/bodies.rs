@@ -70,17 +70,34 @@ async fn trickling_bodies_are_cut_off_and_aborts_are_client_events() {
     // One byte every 200 ms: less than 4 KiB in a 1 s window.
     let started = Instant::now();
     let answer = tokio::task::spawn_blocking(move || {
-        send(addr, &put_head("/repository/files/slow.bin", 100_000), 50, 1, Duration::from_millis(200), false)
+        send(
+            addr,
+            &put_head("/repository/files/slow.bin", 100_000),
+            50,
+            1,
+            Duration::from_millis(200),
+            false,
+        )
     })
     .await
     .unwrap();
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("stopped sending the body"), "{answer}");
-    assert!(started.elapsed() < Duration::from_secs(8), "cut off, not held open");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "cut off, not held open"
+    );
 
     // Slow but steady (16 KiB per 250 ms): goes through whole.
     let answer = tokio::task::spawn_blocking(move || {
-        send(addr, &put_head("/repository/files/steady.bin", 16 * 1024 * 12), 12, 16 * 1024, Duration::from_millis(250), false)
+        send(
+            addr,
+            &put_head("/repository/files/steady.bin", 16 * 1024 * 12),
+            12,
+            16 * 1024,
+            Duration::from_millis(250),
+            false,
+        )
     })
     .await
     .unwrap();
@@ -94,9 +111,11 @@ async fn trickling_bodies_are_cut_off_and_aborts_are_client_events() {
         "0".repeat(64),
         support::basic("ci", "pw")
     );
-    tokio::task::spawn_blocking(move || send(addr, &head, 4, 8192, Duration::from_millis(20), true))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        send(addr, &head, 4, 8192, Duration::from_millis(20), true)
+    })
+    .await
+    .unwrap();
     // The server notices the hang-up when it next reads.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -104,14 +123,27 @@ async fn trickling_bodies_are_cut_off_and_aborts_are_client_events() {
         if now.client_aborts > before.client_aborts {
             break;
         }
-        assert!(Instant::now() < deadline, "the abort was never counted: {now:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the abort was never counted: {now:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let after = metrics.snapshot();
     let fives = |m: &trove_service::metrics::MetricsSnapshot| {
-        m.by_class.iter().find(|(c, _)| c == "5xx").map_or(0, |(_, n)| *n)
+        m.by_class
+            .iter()
+            .find(|(c, _)| c == "5xx")
+            .map_or(0, |(_, n)| *n)
     };
-    assert_eq!(fives(&after), fives(&before), "an abort is not a server error");
-    assert!(after.client_aborts >= 2, "the trickle and the hang-up: {after:?}");
+    assert_eq!(
+        fives(&after),
+        fives(&before),
+        "an abort is not a server error"
+    );
+    assert!(
+        after.client_aborts >= 2,
+        "the trickle and the hang-up: {after:?}"
+    );
     running.stop().await;
 }

@@ -39,7 +39,14 @@ async fn a_proxy_without_its_secret_is_offline_and_blocks_nothing() {
         .unwrap_err();
     assert!(format!("{e:#}").contains("/nonexistent/secret"), "{e:#}");
     assert!(
-        trove.meta.repos().list().await.unwrap().iter().all(|r| r.name.as_str() != "up"),
+        trove
+            .meta
+            .repos()
+            .list()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.name.as_str() != "up"),
         "a refused reload saves nothing"
     );
 
@@ -57,7 +64,10 @@ async fn a_proxy_without_its_secret_is_offline_and_blocks_nothing() {
         connector: None,
     };
     trove.meta.repos().create(&decl, "ui").await.unwrap();
-    trove.changed().await.expect("a broken repository does not fail the refresh");
+    trove
+        .changed()
+        .await
+        .expect("a broken repository does not fail the refresh");
     assert!(trove.repository("ui-proxy").is_none());
     let why = trove.repository_problem("ui-proxy").expect("a reason");
     assert!(why.contains("/nonexistent/secret"), "{why}");
@@ -68,8 +78,14 @@ async fn a_proxy_without_its_secret_is_offline_and_blocks_nothing() {
     };
     trove.meta.repos().create(&other, "ui").await.unwrap();
     trove.changed().await.unwrap();
-    assert!(trove.repository("ui-hosted").is_some(), "later changes apply");
+    assert!(
+        trove.repository("ui-hosted").is_some(),
+        "later changes apply"
+    );
     let app = main_app!(trove);
-    assert_eq!(call(&app, get("/v2/ui-hosted/img/tags/list")).await.status, 404);
+    assert_eq!(
+        call(&app, get("/v2/ui-hosted/img/tags/list")).await.status,
+        404
+    );
     assert_eq!(call(&app, get("/v2/hosted/")).await.status, 200);
 }

@@ -1899,3 +1899,89 @@ async fn browse_components_assets_and_delete_through_the_format_views() {
         "the other tag stays"
     );
 }
+
+/// Issue 14 on the REST API: `text/json` is refused with 415 as the docs promise; a disabled
+/// user's bearer token stops working at once; a routing-rule preview with a hundred thousand
+/// matchers is a clear 400; a proxy whose password variable is unset is saved (201) and shown
+/// offline with its reason, and blocks no other change.
+#[actix_web::test]
+async fn hardening_of_the_rest_api() {
+    let t = setup("").await;
+    let app = main_app!(t.trove);
+    let r = call(
+        &app,
+        TestRequest::post()
+            .uri(&v1("/repositories"))
+            .insert_header(("content-type", "text/json"))
+            .set_payload(r#"{"name":"x","format":"raw","kind":"hosted"}"#),
+    )
+    .await;
+    error(&r, 415, "INVALID");
+
+    // carol's token, then carol disabled: the token is refused everywhere at once.
+    let carol = json!({"name": "carol", "password": "carol-password-1", "roles": ["readers"]});
+    ok(&call(&app, post("/security/users", carol)).await, 201);
+    let r = call(
+        &app,
+        as_user(get("/v2/token?service=trove"), "carol", "carol-password-1"),
+    )
+    .await;
+    let token = ok(&r, 200)["token"].as_str().unwrap().to_owned();
+    let with_token =
+        |req: TestRequest| req.insert_header(("authorization", format!("Bearer {token}")));
+    let change =
+        json!({"current_password": "carol-password-1", "new_password": "a-new-password-1"});
+    ok(
+        &call(
+            &app,
+            put("/security/users/carol", json!({"status": "disabled"})),
+        )
+        .await,
+        200,
+    );
+    let r = call(&app, with_token(put("/security/users/me/password", change))).await;
+    error(&r, 401, "UNAUTHENTICATED");
+    let r = call(&app, with_token(fetch("/repositories"))).await;
+    error(&r, 401, "UNAUTHENTICATED");
+
+    // Short matchers, so the body stays within the JSON limit (as the probe's did).
+    let many: Vec<String> = (0..100_000).map(|i| format!("{i}")).collect();
+    let r = call(
+        &app,
+        post(
+            "/routing-rules/preview",
+            json!({"rule": {"name": "big", "mode": "allow", "matchers": many}, "path": "/v2/a/b"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", body(&r));
+    assert!(body(&r).contains("at most 64"), "{}", body(&r));
+
+    let r = call(
+        &app,
+        post(
+            "/repositories",
+            json!({"name": "up", "format": "docker", "kind": "proxy", "remote": "https://upstream.example",
+                   "upstream_username": "u", "upstream_password_env": "TROVE_TEST_SURELY_UNSET_VARIABLE"}),
+        ),
+    )
+    .await;
+    let v = ok(&r, 201);
+    assert!(
+        v["problem"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("TROVE_TEST_SURELY_UNSET_VARIABLE"),
+        "{v}"
+    );
+    let r = call(
+        &app,
+        post(
+            "/repositories",
+            json!({"name": "after", "format": "raw", "kind": "hosted"}),
+        ),
+    )
+    .await;
+    ok(&r, 201);
+    assert!(t.trove.repository("after").is_some(), "later changes apply");
+}

@@ -73,6 +73,11 @@ pub enum ServiceError {
     Conflict {
         message: String,
     },
+    /// Temporarily not possible (the disk holding the data is full, an upstream is down): the
+    /// message says what, and trying again later may work.
+    Unavailable {
+        message: String,
+    },
     Internal {
         message: String,
     },
@@ -102,6 +107,7 @@ impl ServiceError {
             | ServiceError::NotFound { message }
             | ServiceError::Invalid { message, .. }
             | ServiceError::Conflict { message }
+            | ServiceError::Unavailable { message }
             | ServiceError::Internal { message } => message,
         }
     }
@@ -120,6 +126,7 @@ impl ServiceError {
             ServiceError::NotFound { .. } => 404,
             ServiceError::Invalid { .. } => 400,
             ServiceError::Conflict { .. } => 409,
+            ServiceError::Unavailable { .. } => 503,
             ServiceError::Internal { .. } => 500,
         }
     }
@@ -152,7 +159,11 @@ impl From<trove_core::Error> for ServiceError {
                 field: None,
                 message,
             },
-            ErrorKind::Upstream | ErrorKind::Unavailable | ErrorKind::Internal => {
+            ErrorKind::Unavailable => {
+                tracing::warn!(error = ?e, "service call failed: unavailable");
+                ServiceError::Unavailable { message }
+            }
+            ErrorKind::Upstream | ErrorKind::Internal => {
                 tracing::error!(error = ?e, "service call failed");
                 ServiceError::Internal {
                     message: "internal error; see the server log".into(),

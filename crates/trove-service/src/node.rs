@@ -18,6 +18,12 @@ pub trait Node: Send + Sync {
     /// them (repositories, routing rules, connector ports).
     async fn changed(&self) -> anyhow::Result<()>;
 
+    /// Why repository `name` does not run as configured (it could not be built, or its
+    /// connector could not start), if it does not.
+    fn problem(&self, _name: &str) -> Option<String> {
+        None
+    }
+
     /// The online repository called `name`, as built now.
     fn repository(&self, name: &str) -> Option<Arc<dyn Repository>>;
 

@@ -35,6 +35,9 @@ pub struct RepoView {
     pub usage: RepoUsage,
     /// Proxies: the upstream's health.
     pub upstream: Option<UpstreamView>,
+    /// Why it does not run as configured (a proxy whose password is missing, a connector port
+    /// that is taken): it is saved, but offline or without that port until fixed.
+    pub problem: Option<String>,
     pub created: i64,
     pub updated: i64,
 }
@@ -277,6 +280,7 @@ impl Service {
                     ..Default::default()
                 }),
             upstream: self.node.upstream(name),
+            problem: self.node.problem(name),
             created: r.created,
             updated: r.updated,
         }
