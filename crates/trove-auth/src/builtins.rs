@@ -10,6 +10,8 @@ pub const ADMIN_ROLE: &str = "admin";
 /// Browse and read on every docker repository: give it to the anonymous user for a public
 /// pull-only registry (S3).
 pub const ANONYMOUS_READ_ROLE: &str = "docker-pull-anonymous";
+/// Holds `nx-metrics-all`: reads `/metrics` and nothing else (give it to a scraper's user).
+pub const METRICS_ROLE: &str = "metrics";
 /// The user created at first start by the server (`managed_by = 'bootstrap'`).
 pub const BOOTSTRAP_ADMIN_USER: &str = "admin";
 
@@ -27,6 +29,16 @@ pub(crate) fn builtin_roles() -> Vec<RoleDef> {
             name: ADMIN_ROLE.into(),
             description: "Administrator: every action on every repository".into(),
             privileges: vec![Privilege::admin().to_def()],
+            roles: vec![],
+        },
+        RoleDef {
+            name: METRICS_ROLE.into(),
+            description: "Read /metrics (Prometheus), nothing else".into(),
+            privileges: vec![
+                Privilege::application(crate::model::METRICS)
+                    .expect("a known application")
+                    .to_def(),
+            ],
             roles: vec![],
         },
         RoleDef {

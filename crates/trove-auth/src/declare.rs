@@ -26,10 +26,25 @@ pub struct PrivilegeDecl {
     /// The admin privilege instead (`format`, `repo` and `actions` must then be absent).
     #[serde(default)]
     pub admin: bool,
+    /// An application permission instead (`"metrics"`: read `/metrics`).
+    #[serde(default)]
+    pub application: Option<String>,
 }
 
 impl PrivilegeDecl {
     pub fn to_privilege(&self) -> Result<Privilege> {
+        if let Some(app) = &self.application {
+            if self.admin
+                || self.format.is_some()
+                || self.repo.is_some()
+                || !self.actions.is_empty()
+            {
+                return Err(Error::invalid(
+                    "an application privilege takes no admin, format, repo or actions",
+                ));
+            }
+            return Privilege::application(app);
+        }
         if self.admin {
             if self.format.is_some() || self.repo.is_some() || !self.actions.is_empty() {
                 return Err(Error::invalid(

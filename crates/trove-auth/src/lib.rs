@@ -30,9 +30,12 @@ use trove_core::{RepositoryConfig, Result};
 use trove_store::{MetadataStore, RoleDef};
 
 pub use authn::{AuthError, AuthStats, Authenticator, Identity, LoginHold};
-pub use builtins::{ADMIN_ROLE, ANONYMOUS_READ_ROLE, BOOTSTRAP_ADMIN_USER};
+pub use builtins::{ADMIN_ROLE, ANONYMOUS_READ_ROLE, BOOTSTRAP_ADMIN_USER, METRICS_ROLE};
 pub use declare::{PrivilegeDecl, RoleDecl, SecurityDecl, UserDecl};
-pub use model::{ADMIN_PRIVILEGE, Action, ActionSet, Pattern, Principal, Privilege, Realm, Realms};
+pub use model::{
+    ADMIN_PRIVILEGE, APPLICATIONS, Action, ActionSet, METRICS, Pattern, Principal, Privilege,
+    Realm, Realms,
+};
 pub use policy::{Authorizer, Denied, Explanation, Grant};
 pub use rules::{check_role_graph, validate_name};
 pub use token::{

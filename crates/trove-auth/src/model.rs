@@ -227,6 +227,12 @@ impl Pattern {
 /// The name of the admin privilege, as in Nexus.
 pub const ADMIN_PRIVILEGE: &str = "nx-all";
 
+/// Application permissions a privilege of kind `application` can grant (besides admin, which
+/// has them all).
+pub const APPLICATIONS: &[&str] = &[METRICS];
+/// Reading `/metrics` (a Prometheus scraper's credential).
+pub const METRICS: &str = "metrics";
+
 /// A grant a role can hold: some actions on the repositories matching a format and a
 /// repository pattern (kind `RepositoryView`), or everything (kind `Admin`, `nx-all`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -234,6 +240,8 @@ pub struct Privilege {
     /// Nexus-style generated name, e.g. `nx-repository-view-docker-docker-hosted-read`.
     pub name: String,
     pub kind: PrivilegeKind,
+    /// Kind `Application`: the permission it grants (`metrics`).
+    pub application: Option<String>,
     /// `None` means every format (`*`).
     pub format: Option<String>,
     pub repo: Pattern,
@@ -269,6 +277,7 @@ impl Privilege {
         Ok(Privilege {
             name: Self::generated_name(format.as_deref(), &repo, actions),
             kind: PrivilegeKind::RepositoryView,
+            application: None,
             format,
             repo,
             actions,
@@ -280,10 +289,29 @@ impl Privilege {
         Privilege {
             name: ADMIN_PRIVILEGE.to_owned(),
             kind: PrivilegeKind::Admin,
+            application: None,
             format: None,
             repo: Pattern::Any,
             actions: ActionSet::ALL,
         }
+    }
+
+    /// The application permission `name` (`metrics`), named `nx-<name>-all` as in Nexus.
+    pub fn application(name: &str) -> Result<Self> {
+        if !APPLICATIONS.contains(&name) {
+            return Err(Error::invalid(format!(
+                "unknown application permission {name:?} (known: {})",
+                APPLICATIONS.join(", ")
+            )));
+        }
+        Ok(Privilege {
+            name: format!("nx-{name}-all"),
+            kind: PrivilegeKind::Application,
+            application: Some(name.to_owned()),
+            format: None,
+            repo: Pattern::Any,
+            actions: ActionSet::EMPTY,
+        })
     }
 
     /// `nx-repository-view-<format|*>-<repo|*>-<actions|*>`, the names Nexus gives these grants.
@@ -300,6 +328,7 @@ impl Privilege {
     pub fn grants(&self, action: Action, repo: &RepositoryConfig) -> bool {
         match self.kind {
             PrivilegeKind::Admin => true,
+            PrivilegeKind::Application => false,
             PrivilegeKind::RepositoryView => {
                 self.actions.contains(action)
                     && self.format.as_deref().is_none_or(|f| repo.format == f)
@@ -315,6 +344,10 @@ impl Privilege {
             PrivilegeKind::Admin => Ok(Privilege {
                 name: d.name.clone(),
                 ..Privilege::admin()
+            }),
+            PrivilegeKind::Application => Ok(Privilege {
+                name: d.name.clone(),
+                ..Privilege::application(&d.actions)?
             }),
             PrivilegeKind::RepositoryView => {
                 let mut p = Privilege::repository_view(
@@ -335,7 +368,10 @@ impl Privilege {
             kind: self.kind,
             format: self.format.clone().unwrap_or_else(|| "*".into()),
             repo: self.repo.as_str().to_owned(),
-            actions: self.actions.to_list_string(),
+            actions: match &self.application {
+                Some(app) => app.clone(),
+                None => self.actions.to_list_string(),
+            },
             description: String::new(),
         }
     }

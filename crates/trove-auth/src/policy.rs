@@ -464,6 +464,20 @@ impl Authorizer {
 
     /// Whether the principal holds the admin privilege (`nx-all`), directly or through nested
     /// roles: what the admin API and console require.
+    /// Whether `principal` holds application permission `name` (`metrics`): through a
+    /// privilege of kind application, or as an administrator.
+    pub fn may(&self, principal: &Principal, name: &str) -> bool {
+        let policy = self.policy.current();
+        matches!(
+            policy.evaluate_with(principal, &|p| {
+                p.kind == PrivilegeKind::Admin
+                    || (p.kind == PrivilegeKind::Application
+                        && p.application.as_deref() == Some(name))
+            }),
+            Evaluation::Allowed(_)
+        )
+    }
+
     pub fn is_admin(&self, principal: &Principal) -> bool {
         let policy = self.policy.current();
         matches!(

@@ -298,11 +298,18 @@ async fn user(t: &trove_server::Trove, command: UserCommand) -> anyhow::Result<(
     Ok(())
 }
 
-/// `FORMAT:REPO:ACTIONS` (e.g. `docker:docker-hosted:read,browse`), or `admin`.
+/// `FORMAT:REPO:ACTIONS` (e.g. `docker:docker-hosted:read,browse`), `admin`, or an application
+/// permission (`metrics`).
 fn privilege(spec: &str) -> anyhow::Result<trove_auth::PrivilegeDecl> {
     if spec == "admin" {
         return Ok(trove_auth::PrivilegeDecl {
             admin: true,
+            ..Default::default()
+        });
+    }
+    if trove_auth::APPLICATIONS.contains(&spec) {
+        return Ok(trove_auth::PrivilegeDecl {
+            application: Some(spec.to_owned()),
             ..Default::default()
         });
     }
@@ -316,7 +323,7 @@ fn privilege(spec: &str) -> anyhow::Result<trove_auth::PrivilegeDecl> {
         format: Some(format.to_owned()),
         repo: Some(repo.to_owned()),
         actions: actions.split(',').map(str::to_owned).collect(),
-        admin: false,
+        ..Default::default()
     })
 }
 

@@ -1985,3 +1985,37 @@ async fn hardening_of_the_rest_api() {
     ok(&r, 201);
     assert!(t.trove.repository("after").is_some(), "later changes apply");
 }
+
+/// Issue 14: `/metrics` needs only the `metrics` application permission (built-in role
+/// `metrics`), which lets a scraper's user read metrics and nothing else.
+#[actix_web::test]
+async fn metrics_have_a_privilege_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("scraper.pw");
+    std::fs::write(&pw, "scraper-pw").unwrap();
+    let t = setup(&format!(
+        "[[user]]\nname = \"scraper\"\npassword_file = {pw:?}\nroles = [\"metrics\"]\n\
+         [[role]]\nname = \"own-metrics\"\nprivileges = [{{ application = \"metrics\" }}]\n\
+         [[user]]\nname = \"scraper2\"\npassword_file = {pw:?}\nroles = [\"own-metrics\"]\n"
+    ))
+    .await;
+    let app = main_app!(t.trove);
+    for who in ["scraper", "scraper2"] {
+        let r = call(&app, as_user(get("/metrics"), who, "scraper-pw")).await;
+        assert_eq!(r.status, 200, "{who}: {}", body(&r));
+        assert!(body(&r).contains("trove_http_requests_total"));
+        assert!(body(&r).contains("trove_http_client_aborts_total"));
+        error(
+            &call(&app, as_user(fetch("/security/users"), who, "scraper-pw")).await,
+            403,
+            "FORBIDDEN",
+        );
+    }
+    let r = call(&app, as_dev(get("/metrics"))).await;
+    assert_eq!(r.status, 403, "{}", body(&r));
+    assert!(body(&r).contains("nx-metrics-all"), "{}", body(&r));
+    let r = call(&app, anonymous(get("/metrics"))).await;
+    assert_eq!(r.status, 401);
+    let roles = ok(&call(&app, fetch("/security/roles")).await, 200);
+    assert!(names(&roles).contains(&"metrics".to_owned()), "built in");
+}

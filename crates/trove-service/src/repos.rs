@@ -159,6 +159,13 @@ impl Service {
             .collect())
     }
 
+    /// Every repository, for views that already checked the caller (the dashboard, metrics).
+    pub(crate) async fn all_repositories(&self) -> ServiceResult<Vec<RepoView>> {
+        let records = self.meta.repos().records().await?;
+        let usage = self.meta.assets().usage().await?;
+        Ok(records.iter().map(|r| self.view(r, &usage)).collect())
+    }
+
     /// One repository, if `caller` may browse it.
     pub async fn repository(&self, caller: &Principal, name: &str) -> ServiceResult<RepoView> {
         let records = self.meta.repos().records().await?;

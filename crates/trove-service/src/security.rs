@@ -6,7 +6,7 @@ use trove_auth::{
     ADMIN_ROLE, ANONYMOUS_USER, Action, ActionSet, Pattern, Principal, Privilege, Realms,
     UserStatus,
 };
-use trove_store::{KEY_ANONYMOUS, KEY_REALMS, PrivilegeKind, RoleDef};
+use trove_store::{KEY_ANONYMOUS, KEY_REALMS, RoleDef};
 
 use crate::{Service, ServiceError, ServiceResult, UI, named, read_only_reason};
 
@@ -521,10 +521,7 @@ impl Service {
             .await?
             .into_iter()
             .map(|p| PrivilegeView {
-                kind: match p.def.kind {
-                    PrivilegeKind::Admin => "admin".into(),
-                    _ => "repository-view".into(),
-                },
+                kind: p.def.kind.as_str().into(),
                 name: p.def.name,
                 format: p.def.format,
                 repository: p.def.repo,

@@ -4,7 +4,7 @@ use serde::Serialize;
 use trove_auth::Principal;
 
 use crate::metrics::MetricsSnapshot;
-use crate::{RepoView, Service, ServiceResult};
+use crate::{RepoView, Service, ServiceError, ServiceResult};
 
 /// `/service/rest/v1/status` and `/status/writable`.
 #[derive(Debug, Clone, Serialize)]
@@ -92,6 +92,10 @@ impl Service {
 
     pub async fn blob_store(&self, caller: &Principal) -> ServiceResult<BlobStoreView> {
         self.require_admin(caller)?;
+        self.blob_store_view().await
+    }
+
+    async fn blob_store_view(&self) -> ServiceResult<BlobStoreView> {
         let (blobs, bytes) = self.meta.assets().blob_totals().await?;
         let dir = self.blob_dir();
         let free_bytes = free_bytes(&dir);
@@ -107,19 +111,35 @@ impl Service {
 
     pub async fn dashboard(&self, caller: &Principal) -> ServiceResult<Dashboard> {
         self.require_admin(caller)?;
+        self.dashboard_view().await
+    }
+
+    async fn dashboard_view(&self) -> ServiceResult<Dashboard> {
         Ok(Dashboard {
             version: VERSION,
-            repositories: self.repositories(caller).await?,
-            blob_store: self.blob_store(caller).await?,
+            repositories: self.all_repositories().await?,
+            blob_store: self.blob_store_view().await?,
             requests: self.node.metrics(),
         })
     }
 
     /// Prometheus text exposition (version 0.0.4) of requests, repositories, storage and
-    /// upstreams. Needs the admin privilege, like the rest of the management surface.
+    /// upstreams. Needs the `metrics` application permission (the built-in role `metrics`, so
+    /// a scraper's credential can read it and nothing else), which administrators have.
     pub async fn prometheus(&self, caller: &Principal) -> ServiceResult<String> {
         use std::fmt::Write;
-        let d = self.dashboard(caller).await?;
+        if !self.auth.authorizer.may(caller, trove_auth::METRICS) {
+            return Err(if caller.is_anonymous() {
+                ServiceError::Unauthenticated {
+                    message: "authentication required".into(),
+                }
+            } else {
+                ServiceError::forbidden(format!(
+                    "{caller} may not read metrics (needs the nx-metrics-all privilege: role metrics)"
+                ))
+            });
+        }
+        let d = self.dashboard_view().await?;
         let m = &d.requests;
         let mut out = String::new();
         let metric = |out: &mut String, name: &str, kind: &str, help: &str| {

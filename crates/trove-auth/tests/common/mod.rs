@@ -62,7 +62,7 @@ pub fn privilege(format: &str, repo: &str, actions: &[&str]) -> PrivilegeDecl {
         format: Some(format.into()),
         repo: Some(repo.into()),
         actions: actions.iter().map(|s| s.to_string()).collect(),
-        admin: false,
+        ..Default::default()
     }
 }
 

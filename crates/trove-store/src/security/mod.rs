@@ -58,6 +58,8 @@ pub enum PrivilegeKind {
     RepositoryView,
     /// Everything, everywhere (`nx-all`).
     Admin,
+    /// One application permission, named in `actions` (`metrics`).
+    Application,
 }
 
 impl PrivilegeKind {
@@ -65,12 +67,14 @@ impl PrivilegeKind {
         match self {
             PrivilegeKind::RepositoryView => "repository-view",
             PrivilegeKind::Admin => "admin",
+            PrivilegeKind::Application => "application",
         }
     }
     pub fn parse(s: &str) -> Result<PrivilegeKind> {
         match s {
             "repository-view" => Ok(PrivilegeKind::RepositoryView),
             "admin" => Ok(PrivilegeKind::Admin),
+            "application" => Ok(PrivilegeKind::Application),
             _ => Err(Error::invalid(format!("unknown privilege kind {s:?}"))),
         }
     }
