@@ -3,12 +3,10 @@
 
 use futures_util::future::join_all;
 use serde_json::json;
-use trove_core::{
-    Algorithm, AssetPath, BlobInfo, Error, ErrorKind, KindConfig, NewAsset, RepoName, WritePolicy,
-};
+use trove_core::{Algorithm, AssetPath, BlobInfo, Error, ErrorKind, NewAsset};
 
 use crate::testing::{SmallFs, metadata};
-use crate::{DeclaredRepo, MetadataStore, RoleDef, RuleRow, digest_of};
+use crate::{MetadataStore, RoleDef, RuleRow, digest_of};
 
 /// A store on a new database file (the directory goes when the store's test ends).
 async fn store() -> (tempfile::TempDir, MetadataStore) {
@@ -108,19 +106,7 @@ async fn synchronous(c: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>) -> i64 {
         .unwrap()
 }
 
-fn hosted(name: &str) -> DeclaredRepo {
-    DeclaredRepo {
-        name: RepoName::parse(name).unwrap(),
-        format: "docker".into(),
-        options: Default::default(),
-        kind: KindConfig::Hosted {
-            write_policy: WritePolicy::Allow,
-        },
-        force_basic_auth: false,
-        routing_rule: None,
-        connector: None,
-    }
-}
+use crate::testing::metadata::hosted;
 
 fn rule(name: &str, description: String) -> RuleRow {
     RuleRow {

@@ -28,21 +28,7 @@ pub mod origin;
 /// The console's stylesheet, served at `/admin/static/trove.css`.
 pub const CSS: &str = include_str!("../../../web/static/trove.css");
 
-/// Escapes text for HTML and SVG (element content and quoted attribute values).
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use trove_formats::kit::html::escape;
 
 #[cfg(test)]
 mod tests {

@@ -26,6 +26,20 @@ pub struct Progress {
     pub min_bytes: u64,
 }
 
+impl Progress {
+    /// The error of a body that sent less than `min_bytes` in a window.
+    fn too_slow(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "{CLIENT_GONE}: less than {} bytes in {}s",
+                self.min_bytes,
+                self.window.as_secs()
+            ),
+        )
+    }
+}
+
 impl Default for Progress {
     /// 16 KiB per 30 s: about 0.5 KiB/s, far below any real client, far above a trickle.
     fn default() -> Self {
@@ -52,16 +66,7 @@ pub fn bridge(
                 Ok(Some(item)) => item,
                 Ok(None) => break,
                 Err(_) if window_bytes < progress.min_bytes => {
-                    let _ = tx
-                        .send(Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!(
-                                "{CLIENT_GONE}: less than {} bytes in {}s",
-                                progress.min_bytes,
-                                progress.window.as_secs()
-                            ),
-                        )))
-                        .await;
+                    let _ = tx.send(Err(progress.too_slow())).await;
                     break;
                 }
                 Err(_) => {
@@ -78,16 +83,7 @@ pub fn bridge(
                 window_bytes += b.len() as u64;
                 if Instant::now() >= window_end {
                     if window_bytes < progress.min_bytes {
-                        let _ = tx
-                            .send(Err(io::Error::new(
-                                io::ErrorKind::TimedOut,
-                                format!(
-                                    "{CLIENT_GONE}: less than {} bytes in {}s",
-                                    progress.min_bytes,
-                                    progress.window.as_secs()
-                                ),
-                            )))
-                            .await;
+                        let _ = tx.send(Err(progress.too_slow())).await;
                         break;
                     }
                     window_end = Instant::now() + progress.window;
@@ -121,11 +117,7 @@ pub async fn read_limited(
             Ok(Some(Err(e))) => return Err(ReadError::Gone(e.to_string())),
             Ok(None) => break,
             Err(_) if window_bytes < progress.min_bytes => {
-                return Err(ReadError::Gone(format!(
-                    "less than {} bytes in {}s",
-                    progress.min_bytes,
-                    progress.window.as_secs()
-                )));
+                return Err(ReadError::Gone(progress.too_slow().to_string()));
             }
             Err(_) => {
                 window_end = Instant::now() + progress.window;

@@ -10,6 +10,7 @@ pub mod body;
 pub mod caller;
 pub mod errors;
 pub mod external;
+pub mod html;
 pub mod request;
 pub mod response;
 pub mod upload;

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use trove_core::AssetMeta;
 
+use crate::kit::html::escape;
+
 /// One entry of a folder.
 pub enum Entry<'a> {
     Folder(&'a str),
@@ -33,21 +35,6 @@ pub fn entries<'a>(prefix: &str, assets: &'a [AssetMeta]) -> Vec<Entry<'a>> {
         .map(Entry::Folder)
         .chain(files.into_iter().map(|(n, m)| Entry::File(n, m)))
         .collect()
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn href(name: &str) -> String {
