@@ -11,6 +11,17 @@ pub struct BlobInfo {
     pub size: u64,
 }
 
+/// A blob as the store holds it, with when it was last committed (unix millis): the age
+/// garbage collection's grace window is measured from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub digest: Digest,
+    pub size: u64,
+    /// When the blob was committed, or last committed again (a second upload of the same
+    /// content, a mount's commit): an upload about to be linked is always young.
+    pub modified: i64,
+}
+
 /// An upload session id: a UUID in its hyphenated lowercase form. It arrives in client URLs, so it
 /// is validated before it ever names a file.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -53,7 +64,9 @@ impl fmt::Debug for UploadId {
 ///   answers `DigestMismatch`;
 /// - `append` at an offset other than the current length answers `RangeNotSatisfiable`;
 /// - `commit` of content that already exists is idempotent;
-/// - unknown blobs and uploads answer `NotFound`.
+/// - unknown blobs and uploads answer `NotFound`;
+/// - `commit` of content that already exists makes it young again (`StoredBlob::modified`);
+/// - `list` walks every committed blob in digest order, `list_uploads` every upload session.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     async fn stat(&self, digest: &Digest) -> Result<Option<BlobInfo>>;
@@ -74,4 +87,19 @@ pub trait BlobStore: Send + Sync {
     async fn commit(&self, id: &UploadId, expected: &Digest) -> Result<BlobInfo>;
     async fn abort(&self, id: &UploadId) -> Result<()>;
     async fn delete(&self, digest: &Digest) -> Result<()>;
+
+    // What garbage collection asks.
+
+    /// The stored blob `digest` with its age, or `None`.
+    async fn stored(&self, digest: &Digest) -> Result<Option<StoredBlob>>;
+    /// Committed blobs in digest order (by their string form), strictly after `after`, at most
+    /// `limit` of them: a walk of the whole store in bounded pages.
+    async fn list(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<StoredBlob>>;
+    /// Upload sessions in progress, with when each last received bytes (unix millis).
+    async fn list_uploads(&self) -> Result<Vec<(UploadId, i64)>>;
+    /// Free bytes where the store writes new blobs (`[storage] min_free_bytes` is checked
+    /// against it); `None` when the store cannot tell (memory, object storage).
+    async fn free_space(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
 }

@@ -19,6 +19,9 @@ pub enum ErrorKind {
     Unsupported,
     Upstream,
     Unavailable,
+    /// The blob store keeps less free space than `[storage] min_free_bytes`: new uploads are
+    /// refused early (HTTP 507) rather than failing half-way on a full disk.
+    InsufficientStorage,
     Internal,
 }
 
@@ -38,6 +41,7 @@ impl ErrorKind {
             Unsupported,
             Upstream,
             Unavailable,
+            InsufficientStorage,
             Internal,
         ]
     }
@@ -56,6 +60,7 @@ impl ErrorKind {
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Upstream => "upstream",
             ErrorKind::Unavailable => "unavailable",
+            ErrorKind::InsufficientStorage => "insufficient_storage",
             ErrorKind::Internal => "internal",
         }
     }

@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::lifecycle::{AssetRef, AssetRole, VersionOf};
 use crate::{AssetMeta, AssetPath, BlobInfo, Digest, Error, ErrorKind, Page, ProxyConfig, Result};
 
 /// A format's identifier (`docker`, `raw`, later `npm`, ...): 1 to 32 of `a-z 0-9 -`, starting
@@ -273,6 +274,49 @@ pub trait FormatSpec: Send + Sync {
     /// spare building the empty document per request.
     fn merges(&self, path: &AssetPath) -> bool {
         self.merge(path, Vec::new()).is_some()
+    }
+
+    // What the storage lifecycle asks (garbage collection, cleanup policies, a proxy's cache
+    // limit). Every path here is a storage path (`storage_path`), as the rows are keyed. The
+    // defaults suit a format of plain files: each is a root that nothing refers to.
+
+    /// What the asset stored at `key` is to garbage collection (docker: a tag is a root, a
+    /// manifest by digest a document, a blob a part).
+    fn role(&self, _key: &AssetPath) -> AssetRole {
+        AssetRole::Root
+    }
+    /// What the asset stored at `key` refers to in the same repository, by storage path.
+    /// `body` is its content when `role` says it is a document (a docker manifest lists its
+    /// config, layers, child manifests and subject); otherwise `None`, and only the path and
+    /// `blob` tell (a docker tag needs the manifest it names).
+    fn references(
+        &self,
+        _key: &AssetPath,
+        _blob: &BlobInfo,
+        _body: Option<&[u8]>,
+    ) -> Result<Vec<AssetRef>> {
+        Ok(Vec::new())
+    }
+    /// The component and version `key` is, for cleanup policies (docker: image and tag; a
+    /// manifest by digest is not a version). `None`: cleanup policies never select it.
+    fn version(&self, _key: &AssetPath) -> Option<VersionOf> {
+        None
+    }
+    /// The immutable-tag rule (`immutable_tags` of the repository) that protects `key`, if
+    /// one does: the asset may be written once and never moved or deleted, except by an
+    /// administrator's explicit override.
+    fn immutable(&self, _key: &AssetPath) -> Option<String> {
+        None
+    }
+    /// Whether a proxy over its `max_cache_bytes` may evict `key`: content it fetches again on
+    /// demand. Never metadata a cached item needs (docker: blobs go, manifests and tags stay).
+    fn evictable(&self, _key: &AssetPath) -> bool {
+        true
+    }
+    /// The untagged rule: documents nothing keeps are deleted once neither pushed nor pulled
+    /// for this many days (docker's `delete_untagged_after_days` option); `None` keeps them.
+    fn untagged_after_days(&self) -> Option<u32> {
+        None
     }
 }
 

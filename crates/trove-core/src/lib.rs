@@ -11,11 +11,12 @@ mod digest;
 pub mod documents;
 mod error;
 mod format;
+pub mod lifecycle;
 mod names;
 mod repository;
 
 pub use asset::{Asset, AssetMeta, ByteRange, ByteStream, NewAsset, Page};
-pub use blob::{BlobInfo, BlobStore, UploadId};
+pub use blob::{BlobInfo, BlobStore, StoredBlob, UploadId};
 pub use digest::{Algorithm, Digest};
 pub use documents::{GeneratedCache, open_asset};
 pub use error::{Error, ErrorKind, Result};
@@ -23,6 +24,7 @@ pub use format::{
     ATTR_UPSTREAM_STALE, AssetClass, AssetIndex, Fetched, FormatId, FormatSpec, Generated,
     MergePart, Rewritten, UpstreamHeaders, UpstreamRequest,
 };
+pub use lifecycle::{AssetRef, AssetRole, RefKind, RepoLifecycle, StorageLimits, VersionOf};
 pub use names::{AssetPath, RepoName};
 pub use repository::{
     ConnectorSpec, Ctx, KindConfig, ProxyConfig, RepoKind, RepoLookup, Repository,

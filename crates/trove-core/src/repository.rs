@@ -15,6 +15,9 @@ pub struct Ctx {
     /// Which form of a document the caller asked for (`FormatSpec::render`); `None` is the
     /// canonical form.
     pub variant: Option<&'static str>,
+    /// An administrator's explicit override of immutable tags (set only by the service layer
+    /// for an administrator who asked for it): such a tag may then be moved or deleted.
+    pub override_immutable: bool,
 }
 
 impl Ctx {
@@ -122,6 +125,10 @@ pub struct ProxyConfig {
     /// Stop contacting an upstream for a while after repeated connection failures.
     #[serde(default = "ProxyConfig::default_auto_block")]
     pub auto_block: bool,
+    /// The cache's limit: past it, garbage collection evicts the least recently downloaded
+    /// content first (never the metadata a cached item needs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cache_bytes: Option<u64>,
 }
 
 impl ProxyConfig {
@@ -148,6 +155,7 @@ impl ProxyConfig {
             negative_cache_ttl: Self::default_negative_cache_ttl(),
             upstream_timeout: Self::default_upstream_timeout(),
             auto_block: Self::default_auto_block(),
+            max_cache_bytes: None,
         }
     }
 }
@@ -168,6 +176,8 @@ pub struct RepositoryConfig {
     pub force_basic_auth: bool,
     /// The routing rule guarding this repository, by name.
     pub routing_rule: Option<String>,
+    /// Cleanup policies, quotas, immutable tags.
+    pub lifecycle: crate::RepoLifecycle,
 }
 
 impl RepositoryConfig {
@@ -192,6 +202,18 @@ pub trait Repository: Send + Sync {
     /// through `get`/`put` (a docker upload streams to the blob store first). A repository
     /// guarded by a routing rule refuses blocked paths here; the default allows.
     fn check_path(&self, _path: &AssetPath) -> Result<()> {
+        Ok(())
+    }
+    /// Whether a new upload may start, asked before a client streams one: a hosted repository
+    /// at its hard quota, or a blob store below `[storage] min_free_bytes`, refuses here,
+    /// before any byte moves. The default allows.
+    async fn check_upload(&self, _ctx: &Ctx) -> Result<()> {
+        Ok(())
+    }
+    /// Whether `delete(path)` would be allowed, asked before a delete that spans several rows
+    /// (a docker manifest with its tags) so it refuses whole or not at all: an immutable tag
+    /// refuses without an administrator's override. The default allows.
+    fn check_delete(&self, _ctx: &Ctx, _path: &AssetPath) -> Result<()> {
         Ok(())
     }
     async fn get(

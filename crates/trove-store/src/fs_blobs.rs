@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use sha2::Digest as _;
 use trove_core::{
-    Algorithm, BlobInfo, BlobStore, ByteStream, Digest, Error, ErrorKind, Result, UploadId,
+    Algorithm, BlobInfo, BlobStore, ByteStream, Digest, Error, ErrorKind, Result, StoredBlob,
+    UploadId,
 };
 
 use crate::files;
@@ -349,6 +350,93 @@ fn read_ahead(mut file: std::fs::File, len: u64) -> ByteStream {
     }))
 }
 
+/// Sets the mtime of the blob at `path` to now; `false` if there is no such blob.
+async fn touch(path: &Path) -> Result<bool> {
+    let path = path.to_owned();
+    blocking("touching blob", move || {
+        match std::fs::OpenOptions::new().write(true).open(&path) {
+            Ok(f) => {
+                f.set_modified(std::time::SystemTime::now())?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    })
+    .await
+}
+
+/// Unix millis of a file's mtime.
+fn modified_millis(m: &std::fs::Metadata) -> i64 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Up to `limit` blobs under `root/blobs` in digest order, strictly after `after`; runs on a
+/// blocking thread. Directories are read one shard at a time and sorted, so a page costs the
+/// shards it spans, and names that are not digests (a stray file) are skipped.
+fn list_blobs(root: &Path, after: Option<&Digest>, limit: usize) -> io::Result<Vec<StoredBlob>> {
+    let mut out = Vec::new();
+    let after = after.map(|d| (d.algorithm().as_str(), d.hex().to_owned()));
+    let sorted = |dir: &Path| -> io::Result<Vec<String>> {
+        let mut names: Vec<String> = match std::fs::read_dir(dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        names.sort_unstable();
+        Ok(names)
+    };
+    for algo in [Algorithm::Sha256, Algorithm::Sha512] {
+        let name = algo.as_str();
+        if let Some((a, _)) = &after
+            && name < *a
+        {
+            continue;
+        }
+        let start = match &after {
+            Some((a, hex)) if *a == name => Some(hex.as_str()),
+            _ => None,
+        };
+        let dir = root.join("blobs").join(name);
+        for shard in sorted(&dir)? {
+            if let Some(h) = start
+                && shard.as_str() < &h[..2.min(h.len())]
+            {
+                continue;
+            }
+            for hex in sorted(&dir.join(&shard))? {
+                if start.is_some_and(|h| hex.as_str() <= h) {
+                    continue;
+                }
+                let Ok(digest) = Digest::parse(&format!("{name}:{hex}")) else {
+                    continue;
+                };
+                let meta = match std::fs::metadata(dir.join(&shard).join(&hex)) {
+                    Ok(m) => m,
+                    // Collected between the listing and now.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                out.push(StoredBlob {
+                    digest,
+                    size: meta.len(),
+                    modified: modified_millis(&meta),
+                });
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// fsyncs a directory so a rename into it survives a crash.
 async fn sync_dir(dir: &Path) -> Result<()> {
     let dir = dir.to_owned();
@@ -537,7 +625,10 @@ impl BlobStore for FsBlobStore {
             digest: expected.clone(),
             size: len,
         };
-        if tokio::fs::metadata(&target).await.is_ok() {
+        // Content that exists already is made young again (its mtime is the age garbage
+        // collection's grace window reads), so it survives until the row that links it is
+        // written. If it vanished meanwhile (collected), the upload is renamed into place.
+        if touch(&target).await? {
             let _ = tokio::fs::remove_file(&path).await;
             return Ok(info);
         }
@@ -585,6 +676,61 @@ impl BlobStore for FsBlobStore {
             }
             Err(e) => Err(Error::io("removing blob", e)),
         }
+    }
+
+    async fn stored(&self, digest: &Digest) -> Result<Option<StoredBlob>> {
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(m) => Ok(Some(StoredBlob {
+                digest: digest.clone(),
+                size: m.len(),
+                modified: modified_millis(&m),
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("stat of blob", e)),
+        }
+    }
+
+    async fn list(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<StoredBlob>> {
+        let root = self.root.clone();
+        let after = after.cloned();
+        blocking("listing blobs", move || {
+            list_blobs(&root, after.as_ref(), limit)
+        })
+        .await
+    }
+
+    async fn list_uploads(&self) -> Result<Vec<(UploadId, i64)>> {
+        let dir = self.root.join("uploads");
+        blocking("listing uploads", move || {
+            let mut out = Vec::new();
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let Some(id) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| UploadId::parse(n).ok())
+                else {
+                    continue;
+                };
+                match entry.metadata() {
+                    Ok(m) => out.push((id, modified_millis(&m))),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Blocks available to an unprivileged user (`df`'s "Avail") on the store's filesystem.
+    async fn free_space(&self) -> Result<Option<u64>> {
+        let root = self.root.clone();
+        blocking("statvfs of the blob store", move || {
+            let st = rustix::fs::statvfs(&root)?;
+            Ok(Some(st.f_bavail.saturating_mul(st.f_frsize)))
+        })
+        .await
     }
 }
 

@@ -14,8 +14,11 @@
 //! depend on HTTP frameworks, on `trove-auth`, or on any format or repository kind.
 
 mod assets;
+mod cleanup;
 pub mod files;
 mod fs_blobs;
+mod gc;
+mod leases;
 mod links;
 mod mem_blobs;
 mod meta;
@@ -24,12 +27,17 @@ mod rules;
 pub mod security;
 mod sessions;
 mod sqlite;
+mod tasks;
 mod uploads;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use assets::{Assets, PutOutcome, RepoUsage};
+pub use assets::{Assets, Link, PutOutcome, Quota, RemovalPreview, Removed, RepoUsage};
+pub use cleanup::{Cleanup, PolicyRow};
+pub use gc::{Candidate, Collected, Gc, Retention};
+pub use leases::{LeaseRow, Leases};
+pub use tasks::{RunEnd, TaskRun, Tasks};
 pub use fs_blobs::FsBlobStore;
 pub use links::Links;
 pub use mem_blobs::MemBlobStore;

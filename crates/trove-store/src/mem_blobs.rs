@@ -4,14 +4,19 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use trove_core::{BlobInfo, BlobStore, ByteStream, Digest, Error, ErrorKind, Result, UploadId};
+use trove_core::{
+    BlobInfo, BlobStore, ByteStream, Digest, Error, ErrorKind, Result, StoredBlob, UploadId,
+    now_millis,
+};
 
 /// An in-memory `BlobStore` for tests. It obeys the same contract as `FsBlobStore` (both run
 /// `testing::blob_store_conformance`), so tests of the layers above can use it.
 #[derive(Default)]
 pub struct MemBlobStore {
-    blobs: Mutex<HashMap<Digest, Bytes>>,
-    uploads: Mutex<HashMap<UploadId, Vec<u8>>>,
+    /// By the digest's string form (the order `list` walks), with when each was committed.
+    blobs: Mutex<std::collections::BTreeMap<String, (Digest, Bytes, i64)>>,
+    /// With when each last received bytes.
+    uploads: Mutex<HashMap<UploadId, (Vec<u8>, i64)>>,
 }
 
 impl MemBlobStore {
@@ -28,14 +33,19 @@ fn unknown_upload(id: &UploadId) -> Error {
 impl BlobStore for MemBlobStore {
     async fn stat(&self, digest: &Digest) -> Result<Option<BlobInfo>> {
         let blobs = self.blobs.lock().unwrap();
-        Ok(blobs.get(digest).map(|b| BlobInfo {
+        Ok(blobs.get(&digest.to_string()).map(|(_, b, _)| BlobInfo {
             digest: digest.clone(),
             size: b.len() as u64,
         }))
     }
 
     async fn open(&self, digest: &Digest, range: Option<(u64, u64)>) -> Result<ByteStream> {
-        let data = self.blobs.lock().unwrap().get(digest).cloned();
+        let data = self
+            .blobs
+            .lock()
+            .unwrap()
+            .get(&digest.to_string())
+            .map(|(_, b, _)| b.clone());
         let data = data.ok_or_else(|| Error::not_found(format!("blob {digest} not found")))?;
         let data = match range {
             Some((start, len)) => {
@@ -49,7 +59,10 @@ impl BlobStore for MemBlobStore {
 
     async fn begin_upload(&self) -> Result<UploadId> {
         let id = UploadId::parse(&uuid::Uuid::new_v4().to_string())?;
-        self.uploads.lock().unwrap().insert(id.clone(), Vec::new());
+        self.uploads
+            .lock()
+            .unwrap()
+            .insert(id.clone(), (Vec::new(), now_millis()));
         Ok(id)
     }
 
@@ -57,7 +70,7 @@ impl BlobStore for MemBlobStore {
         let uploads = self.uploads.lock().unwrap();
         uploads
             .get(id)
-            .map(|b| b.len() as u64)
+            .map(|(b, _)| b.len() as u64)
             .ok_or_else(|| unknown_upload(id))
     }
 
@@ -76,16 +89,15 @@ impl BlobStore for MemBlobStore {
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| Error::io("reading upload body", e))?;
             let mut uploads = self.uploads.lock().unwrap();
-            uploads
-                .get_mut(id)
-                .ok_or_else(|| unknown_upload(id))?
-                .extend_from_slice(&chunk);
+            let upload = uploads.get_mut(id).ok_or_else(|| unknown_upload(id))?;
+            upload.0.extend_from_slice(&chunk);
+            upload.1 = now_millis();
         }
         self.upload_size(id).await
     }
 
     async fn commit(&self, id: &UploadId, expected: &Digest) -> Result<BlobInfo> {
-        let data = self
+        let (data, _) = self
             .uploads
             .lock()
             .unwrap()
@@ -99,11 +111,14 @@ impl BlobStore for MemBlobStore {
             ));
         }
         let size = data.len() as u64;
+        // Committing content that exists makes it young again, as on disk.
+        let now = now_millis();
         self.blobs
             .lock()
             .unwrap()
-            .entry(actual)
-            .or_insert_with(|| Bytes::from(data));
+            .entry(actual.to_string())
+            .and_modify(|b| b.2 = now)
+            .or_insert_with(|| (actual.clone(), Bytes::from(data), now));
         Ok(BlobInfo {
             digest: expected.clone(),
             size,
@@ -120,9 +135,43 @@ impl BlobStore for MemBlobStore {
     }
 
     async fn delete(&self, digest: &Digest) -> Result<()> {
-        let removed = self.blobs.lock().unwrap().remove(digest);
+        let removed = self.blobs.lock().unwrap().remove(&digest.to_string());
         removed
             .map(drop)
             .ok_or_else(|| Error::not_found(format!("blob {digest} not found")))
+    }
+
+    async fn stored(&self, digest: &Digest) -> Result<Option<StoredBlob>> {
+        let blobs = self.blobs.lock().unwrap();
+        Ok(blobs
+            .get(&digest.to_string())
+            .map(|(d, b, modified)| StoredBlob {
+                digest: d.clone(),
+                size: b.len() as u64,
+                modified: *modified,
+            }))
+    }
+
+    async fn list(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<StoredBlob>> {
+        use std::ops::Bound;
+        let blobs = self.blobs.lock().unwrap();
+        let from = match after {
+            Some(d) => Bound::Excluded(d.to_string()),
+            None => Bound::Unbounded,
+        };
+        Ok(blobs
+            .range((from, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, (d, b, modified))| StoredBlob {
+                digest: d.clone(),
+                size: b.len() as u64,
+                modified: *modified,
+            })
+            .collect())
+    }
+
+    async fn list_uploads(&self) -> Result<Vec<(UploadId, i64)>> {
+        let uploads = self.uploads.lock().unwrap();
+        Ok(uploads.iter().map(|(id, (_, t))| (id.clone(), *t)).collect())
     }
 }

@@ -90,6 +90,22 @@ impl MetadataStore {
     pub fn uploads(&self) -> Uploads<'_> {
         Uploads(&self.pool)
     }
+    /// Garbage collection: candidates, sweeps, unlinked blobs.
+    pub fn gc(&self) -> crate::gc::Gc<'_> {
+        crate::gc::Gc(&self.pool)
+    }
+    /// Leases: work one node at a time may do.
+    pub fn leases(&self) -> crate::leases::Leases<'_> {
+        crate::leases::Leases(&self.pool)
+    }
+    /// Runs of the lifecycle's tasks.
+    pub fn tasks(&self) -> crate::tasks::Tasks<'_> {
+        crate::tasks::Tasks(&self.pool)
+    }
+    /// Cleanup policies.
+    pub fn cleanup(&self) -> crate::cleanup::Cleanup<'_> {
+        crate::cleanup::Cleanup(&self.pool)
+    }
     /// Upstream URLs a proxy learnt from fetched metadata.
     pub fn links(&self) -> crate::links::Links<'_> {
         crate::links::Links(&self.pool)

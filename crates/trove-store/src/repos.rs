@@ -3,8 +3,8 @@
 
 use sqlx::Row;
 use trove_core::{
-    ConnectorSpec, Error, ErrorKind, FormatId, KindConfig, RepoName, RepositoryConfig, Result,
-    now_millis,
+    ConnectorSpec, Error, ErrorKind, FormatId, KindConfig, RepoLifecycle, RepoName,
+    RepositoryConfig, Result, now_millis,
 };
 
 use crate::sqlite::{DbRow, Pool, Tx, db_err};
@@ -20,6 +20,8 @@ pub struct DeclaredRepo {
     pub force_basic_auth: bool,
     pub routing_rule: Option<String>,
     pub connector: Option<ConnectorSpec>,
+    /// Cleanup policies, quotas, immutable tags.
+    pub lifecycle: RepoLifecycle,
 }
 
 /// A repository row with what the console shows besides its configuration.
@@ -51,6 +53,9 @@ fn repo_from_row(row: &DbRow) -> Result<RepositoryConfig> {
     let options: String = row.get("options");
     let options = serde_json::from_str(&options)
         .map_err(|e| Error::internal(format!("stored options of repository {name}: {e}")))?;
+    let lifecycle: String = row.get("lifecycle");
+    let lifecycle = serde_json::from_str(&lifecycle)
+        .map_err(|e| Error::internal(format!("stored lifecycle of repository {name}: {e}")))?;
     Ok(RepositoryConfig {
         id: row.get("id"),
         name: RepoName::parse(&name)?,
@@ -60,6 +65,7 @@ fn repo_from_row(row: &DbRow) -> Result<RepositoryConfig> {
         kind,
         force_basic_auth: row.get::<i64, _>("force_basic_auth") != 0,
         routing_rule: row.get("routing_rule"),
+        lifecycle,
     })
 }
 
@@ -67,7 +73,7 @@ impl Repos<'_> {
     /// Every repository, online or not, ordered by name.
     pub async fn list(&self) -> Result<Vec<RepositoryConfig>> {
         let rows =
-            sqlx::query("SELECT id, name, format, options, online, config, force_basic_auth, routing_rule FROM repositories ORDER BY name")
+            sqlx::query("SELECT id, name, format, options, online, config, force_basic_auth, routing_rule, lifecycle FROM repositories ORDER BY name")
                 .fetch_all(self.0)
                 .await
                 .map_err(db_err)?;
@@ -86,9 +92,10 @@ impl Repos<'_> {
             let config = serde_json::to_string(&d.kind).expect("config serialises");
             let options = d.options_json();
             let connector = connector_json(d.connector.as_ref());
+            let lifecycle = d.lifecycle_json();
             let kind = d.kind_name();
             let existing = sqlx::query(
-                "SELECT id, format, options, kind, online, config, managed_by, force_basic_auth, routing_rule, connector FROM repositories WHERE name = $1",
+                "SELECT id, format, options, kind, online, config, managed_by, force_basic_auth, routing_rule, connector, lifecycle FROM repositories WHERE name = $1",
             )
             .bind(d.name.as_str())
             .fetch_optional(&mut *tx)
@@ -97,8 +104,8 @@ impl Repos<'_> {
             match existing {
                 None => {
                     sqlx::query(
-                        "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated, force_basic_auth, routing_rule, connector, options) \
-                         VALUES ($1, $2, $3, $4, 1, $5, 'config', $6, $6, $7, $8, $9, $10)",
+                        "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated, force_basic_auth, routing_rule, connector, options, lifecycle) \
+                         VALUES ($1, $2, $3, $4, 1, $5, 'config', $6, $6, $7, $8, $9, $10, $11)",
                     )
                     .bind(uuid::Uuid::now_v7().to_string())
                     .bind(d.name.as_str())
@@ -110,6 +117,7 @@ impl Repos<'_> {
                     .bind(&d.routing_rule)
                     .bind(&connector)
                     .bind(&options)
+                    .bind(&lifecycle)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
@@ -130,11 +138,12 @@ impl Repos<'_> {
                         && row.get::<String, _>("managed_by") == "config"
                         && (row.get::<i64, _>("force_basic_auth") != 0) == d.force_basic_auth
                         && row.get::<Option<String>, _>("routing_rule") == d.routing_rule
-                        && row.get::<Option<String>, _>("connector") == connector;
+                        && row.get::<Option<String>, _>("connector") == connector
+                        && row.get::<String, _>("lifecycle") == lifecycle;
                     if !unchanged {
                         sqlx::query(
                             "UPDATE repositories SET online = 1, config = $2, managed_by = 'config', updated = $3, \
-                             force_basic_auth = $4, routing_rule = $5, connector = $6, options = $7 WHERE name = $1",
+                             force_basic_auth = $4, routing_rule = $5, connector = $6, options = $7, lifecycle = $8 WHERE name = $1",
                         )
                         .bind(d.name.as_str())
                         .bind(&config)
@@ -143,6 +152,7 @@ impl Repos<'_> {
                         .bind(&d.routing_rule)
                         .bind(&connector)
                         .bind(&options)
+                        .bind(&lifecycle)
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;
@@ -183,7 +193,7 @@ impl Repos<'_> {
     pub async fn records(&self) -> Result<Vec<RepoRecord>> {
         let rows = sqlx::query(
             "SELECT id, name, format, options, online, config, force_basic_auth, routing_rule, \
-             connector, managed_by, created, updated FROM repositories ORDER BY name",
+             connector, managed_by, created, updated, lifecycle FROM repositories ORDER BY name",
         )
         .fetch_all(self.0)
         .await
@@ -214,8 +224,8 @@ impl Repos<'_> {
     pub async fn create(&self, d: &DeclaredRepo, managed_by: &str) -> Result<()> {
         let now = now_millis();
         let r = sqlx::query(
-            "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated, force_basic_auth, routing_rule, connector, options) \
-             VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $7, $8, $9, $10, $11) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO repositories (id, name, format, kind, online, config, managed_by, created, updated, force_basic_auth, routing_rule, connector, options, lifecycle) \
+             VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $7, $8, $9, $10, $11, $12) ON CONFLICT (name) DO NOTHING",
         )
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(d.name.as_str())
@@ -228,6 +238,7 @@ impl Repos<'_> {
         .bind(&d.routing_rule)
         .bind(connector_json(d.connector.as_ref()))
         .bind(d.options_json())
+        .bind(d.lifecycle_json())
         .execute(self.0)
         .await
         .map_err(db_err)?;
@@ -264,7 +275,7 @@ impl Repos<'_> {
         }
         sqlx::query(
             "UPDATE repositories SET online = 1, config = $2, updated = $3, force_basic_auth = $4, \
-             routing_rule = $5, connector = $6, options = $7 WHERE name = $1",
+             routing_rule = $5, connector = $6, options = $7, lifecycle = $8 WHERE name = $1",
         )
         .bind(d.name.as_str())
         .bind(serde_json::to_string(&d.kind).expect("config serialises"))
@@ -273,6 +284,7 @@ impl Repos<'_> {
         .bind(&d.routing_rule)
         .bind(connector_json(d.connector.as_ref()))
         .bind(d.options_json())
+        .bind(d.lifecycle_json())
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -291,6 +303,37 @@ impl Repos<'_> {
                 .map_err(db_err)?
                 .ok_or_else(|| Error::not_found(format!("no repository named {name}")))?;
         check_owner(name, &owner, managed_by)?;
+        sqlx::query("DELETE FROM repositories WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await
+    }
+}
+
+impl Repos<'_> {
+    /// Deletes the row of a repository that trove.toml declared once and no longer does (it
+    /// stays, disabled, until purged: `trove repo purge`). Any other repository is refused:
+    /// one still declared is the file's, one made in the console is deleted there.
+    pub async fn remove_undeclared(&self, name: &str) -> Result<()> {
+        let mut tx = Tx::begin_write(self.0).await?;
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT managed_by, online FROM repositories WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        match row {
+            None => return Err(Error::not_found(format!("no repository named {name}"))),
+            Some((owner, online)) if owner != "config" || online != 0 => {
+                return Err(Error::new(
+                    ErrorKind::Forbidden,
+                    format!("{name} is still in use; only a repository removed from trove.toml is removed by a purge"),
+                ));
+            }
+            Some(_) => {}
+        }
         sqlx::query("DELETE FROM repositories WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
@@ -319,6 +362,10 @@ pub(crate) fn check_owner(name: &str, owner: &str, caller: &str) -> Result<()> {
 impl DeclaredRepo {
     fn options_json(&self) -> String {
         serde_json::to_string(&self.options).expect("options serialise")
+    }
+
+    fn lifecycle_json(&self) -> String {
+        serde_json::to_string(&self.lifecycle).expect("lifecycle serialises")
     }
 
     fn kind_name(&self) -> &'static str {

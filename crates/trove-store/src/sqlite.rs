@@ -164,6 +164,13 @@ impl Tx {
         Ok(tx)
     }
 
+    /// Rolls back: what the transaction did is undone (a preview that simulated a change).
+    pub(crate) async fn rollback(mut self) {
+        if let Some(conn) = self.conn.take() {
+            rollback(conn).await;
+        }
+    }
+
     /// Commits; on failure rolls back (or discards the connection) and returns the error.
     pub(crate) async fn commit(mut self) -> Result<()> {
         let mut conn = self.conn.take().expect("a transaction commits once");
@@ -250,6 +257,46 @@ pub(crate) mod dialect {
     /// tags. The subquery walks the primary key in order; `group_concat(.. ORDER BY path)`
     /// would sort again through a temporary b-tree (a third of the time, measured).
     /// PostgreSQL: `string_agg(path, E'\n' ORDER BY path)`.
+    /// Garbage collection's dry run (`Gc::plan`): the rows of repository `$1` that no kept
+    /// row reaches, where kept are the roots (`$2`: parts linked since then are young;
+    /// `$3`: documents pushed or pulled since then are outside the untagged rule), the targets
+    /// a kept row needs, and the documents attached to a kept row. A recursive CTE with two
+    /// recursive terms (SQLite 3.34+); PostgreSQL allows one, so there the two joins become
+    /// one over `asset_refs` with the direction chosen by `kind`.
+    pub(crate) const GC_PLAN: &str = "WITH RECURSIVE kept(path) AS ( \
+           SELECT path FROM assets WHERE repo_id = $1 AND (role IS NULL OR role = 0 \
+             OR (role = 1 AND linked >= $2) \
+             OR (role = 2 AND NOT (linked < $3 AND COALESCE(last_downloaded, 0) < $3))) \
+           UNION \
+           SELECT r.target FROM asset_refs r JOIN kept k ON r.path = k.path \
+             WHERE r.repo_id = $1 AND r.kind = 0 \
+           UNION \
+           SELECT r.path FROM asset_refs r JOIN kept k ON r.target = k.path \
+             WHERE r.repo_id = $1 AND r.kind = 1) \
+         SELECT a.path, a.digest, a.size, a.role FROM assets a \
+         WHERE a.repo_id = $1 AND a.role IN (1, 2) AND a.path NOT IN (SELECT path FROM kept) \
+         ORDER BY a.path";
+
+    /// Which digests of the JSON array `$1` some asset links. PostgreSQL:
+    /// `unnest($1::text[])`.
+    pub(crate) const LINKED_AMONG: &str = "SELECT DISTINCT a.digest FROM json_each($1) j \
+         JOIN assets a ON a.digest = j.value";
+
+    /// Names of the repositories whose lifecycle lists cleanup policy `$1`. PostgreSQL:
+    /// `lifecycle::jsonb -> 'cleanup_policies' ? $1`.
+    pub(crate) const REPOS_USING_POLICY: &str = "SELECT name FROM repositories r WHERE EXISTS \
+         (SELECT 1 FROM json_each(r.lifecycle, '$.cleanup_policies') j WHERE j.value = $1) \
+         ORDER BY name";
+
+    /// Rows of a repository least recently used first: the later of the last download and the
+    /// last link, keyset-paginated on `(used, path)`. Two-argument `MAX` is SQLite's scalar
+    /// maximum; PostgreSQL: `GREATEST(..)`.
+    pub(crate) const LEAST_RECENTLY_USED: &str = "SELECT * FROM (SELECT path, digest, size, \
+         content_type, created, last_downloaded, attrs, \
+         MAX(COALESCE(last_downloaded, 0), COALESCE(linked, created)) AS used FROM assets \
+         WHERE repo_id = $1) WHERE used > $2 OR (used = $2 AND path > $3) \
+         ORDER BY used, path LIMIT $4";
+
     pub(crate) const JOINED_PATHS: &str = "SELECT group_concat(path, char(10)) FROM (SELECT path \
          FROM assets WHERE repo_id = $1 AND path >= $2 AND path < $3 ORDER BY path)";
 }

@@ -69,6 +69,23 @@ impl Uploads<'_> {
             .map_err(db_err)
     }
 
+    /// The sessions of repository `repo_id`.
+    pub async fn of_repository(&self, repo_id: &str) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT id FROM uploads WHERE repo_id = $1 ORDER BY id")
+            .bind(repo_id)
+            .fetch_all(self.0)
+            .await
+            .map_err(db_err)
+    }
+
+    /// Every session id (garbage collection tells upload files with a session from leftovers).
+    pub async fn ids(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT id FROM uploads")
+            .fetch_all(self.0)
+            .await
+            .map_err(db_err)
+    }
+
     pub async fn delete(&self, id: &str) -> Result<bool> {
         let r = sqlx::query("DELETE FROM uploads WHERE id = $1")
             .bind(id)

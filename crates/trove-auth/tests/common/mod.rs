@@ -47,6 +47,7 @@ pub fn repo(id: &str, name: &str, format: &str) -> RepositoryConfig {
         },
         force_basic_auth: false,
         routing_rule: None,
+        lifecycle: Default::default(),
     }
 }
 

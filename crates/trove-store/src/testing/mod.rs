@@ -200,6 +200,62 @@ pub async fn blob_store_conformance(store: &dyn BlobStore) {
         ErrorKind::NotFound
     );
 
+    // What garbage collection reads: each blob with its age, the whole store in digest order
+    // and in pages, and the upload sessions in progress.
+    let stored = store.stored(&hello).await.unwrap().expect("stored");
+    assert_eq!((stored.digest.clone(), stored.size), (hello.clone(), 11));
+    assert_eq!(store.stored(&missing).await.unwrap(), None);
+    let all = store.list(None, 1000).await.unwrap();
+    let names: Vec<String> = all.iter().map(|b| b.digest.to_string()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "digest order");
+    for d in [&hello, &empty, &big, &d512, &whole] {
+        assert!(all.iter().any(|b| &b.digest == d), "{d} listed");
+    }
+    assert_eq!(all.len(), 5, "nothing else: no upload, no aborted or refused content");
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list(after.as_ref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(last.digest.clone());
+        paged.extend(page);
+    }
+    assert_eq!(paged, all, "pages walk the same blobs once");
+    let open = upload(store, b"in progress").await;
+    let uploads = store.list_uploads().await.unwrap();
+    assert_eq!(
+        uploads.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+        vec![open.clone()],
+        "only the open session"
+    );
+    assert!(uploads[0].1 > 0, "with its last activity");
+    store.abort(&open).await.unwrap();
+    assert!(store.list_uploads().await.unwrap().is_empty());
+    // Committing existing content again makes it young: an upload about to be linked always
+    // is, whatever the first commit's age.
+    let before = store.stored(&big).await.unwrap().unwrap().modified;
+    std::thread::sleep(std::time::Duration::from_millis(120));
+    let id = store.begin_upload().await.unwrap();
+    store.append(&id, 0, body(&chunks)).await.unwrap();
+    store.commit(&id, &big).await.unwrap();
+    let after_commit = store.stored(&big).await.unwrap().unwrap().modified;
+    assert!(
+        after_commit >= before + 60,
+        "a second commit refreshes the age ({before} -> {after_commit})"
+    );
+    // A blob deleted after a commit found it (garbage collection racing a push) is
+    // committed anew from the upload.
+    let id = upload(store, b"hello world").await;
+    store.delete(&hello).await.unwrap();
+    store.commit(&id, &hello).await.unwrap();
+    assert_eq!(
+        read_all(store.open(&hello, None).await.unwrap()).await,
+        b"hello world"
+    );
+
     // Abort ends a session; delete removes a blob.
     let id = upload(store, b"to be aborted").await;
     store.abort(&id).await.unwrap();

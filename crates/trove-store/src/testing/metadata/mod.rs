@@ -8,6 +8,7 @@
 //! was empty before the first one. Each panics on the first violation.
 
 mod assets;
+mod lifecycle;
 mod links;
 mod repos;
 mod rules;
@@ -20,6 +21,10 @@ use serde_json::json;
 use trove_core::{Algorithm, BlobInfo, KindConfig, NewAsset, RepoName, WritePolicy};
 
 pub use assets::assets_conformance;
+pub use lifecycle::{
+    cascade_conformance, cleanup_policies_conformance, collect_conformance, gc_conformance,
+    leases_conformance, link_conformance, tasks_conformance, usage_conformance,
+};
 pub use links::{links_conformance, options_conformance};
 pub use repos::repos_conformance;
 pub use rules::rules_conformance;
@@ -40,6 +45,14 @@ pub async fn metadata_store_conformance(store: &MetadataStore) {
     options_conformance(store).await;
     links_conformance(store).await;
     assets_conformance(store).await;
+    usage_conformance(store).await;
+    link_conformance(store).await;
+    gc_conformance(store).await;
+    collect_conformance(store).await;
+    cascade_conformance(store).await;
+    leases_conformance(store).await;
+    tasks_conformance(store).await;
+    cleanup_policies_conformance(store).await;
     uploads_conformance(store).await;
     rules_conformance(store).await;
     sessions_conformance(store).await;
@@ -117,6 +130,7 @@ pub(crate) fn hosted(name: &str) -> DeclaredRepo {
         force_basic_auth: false,
         routing_rule: None,
         connector: None,
+        lifecycle: Default::default(),
     }
 }
 
