@@ -10,6 +10,7 @@
 pub mod browse;
 pub mod kit;
 mod option_fields;
+pub mod patterns;
 pub mod registry;
 
 #[cfg(feature = "docker")]

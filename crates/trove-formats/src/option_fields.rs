@@ -25,4 +25,6 @@ pub enum OptionInput {
     Checkbox,
     /// A string; absent when blank.
     Text,
+    /// A whole number; absent when blank.
+    Number,
 }

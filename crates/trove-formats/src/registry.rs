@@ -80,6 +80,12 @@ pub trait Format: Send + Sync {
         &[]
     }
 
+    /// Whether the format names versions by movable tags (docker), so a repository may declare
+    /// `immutable_tags`; none by default.
+    fn has_tags(&self) -> bool {
+        false
+    }
+
     /// The views of a repository's content for the console and the REST API; `None` (the
     /// default) means the format has no browse pages.
     fn browse(&self) -> Option<&dyn crate::browse::Browse> {

@@ -278,13 +278,19 @@ pub async fn delete_manifest(
         return Ok(false);
     }
     let rows = repo.list(ctx, &prefix, &Page::default()).await?;
-    for row in rows
+    let tags: Vec<&AssetPath> = rows
         .iter()
         .filter(|r| r.blob.digest == *digest && r.path != path)
-    {
-        if !row.path.as_str()[prefix.len()..].contains('/') {
-            repo.delete(ctx, &row.path).await?;
-        }
+        .filter(|r| !r.path.as_str()[prefix.len()..].contains('/'))
+        .map(|r| &r.path)
+        .collect();
+    // All or nothing: an immutable tag among them refuses the whole delete before any row goes.
+    for tag in &tags {
+        repo.check_delete(ctx, tag)?;
+    }
+    repo.check_delete(ctx, &path)?;
+    for tag in tags {
+        repo.delete(ctx, tag).await?;
     }
     repo.delete(ctx, &path).await
 }

@@ -134,6 +134,9 @@ pub fn code_for(kind: &ErrorKind, subject: Subject) -> (OciCode, u16) {
         (ErrorKind::Unsupported, _) => c(OciCode::Unsupported),
         (ErrorKind::Upstream, _) => (OciCode::Unavailable, 502),
         (ErrorKind::Unavailable, _) => c(OciCode::Unavailable),
+        // Below `[storage] min_free_bytes`: distribution has no code for it; the status says
+        // what it is (RFC 4918 §11.5) and the message what to free.
+        (ErrorKind::InsufficientStorage, _) => (OciCode::Unavailable, 507),
         (ErrorKind::Internal, _) => c(OciCode::Unknown),
     }
 }
@@ -306,6 +309,12 @@ mod tests {
             code_for(&ErrorKind::RangeNotSatisfiable, Subject::Upload),
             (OciCode::BlobUploadInvalid, 416)
         );
+        assert_eq!(
+            code_for(&ErrorKind::InsufficientStorage, Subject::Upload),
+            (OciCode::Unavailable, 507)
+        );
+        // Quotas and immutable tags refuse with DENIED, naming the rule.
+        assert_eq!(code_for(&ErrorKind::Forbidden, Subject::Manifest).0, OciCode::Denied);
     }
 
     #[test]

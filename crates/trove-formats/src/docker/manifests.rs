@@ -320,7 +320,16 @@ pub async fn put(
         attrs,
     };
     let by_digest = asset_path(format!("/v2/{name}/manifests/{digest}"))?;
-    let err = |e| OciError::from_core(e, Subject::Manifest);
+    // A reference found missing where the row is written (garbage collection removed an
+    // unreferenced layer after `check_references` saw it) is the spec's MANIFEST_BLOB_UNKNOWN:
+    // the client pushes the blob again.
+    let err = |e: trove_core::Error| {
+        if e.kind == trove_core::ErrorKind::NotFound {
+            OciError::new(OciCode::ManifestBlobUnknown, e.msg)
+        } else {
+            OciError::from_core(e, Subject::Manifest)
+        }
+    };
     t.repo
         .put(&t.ctx, &by_digest, asset.clone())
         .await

@@ -69,6 +69,11 @@ struct Options {
     /// Proxy only: Docker Hub naming, `alpine` means `library/alpine` upstream.
     #[serde(default)]
     hub_index: bool,
+    /// The untagged rule: manifests nothing references (no tag, no index, not a referrer of a
+    /// kept manifest) are deleted by garbage collection once neither pushed nor pulled for
+    /// this many days. Absent: kept.
+    #[serde(default)]
+    delete_untagged_after_days: Option<u32>,
 }
 
 fn options(map: &Map<String, Value>) -> Result<Options, String> {
@@ -87,13 +92,26 @@ impl Format for Docker {
     }
 
     fn option_fields(&self) -> &'static [OptionField] {
-        &[OptionField {
-            key: "hub_index",
-            label: "Docker Hub naming",
-            help: "Single-segment image names mean library/<name> upstream.",
-            kinds: &[RepoKind::Proxy],
-            input: OptionInput::Checkbox,
-        }]
+        &[
+            OptionField {
+                key: "hub_index",
+                label: "Docker Hub naming",
+                help: "Single-segment image names mean library/<name> upstream.",
+                kinds: &[RepoKind::Proxy],
+                input: OptionInput::Checkbox,
+            },
+            OptionField {
+                key: "delete_untagged_after_days",
+                label: "Delete untagged manifests after (days)",
+                help: "Garbage collection deletes manifests no tag, index or kept subject references once neither pushed nor pulled for this many days. Empty: keep them.",
+                kinds: &[RepoKind::Hosted, RepoKind::Proxy],
+                input: OptionInput::Number,
+            },
+        ]
+    }
+
+    fn has_tags(&self) -> bool {
+        true
     }
 
     fn browse(&self) -> Option<&dyn crate::browse::Browse> {
@@ -105,13 +123,24 @@ impl Format for Docker {
         if o.hub_index && kind != RepoKind::Proxy {
             return Err("docker.hub_index is a proxy setting".into());
         }
+        if o.delete_untagged_after_days.is_some() && kind == RepoKind::Group {
+            return Err(
+                "docker.delete_untagged_after_days is a hosted and proxy setting; a group has no content of its own"
+                    .into(),
+            );
+        }
         Ok(())
     }
 
     fn spec(&self, repo: &RepositoryConfig) -> trove_core::Result<Arc<dyn FormatSpec>> {
         let o = options(&repo.options).map_err(trove_core::Error::invalid)?;
+        let immutable = crate::patterns::compile_all(&repo.lifecycle.immutable_tags).map_err(
+            |e| trove_core::Error::invalid(format!("repository {}: immutable_tags: {e}", repo.name)),
+        )?;
         Ok(Arc::new(DockerSpec {
             hub_index: o.hub_index,
+            immutable_tags: immutable,
+            untagged_after_days: o.delete_untagged_after_days,
         }))
     }
 

@@ -1,8 +1,9 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use trove_core::{
-    AssetClass, AssetIndex, AssetPath, BlobInfo, Digest, Error, FormatId, FormatSpec, Generated,
-    MergePart, Page, ProxyConfig, Result, UpstreamHeaders, UpstreamRequest,
+    AssetClass, AssetIndex, AssetPath, AssetRef, AssetRole, BlobInfo, Digest, Error, FormatId,
+    FormatSpec, Generated, MergePart, Page, ProxyConfig, Result, UpstreamHeaders,
+    UpstreamRequest, VersionOf,
 };
 
 use serde_json::json;
@@ -16,6 +17,50 @@ use super::route::{self, Reference, Route};
 pub struct DockerSpec {
     /// Docker Hub naming: single-segment image names mean `library/<name>` upstream.
     pub hub_index: bool,
+    /// The repository's `immutable_tags`, compiled: tags matching one are pushed once.
+    pub immutable_tags: Vec<(String, regex::Regex)>,
+    /// The `delete_untagged_after_days` option.
+    pub untagged_after_days: Option<u32>,
+}
+
+/// Where manifests of every image are stored: `/v2/<name>/manifests/<reference>`; the image
+/// name and the reference (a tag, or a digest, which has a `:`), or `None`.
+fn manifest_key(key: &AssetPath) -> Option<(&str, &str)> {
+    let rest = key.as_str().strip_prefix("/v2/")?;
+    let (name, reference) = rest.rsplit_once("/manifests/")?;
+    (!name.is_empty() && !reference.is_empty() && !reference.contains('/'))
+        .then_some((name, reference))
+}
+
+/// The descriptors a stored manifest or index lists, as references of the same repository:
+/// its config and layers (blobs a foreign layer's `urls` serve are not here), the manifests an
+/// index lists, and the subject it is a referrer of. What is not a manifest has none.
+fn manifest_references(name: &str, body: &[u8]) -> Vec<AssetRef> {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let digest = |d: &serde_json::Value| d["digest"].as_str().and_then(|s| Digest::parse(s).ok());
+    let path = |s: String| AssetPath::parse(&s).ok();
+    let mut refs = Vec::new();
+    let blobs = std::iter::once(&doc["config"]).chain(doc["layers"].as_array().into_iter().flatten());
+    for d in blobs {
+        let foreign = d["urls"].as_array().is_some_and(|u| !u.is_empty());
+        if let (false, Some(dg)) = (foreign, digest(d))
+            && let Some(p) = path(blob_storage_path(&dg.to_string()))
+        {
+            refs.push(AssetRef::needs(p));
+        }
+    }
+    for child in doc["manifests"].as_array().into_iter().flatten() {
+        if let Some(p) = digest(child).and_then(|d| path(format!("/v2/{name}/manifests/{d}"))) {
+            refs.push(AssetRef::needs(p));
+        }
+    }
+    if let Some(p) = digest(&doc["subject"]).and_then(|d| path(format!("/v2/{name}/manifests/{d}")))
+    {
+        refs.push(AssetRef::attached(p));
+    }
+    refs
 }
 
 pub const ID: FormatId = FormatId::new("docker");
@@ -143,6 +188,68 @@ impl FormatSpec for DockerSpec {
             } => AssetPath::parse(&format!("/v2/{name}/manifests/{}", blob.digest)).ok(),
             _ => None,
         }
+    }
+
+    /// Blobs are parts (kept while a manifest needs them), manifests by digest documents
+    /// (kept while a tag, an index or a kept subject references them), tags roots.
+    fn role(&self, key: &AssetPath) -> AssetRole {
+        if key.as_str().starts_with("/v2/-/blobs/") {
+            return AssetRole::Part;
+        }
+        match manifest_key(key) {
+            Some((_, reference)) if reference.contains(':') => AssetRole::Document,
+            _ => AssetRole::Root,
+        }
+    }
+
+    /// A tag needs the manifest it names; a manifest its config, layers and child manifests,
+    /// and a referrer is attached to its subject.
+    fn references(
+        &self,
+        key: &AssetPath,
+        blob: &BlobInfo,
+        body: Option<&[u8]>,
+    ) -> Result<Vec<AssetRef>> {
+        let Some((name, reference)) = manifest_key(key) else {
+            return Ok(Vec::new());
+        };
+        if !reference.contains(':') {
+            let by_digest = AssetPath::parse(&format!("/v2/{name}/manifests/{}", blob.digest))?;
+            return Ok(vec![AssetRef::needs(by_digest)]);
+        }
+        Ok(body.map(|b| manifest_references(name, b)).unwrap_or_default())
+    }
+
+    /// A tag is a version of its image (cleanup policies keep or delete tags per image).
+    fn version(&self, key: &AssetPath) -> Option<VersionOf> {
+        match manifest_key(key) {
+            Some((name, tag)) if !tag.contains(':') => Some(VersionOf {
+                component: name.to_owned(),
+                version: tag.to_owned(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn immutable(&self, key: &AssetPath) -> Option<String> {
+        let (_, tag) = manifest_key(key)?;
+        if tag.contains(':') {
+            return None;
+        }
+        self.immutable_tags
+            .iter()
+            .find(|(_, re)| re.is_match(tag))
+            .map(|(src, _)| src.clone())
+    }
+
+    /// Only blobs: a proxy fetches a layer again on demand, and keeps every manifest and tag
+    /// (the metadata a cached image needs; a few KiB each).
+    fn evictable(&self, key: &AssetPath) -> bool {
+        key.as_str().starts_with("/v2/-/blobs/")
+    }
+
+    fn untagged_after_days(&self) -> Option<u32> {
+        self.untagged_after_days
     }
 
     fn generates(&self, path: &AssetPath) -> bool {
@@ -551,4 +658,67 @@ mod tests {
     }
 
     const OCI_MANIFEST_T: &str = "application/vnd.oci.image.manifest.v1+json";
+
+    /// What garbage collection and cleanup policies learn of docker paths: roles, references
+    /// (foreign layers left out, a subject attached), versions, immutable tags, eviction.
+    #[test]
+    fn lifecycle_of_docker_paths() {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let spec = DockerSpec {
+            immutable_tags: crate::patterns::compile_all(&[r"^v?\d+\.\d+\.\d+$".into()]).unwrap(),
+            ..Default::default()
+        };
+        let blob = BlobInfo {
+            digest: Digest::parse(&d('a')).unwrap(),
+            size: 1,
+        };
+        assert_eq!(spec.role(&p(&format!("/v2/-/blobs/{}", d('b')))), AssetRole::Part);
+        assert_eq!(spec.role(&p(&format!("/v2/org/app/manifests/{}", d('a')))), AssetRole::Document);
+        assert_eq!(spec.role(&p("/v2/org/app/manifests/1.0")), AssetRole::Root);
+        assert_eq!(
+            spec.references(&p("/v2/org/app/manifests/1.0"), &blob, None).unwrap(),
+            vec![AssetRef::needs(p(&format!("/v2/org/app/manifests/{}", d('a'))))]
+        );
+        let manifest = json!({
+            "schemaVersion": 2,
+            "config": {"mediaType": "c", "digest": d('c'), "size": 1},
+            "layers": [
+                {"mediaType": "l", "digest": d('1'), "size": 1},
+                {"mediaType": "l", "digest": d('2'), "size": 1, "urls": ["https://foreign"]}
+            ],
+            "subject": {"mediaType": "m", "digest": d('5'), "size": 1}
+        });
+        let key = p(&format!("/v2/org/app/manifests/{}", d('a')));
+        let body = serde_json::to_vec(&manifest).unwrap();
+        assert_eq!(
+            spec.references(&key, &blob, Some(&body)).unwrap(),
+            vec![
+                AssetRef::needs(p(&format!("/v2/-/blobs/{}", d('c')))),
+                AssetRef::needs(p(&format!("/v2/-/blobs/{}", d('1')))),
+                AssetRef::attached(p(&format!("/v2/org/app/manifests/{}", d('5')))),
+            ]
+        );
+        let index = json!({"schemaVersion": 2, "manifests": [{"mediaType": "m", "digest": d('7'), "size": 1}]});
+        assert_eq!(
+            spec.references(&key, &blob, Some(&serde_json::to_vec(&index).unwrap())).unwrap(),
+            vec![AssetRef::needs(p(&format!("/v2/org/app/manifests/{}", d('7'))))]
+        );
+        assert!(spec.references(&key, &blob, Some(b"not json")).unwrap().is_empty());
+        assert_eq!(
+            spec.version(&p("/v2/org/app/manifests/1.0")),
+            Some(VersionOf {
+                component: "org/app".into(),
+                version: "1.0".into()
+            })
+        );
+        assert_eq!(spec.version(&key), None, "a digest is not a version");
+        assert_eq!(
+            spec.immutable(&p("/v2/app/manifests/v1.2.3")).as_deref(),
+            Some(r"^v?\d+\.\d+\.\d+$")
+        );
+        assert_eq!(spec.immutable(&p("/v2/app/manifests/latest")), None);
+        assert_eq!(spec.immutable(&key), None);
+        assert!(spec.evictable(&p(&format!("/v2/-/blobs/{}", d('b')))));
+        assert!(!spec.evictable(&key) && !spec.evictable(&p("/v2/app/manifests/latest")));
+    }
 }

@@ -134,6 +134,9 @@ pub async fn start(
     {
         return Ok(res);
     }
+    // A reached quota, or a blob store below `[storage] min_free_bytes` (507), refuses the
+    // upload before a byte moves (a mount above moves none).
+    t.repo.check_upload(&t.ctx).await.map_err(upload_err)?;
     let id = api.blobs.begin_upload().await.map_err(upload_err)?;
     if let Some(digest) = digest {
         // Monolithic upload: the whole blob in this request (end-4b).

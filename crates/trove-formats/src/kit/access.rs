@@ -62,6 +62,7 @@ pub fn would_see(auth: &Auth, identity: &Identity, format: &FormatId, name: &str
         },
         force_basic_auth: false,
         routing_rule: None,
+        lifecycle: Default::default(),
     };
     auth.authorizer
         .check(&identity.principal, Action::Browse, &hypothetical)

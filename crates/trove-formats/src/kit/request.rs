@@ -72,5 +72,6 @@ pub fn ctx(req: &HttpRequest, principal: &trove_auth::Principal) -> trove_core::
         user: (!principal.is_anonymous()).then(|| principal.name().to_owned()),
         request_id: id_of(req),
         variant: None,
+        override_immutable: false,
     }
 }

@@ -155,6 +155,7 @@ fn status_of(kind: &ErrorKind) -> StatusCode {
         ErrorKind::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
         ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -419,6 +420,8 @@ async fn put(
     repo.check_writable().map_err(RawError::from_core)?;
     // A routing rule refuses before any byte is streamed.
     repo.check_path(&p).map_err(RawError::from_core)?;
+    // So do a quota that is reached and a blob store below its free-space floor (507).
+    repo.check_upload(ctx).await.map_err(RawError::from_core)?;
     let existing = repo.head(ctx, &p).await.map_err(RawError::from_core)?;
     if existing.is_some() {
         access::check(

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use trove_core::{
     AssetIndex, AssetPath, FormatId, FormatSpec, Generated, ProxyConfig, Result, UpstreamRequest,
+    VersionOf,
 };
 
 pub const ID: FormatId = FormatId::new("raw");
@@ -54,6 +55,16 @@ impl FormatSpec for RawSpec {
         Ok(None)
     }
 
+    /// Every file is a version of its folder: a cleanup policy's `keep_latest` keeps the most
+    /// recent files of each folder.
+    fn version(&self, key: &AssetPath) -> Option<VersionOf> {
+        let (dir, file) = key.as_str().rsplit_once('/')?;
+        (!file.is_empty()).then(|| VersionOf {
+            component: if dir.is_empty() { "/".into() } else { dir.to_owned() },
+            version: file.to_owned(),
+        })
+    }
+
     /// `<remote>/<path>`: a remote with a path prefix and a trailing slash keeps its prefix.
     fn upstream(&self, proxy: &ProxyConfig, path: &AssetPath) -> Result<UpstreamRequest> {
         let encoded: Vec<String> = path.as_str()[1..]
@@ -74,6 +85,14 @@ impl FormatSpec for RawSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_are_versions_of_their_folder() {
+        let p = |s: &str| AssetPath::parse(s).unwrap();
+        let v = RawSpec.version(&p("/dist/app-1.0.tgz")).unwrap();
+        assert_eq!((v.component.as_str(), v.version.as_str()), ("/dist", "app-1.0.tgz"));
+        assert_eq!(RawSpec.version(&p("/top.txt")).unwrap().component, "/");
+    }
 
     #[test]
     fn upstream_urls_keep_the_remote_prefix_and_encode_segments() {
