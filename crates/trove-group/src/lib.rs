@@ -292,6 +292,14 @@ impl Repository for GroupRepository {
         self.writer()?.check_writable()
     }
 
+    async fn check_upload(&self, ctx: &Ctx) -> Result<()> {
+        self.writer()?.check_upload(ctx).await
+    }
+
+    fn check_delete(&self, ctx: &Ctx, path: &AssetPath) -> Result<()> {
+        self.writer()?.check_delete(ctx, path)
+    }
+
     /// First hit in member order. Content named by its digest (docker blobs, manifests by
     /// digest) is the same bytes in every member that has it, so a manifest resolved by tag in
     /// one member and its blobs found first in another still form one consistent image.

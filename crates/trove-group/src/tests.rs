@@ -85,6 +85,7 @@ async fn fixture() -> Fixture {
         force_basic_auth: false,
         routing_rule: None,
         connector: None,
+        lifecycle: Default::default(),
     };
     meta.repos()
         .reconcile(&[

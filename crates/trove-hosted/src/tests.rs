@@ -85,6 +85,7 @@ async fn fixture(write_policy: WritePolicy) -> Fixture {
         force_basic_auth: false,
         routing_rule: None,
         connector: None,
+        lifecycle: Default::default(),
     };
     meta.repos().reconcile(&[decl]).await.unwrap();
     let cfg = meta.repos().list().await.unwrap().remove(0);

@@ -32,7 +32,7 @@ use trove_core::{
     BlobStore, ByteRange, Ctx, Digest, Error, ErrorKind, Fetched, FormatSpec, KindConfig, NewAsset,
     Page, ProxyConfig, Repository, RepositoryConfig, Result, UpstreamRequest, now_millis,
 };
-use trove_store::MetadataStore;
+use trove_store::{Link, MetadataStore, Quota};
 
 use flight::{Flight, Waited, error_of, outcome_of};
 pub use upstream::{Credentials, UpstreamStatus};
@@ -65,6 +65,8 @@ struct Inner {
     negative: Mutex<HashMap<String, Instant>>,
     /// Tag lists, catalogs, referrers: computed once per change to the rows.
     generated_docs: GeneratedCache,
+    /// The blob store's quota (`[storage] quota_bytes`), which cache fills obey.
+    limits: Arc<trove_core::StorageLimits>,
 }
 
 impl ProxyRepository {
@@ -100,8 +102,17 @@ impl ProxyRepository {
                 flights: Mutex::new(HashMap::new()),
                 negative: Mutex::new(HashMap::new()),
                 generated_docs: GeneratedCache::default(),
+                limits: Arc::default(),
             }),
         })
+    }
+
+    /// The node's `[storage]` limits for this proxy's cache fills (call before sharing it).
+    pub fn with_limits(mut self, limits: Arc<trove_core::StorageLimits>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.limits = limits;
+        }
+        self
     }
 
     /// Whether the upstream is reachable or auto-blocked, its last error, request counts.
@@ -118,6 +129,37 @@ fn refused(cfg: &RepositoryConfig, remote: &str) -> Error {
 }
 
 impl Inner {
+    /// Writes the row of a cached asset with its role and references (a cached manifest is
+    /// stored before the layers it needs, so those are not required), in a transaction that
+    /// checks the blob is still stored and the blob store's quota holds.
+    async fn cache(&self, key: &AssetPath, asset: &NewAsset) -> Result<AssetMeta> {
+        let (role, refs) = trove_core::lifecycle::describe(
+            self.format.as_ref(),
+            self.blobs.as_ref(),
+            key,
+            &asset.blob,
+        )
+        .await?;
+        let link = Link {
+            overwrite: true,
+            role,
+            refs: &refs,
+            require_targets: false,
+            blobs: Some(self.blobs.as_ref()),
+            quota: Quota {
+                repo: self.cfg.name.as_str(),
+                repo_bytes: None,
+                store_bytes: self.limits.quota_bytes,
+            },
+        };
+        let (meta, _) = self
+            .meta
+            .assets()
+            .link(&self.cfg.id, key, asset, &link)
+            .await?;
+        Ok(meta)
+    }
+
     fn max_age(&self) -> i64 {
         (self.proxy.metadata_max_age as i64).saturating_mul(1000)
     }
@@ -354,11 +396,7 @@ impl Inner {
             content_type: cached.content_type.clone(),
             attrs,
         };
-        let (m, _) = self
-            .meta
-            .assets()
-            .put(&self.cfg.id, key, &asset, true)
-            .await?;
+        let m = self.cache(key, &asset).await?;
         tracing::debug!(repository = %self.cfg.name, %path, "unchanged upstream");
         Ok(m)
     }
@@ -482,11 +520,7 @@ impl Inner {
             content_type: Some(doc.content_type),
             attrs,
         };
-        let (meta, _) = self
-            .meta
-            .assets()
-            .put(&self.cfg.id, key, &asset, true)
-            .await?;
+        let meta = self.cache(key, &asset).await?;
         tracing::debug!(repository = %self.cfg.name, %path, "document stored");
         Ok(meta)
     }
@@ -627,16 +661,9 @@ impl Inner {
                 attrs: json!({}),
                 ..asset.clone()
             };
-            self.meta
-                .assets()
-                .put(&self.cfg.id, &alias_key, &by_digest, true)
-                .await?;
+            self.cache(&alias_key, &by_digest).await?;
         }
-        let (meta, _) = self
-            .meta
-            .assets()
-            .put(&self.cfg.id, key, &asset, true)
-            .await?;
+        let meta = self.cache(key, &asset).await?;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         tracing::info!(
             repository = %self.cfg.name, %path, bytes = blob.size, ms,

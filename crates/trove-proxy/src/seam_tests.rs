@@ -222,6 +222,7 @@ async fn proxy_of(remote: &str, dir: &tempfile::TempDir) -> ProxyRepository {
         force_basic_auth: false,
         routing_rule: None,
         connector: None,
+        lifecycle: Default::default(),
     };
     meta.repos().reconcile(&[decl]).await.unwrap();
     let cfg = meta.repos().list().await.unwrap().remove(0);

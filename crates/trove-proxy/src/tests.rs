@@ -185,6 +185,7 @@ async fn fixture(proxy: ProxyConfig, format: Arc<dyn FormatSpec>) -> Fixture {
         force_basic_auth: false,
         routing_rule: None,
         connector: None,
+        lifecycle: Default::default(),
     };
     meta.repos().reconcile(&[decl]).await.unwrap();
     let cfg = meta.repos().list().await.unwrap().remove(0);

@@ -42,6 +42,15 @@ impl Repository for RuleGuard {
         self.inner.check_path(path)
     }
 
+    async fn check_upload(&self, ctx: &Ctx) -> Result<()> {
+        self.inner.check_upload(ctx).await
+    }
+
+    fn check_delete(&self, ctx: &Ctx, path: &AssetPath) -> Result<()> {
+        self.rule.check(path)?;
+        self.inner.check_delete(ctx, path)
+    }
+
     async fn get(
         &self,
         ctx: &Ctx,
@@ -145,6 +154,7 @@ mod tests {
                     },
                     force_basic_auth: false,
                     routing_rule: None,
+                    lifecycle: Default::default(),
                 },
                 calls: Mutex::new(Vec::new()),
                 entries,
