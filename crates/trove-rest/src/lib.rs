@@ -24,6 +24,7 @@
 
 mod browse;
 mod formats;
+mod lifecycle;
 #[cfg(test)]
 mod openapi_tests;
 mod repos;
@@ -221,6 +222,30 @@ fn endpoints() -> Vec<Endpoint> {
         }),
         ep(M::GET, "/service/rest/v1/routing-rules/{name}/test", |r| {
             r.to(rules::test)
+        }),
+        // The storage lifecycle: tasks, cleanup policies, purging a repository.
+        ep(M::GET, "/service/rest/v1/tasks", |r| r.to(lifecycle::tasks)),
+        ep(M::GET, "/service/rest/v1/tasks/{id}", |r| r.to(lifecycle::task)),
+        ep(M::POST, "/service/rest/v1/tasks/{id}/run", |r| {
+            r.to(lifecycle::run)
+        }),
+        ep(M::GET, "/service/rest/v1/cleanup-policies", |r| {
+            r.to(lifecycle::policies)
+        }),
+        ep(M::POST, "/service/rest/v1/cleanup-policies", |r| {
+            r.to(lifecycle::create_policy)
+        }),
+        ep(M::GET, "/service/rest/v1/cleanup-policies/{name}", |r| {
+            r.to(lifecycle::policy)
+        }),
+        ep(M::PUT, "/service/rest/v1/cleanup-policies/{name}", |r| {
+            r.to(lifecycle::update_policy)
+        }),
+        ep(M::DELETE, "/service/rest/v1/cleanup-policies/{name}", |r| {
+            r.to(lifecycle::delete_policy)
+        }),
+        ep(M::POST, "/service/rest/v1/repositories/{name}/purge", |r| {
+            r.to(lifecycle::purge)
         }),
     ]
 }

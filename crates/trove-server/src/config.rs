@@ -27,6 +27,12 @@ pub struct Config {
     pub users: Vec<UserConfig>,
     #[serde(default, rename = "routing_rule")]
     pub routing_rules: Vec<trove_routing::RoutingRuleDecl>,
+    /// `[storage]`: garbage collection, free space, the blob store's quota.
+    #[serde(default)]
+    pub storage: crate::lifecycle::config::StorageConfig,
+    /// `[[cleanup_policy]]`.
+    #[serde(default, rename = "cleanup_policy")]
+    pub cleanup_policies: Vec<crate::lifecycle::config::PolicyDecl>,
     /// `repositories` as rows, built by the checks of [`Config::from_toml_str`].
     #[serde(skip)]
     declared: Vec<DeclaredRepo>,
@@ -207,6 +213,15 @@ pub struct RepoDecl {
     pub upstream_timeout: Option<u64>,
     /// Proxy only: block the upstream for a while after repeated connection failures (true).
     pub auto_block: Option<bool>,
+    /// Proxy only: the cache's limit, in bytes (or `"10 GiB"`).
+    pub max_cache_bytes: Option<crate::lifecycle::config::ByteSize>,
+    /// Hosted only: hard and soft quotas, in bytes (or `"10 GiB"`).
+    pub quota_bytes: Option<crate::lifecycle::config::ByteSize>,
+    pub quota_soft_bytes: Option<crate::lifecycle::config::ByteSize>,
+    /// `[[cleanup_policy]]` names that run on this repository.
+    pub cleanup_policies: Option<Vec<String>>,
+    /// Docker, hosted: tag patterns that are pushed once and never moved or deleted.
+    pub immutable_tags: Option<Vec<String>>,
 }
 
 impl RepoDecl {
@@ -249,6 +264,11 @@ impl RepoDecl {
             auto_block: self.auto_block,
             members: self.members.clone(),
             writable_member: self.writable_member.clone(),
+            max_cache_bytes: self.max_cache_bytes.map(|b| b.0),
+            quota_bytes: self.quota_bytes.map(|b| b.0),
+            quota_soft_bytes: self.quota_soft_bytes.map(|b| b.0),
+            cleanup_policies: self.cleanup_policies.clone(),
+            immutable_tags: self.immutable_tags.clone(),
         })
     }
 
@@ -398,6 +418,8 @@ impl Config {
                 );
             }
         }
+        self.storage.validate()?;
+        let policies = crate::lifecycle::config::validate_policies(&self.cleanup_policies)?;
         let all: Vec<Neighbour> = self.repositories.iter().map(RepoDecl::neighbour).collect();
         let rules: Vec<String> = self.routing_rules.iter().map(|r| r.name.clone()).collect();
         self.repositories
@@ -420,6 +442,7 @@ impl Config {
                 let around = Surroundings {
                     others: &others,
                     rules: &rules,
+                    policies: &policies,
                     main_port: self.server.listen.port(),
                     source: Source::File,
                 };
@@ -460,6 +483,11 @@ impl Config {
     /// The repositories as rows for the store (built and checked when the file was read).
     pub fn declared_repos(&self) -> Vec<DeclaredRepo> {
         self.declared.clone()
+    }
+
+    /// The cleanup policies as rows for the store (checked by `validate`).
+    pub fn declared_policies(&self) -> Vec<trove_store::PolicyRow> {
+        self.cleanup_policies.iter().map(|p| p.row()).collect()
     }
 
     /// The routing rules as rows for the store (compiled and checked by `validate`).

@@ -9,6 +9,7 @@
 
 pub mod config;
 mod connectors;
+pub mod lifecycle;
 mod registry;
 
 use std::net::SocketAddr;
@@ -100,6 +101,10 @@ pub struct Trove {
     pub metrics: Arc<Metrics>,
     /// Serialises `refresh`: two concurrent edits must not start a connector twice.
     refreshing: tokio::sync::Mutex<()>,
+    /// Garbage collection, cleanup policies, upload expiry: their runs and schedule.
+    pub lifecycle: Arc<lifecycle::Lifecycle>,
+    /// `[storage]`'s limits every write obeys.
+    limits: Arc<trove_core::StorageLimits>,
 }
 
 /// Who opens the node's state.
@@ -155,7 +160,14 @@ impl Trove {
             Opener::Server => auth.authenticator.hold_logins(),
             Opener::Admin => None,
         };
-        let registry = Arc::new(RepoRegistry::new(meta.clone(), blobs.clone()));
+        let limits = Arc::new(config.storage.limits());
+        let registry = Arc::new(RepoRegistry::new(meta.clone(), blobs.clone(), limits.clone()));
+        let lifecycle = Arc::new(lifecycle::Lifecycle::new(
+            meta.clone(),
+            blobs.clone(),
+            config.storage.clone(),
+            Duration::from_secs(config.server.upload_ttl_hours * 3600),
+        ));
         let front = web::Data::new(Frontend {
             repos: registry.clone(),
             auth: auth.clone(),
@@ -176,6 +188,8 @@ impl Trove {
             seen_generation: Default::default(),
             metrics: Default::default(),
             refreshing: Default::default(),
+            lifecycle,
+            limits,
         };
         trove.apply_with(config, true).await?;
         Ok((Arc::new(trove), hold))
@@ -238,6 +252,12 @@ impl Trove {
             .reconcile(&config.declared_rules(), false)
             .await
             .context("applying [[routing_rule]]")?;
+        changed |= self
+            .meta
+            .cleanup()
+            .reconcile(&config.declared_policies(), false)
+            .await
+            .context("applying [[cleanup_policy]]")?;
         let report = self
             .meta
             .repos()
@@ -254,6 +274,12 @@ impl Trove {
             .reconcile(&config.declared_rules(), true)
             .await
             .context("removing routing rules no longer in the config file")?;
+        changed |= self
+            .meta
+            .cleanup()
+            .reconcile(&config.declared_policies(), true)
+            .await
+            .context("removing cleanup policies no longer in the config file")?;
         if opening {
             self.meta.make_durable().await?;
         }
@@ -457,7 +483,25 @@ impl Node for Trove {
         NodeInfo {
             main_port: self.server.listen.port(),
             blob_dir: self.server.blob_dir(),
+            storage: (*self.limits).clone(),
         }
+    }
+
+    async fn tasks(&self) -> anyhow::Result<Vec<trove_service::TaskSpec>> {
+        self.lifecycle.tasks().await
+    }
+
+    /// On the runtime, so the run goes on if the request that asked goes away.
+    async fn run_task(&self, id: &str, dry_run: bool) -> anyhow::Result<Option<trove_store::TaskRun>> {
+        let lifecycle = self.lifecycle.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move { lifecycle.run(&id, dry_run).await })
+            .await
+            .map_err(|e| anyhow::anyhow!("task run failed: {e}"))?
+    }
+
+    fn lifecycle_metrics(&self) -> trove_service::metrics::LifecycleSnapshot {
+        self.lifecycle.metrics()
     }
 }
 
@@ -476,7 +520,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         move || App::new().configure(routes.clone()),
     )?;
     tracing::info!(%main_addr, "main port listening");
-    let ttl = Duration::from_secs(config.server.upload_ttl_hours * 3600);
     let settling = trove.clone();
     tokio::spawn(async move {
         if let Err(e) = settling.settle_passwords(&config).await {
@@ -484,7 +527,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
         drop(hold);
     });
-    let janitor = tokio::spawn(background_jobs(trove.clone(), ttl));
+    let janitor = tokio::spawn(background_jobs(trove.clone()));
     Ok(Running {
         main_addr,
         main,
@@ -495,17 +538,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
 /// Background jobs, on the runtime and never inside a request (a cancelled request cannot stop
 /// them): every 2 s, pick up changes other nodes made to the rows; every 10 s, write the
-/// `last_downloaded` times noted by GETs; every `period`, expire
-/// abandoned upload sessions (a client that disconnected mid-push) and console sessions.
-async fn background_jobs(trove: Arc<Trove>, ttl: Duration) {
-    let period = Duration::from_secs(600)
-        .min(ttl)
-        .max(Duration::from_secs(1));
-    let mut expiry = tokio::time::interval(period);
+/// `last_downloaded` times noted by GETs; every few seconds, run the lifecycle's tasks that
+/// are due (garbage collection, cleanup policies, upload and console session expiry), each on
+/// its own task so a long collection does not hold up the rest.
+async fn background_jobs(trove: Arc<Trove>) {
+    let storage = trove.lifecycle.storage();
+    let shortest = [storage.gc_interval, storage.cleanup_interval]
+        .into_iter()
+        .filter(|d| !d.is_zero())
+        .min()
+        .unwrap_or(Duration::from_secs(30));
+    let tick = (shortest / 2).clamp(Duration::from_millis(500), Duration::from_secs(30));
+    let mut lifecycle = tokio::time::interval(tick);
+    lifecycle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut changes = tokio::time::interval(Duration::from_secs(2));
     changes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut downloads = tokio::time::interval(Duration::from_secs(10));
     downloads.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let ticking = Arc::new(std::sync::atomic::AtomicBool::new(false));
     loop {
         tokio::select! {
             _ = downloads.tick() => if let Err(e) = trove.meta.flush_downloads().await {
@@ -516,14 +566,14 @@ async fn background_jobs(trove: Arc<Trove>, ttl: Duration) {
                 Ok(true) => tracing::info!("applied changes made elsewhere"),
                 Err(e) => tracing::warn!(error = format!("{e:#}"), "applying changes made elsewhere failed"),
             },
-            _ = expiry.tick() => {
-                match trove.expire_uploads(ttl).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(sessions = n, "expired idle upload sessions"),
-                    Err(e) => tracing::warn!(error = %e, "expiring upload sessions failed"),
-                }
-                if let Err(e) = trove.meta.sessions().expire().await {
-                    tracing::warn!(error = %e, "expiring console sessions failed");
+            _ = lifecycle.tick() => {
+                // One tick at a time; the next waits while a long run goes on.
+                if !ticking.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                    let (life, ticking) = (trove.lifecycle.clone(), ticking.clone());
+                    tokio::spawn(async move {
+                        life.tick().await;
+                        ticking.store(false, std::sync::atomic::Ordering::Release);
+                    });
                 }
             }
         }

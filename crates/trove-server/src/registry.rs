@@ -29,6 +29,8 @@ pub struct RepoRegistry {
     snapshot: RwLock<Arc<Snapshot>>,
     meta: MetadataStore,
     blobs: Arc<dyn BlobStore>,
+    /// `[storage]`: quotas and free space, for every repository that writes.
+    limits: Arc<trove_core::StorageLimits>,
 }
 
 fn format_spec(cfg: &RepositoryConfig) -> anyhow::Result<Arc<dyn FormatSpec>> {
@@ -38,11 +40,16 @@ fn format_spec(cfg: &RepositoryConfig) -> anyhow::Result<Arc<dyn FormatSpec>> {
 }
 
 impl RepoRegistry {
-    pub fn new(meta: MetadataStore, blobs: Arc<dyn BlobStore>) -> Self {
+    pub fn new(
+        meta: MetadataStore,
+        blobs: Arc<dyn BlobStore>,
+        limits: Arc<trove_core::StorageLimits>,
+    ) -> Self {
         RepoRegistry {
             snapshot: RwLock::default(),
             meta,
             blobs,
+            limits,
         }
     }
 
@@ -182,12 +189,10 @@ impl RepoRegistry {
     ) -> anyhow::Result<Arc<dyn Repository>> {
         let format = format_spec(cfg)?;
         Ok(match cfg.kind {
-            KindConfig::Hosted { .. } => Arc::new(HostedRepository::new(
-                cfg.clone(),
-                self.meta.clone(),
-                self.blobs.clone(),
-                format,
-            )),
+            KindConfig::Hosted { .. } => Arc::new(
+                HostedRepository::new(cfg.clone(), self.meta.clone(), self.blobs.clone(), format)
+                    .with_limits(self.limits.clone()),
+            ),
             KindConfig::Proxy(_) => {
                 // Proxy fetches must outlive requests: they run on the runtime that builds the
                 // registry (the server's multi-thread runtime), not on a worker's.
@@ -202,7 +207,8 @@ impl RepoRegistry {
                         format,
                         runtime,
                     )
-                    .map_err(|e| anyhow::anyhow!("{}", e.msg))?,
+                    .map_err(|e| anyhow::anyhow!("{}", e.msg))?
+                    .with_limits(self.limits.clone()),
                 );
                 next.proxies.insert(cfg.name.to_string(), proxy.clone());
                 proxy

@@ -62,6 +62,7 @@ async fn a_proxy_without_its_secret_is_offline_and_blocks_nothing() {
         force_basic_auth: false,
         routing_rule: None,
         connector: None,
+        lifecycle: Default::default(),
     };
     trove.meta.repos().create(&decl, "ui").await.unwrap();
     trove

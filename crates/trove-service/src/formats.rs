@@ -25,7 +25,7 @@ pub struct OptionFieldView {
     pub key: &'static str,
     pub label: &'static str,
     pub help: &'static str,
-    /// `boolean` or `string`.
+    /// `boolean`, `string` or `integer`.
     #[serde(rename = "type")]
     pub input: &'static str,
     /// The kinds of repository it applies to.
@@ -41,6 +41,7 @@ impl OptionFieldView {
             input: match f.input {
                 OptionInput::Checkbox => "boolean",
                 OptionInput::Text => "string",
+                OptionInput::Number => "integer",
             },
             kinds: f.kinds.to_vec(),
         }

@@ -16,6 +16,7 @@
 
 mod browse;
 mod formats;
+pub mod lifecycle;
 pub mod metrics;
 mod node;
 mod repos;
@@ -36,8 +37,11 @@ use trove_store::MetadataStore;
 
 pub use browse::{AssetView, ComponentView, RepoContent};
 pub use formats::{FormatView, OptionFieldView};
+pub use lifecycle::{
+    PolicyInput, PolicyView, PurgeView, RunView, TaskSpec, TaskView, policy_task, validate_policy,
+};
 pub use node::{Node, NodeInfo, UpstreamView};
-pub use repos::{RepoInput, RepoView, kind_name, write_policy_name};
+pub use repos::{QuotaView, RepoInput, RepoView, kind_name, write_policy_name};
 pub use rules::{RuleInput, RuleTestView, RuleView, compiled as compiled_rule};
 pub use security::{
     AnonymousView, ExplainView, PasswordChange, PrivilegeInput, PrivilegeView, RealmsView,
@@ -159,7 +163,7 @@ impl From<trove_core::Error> for ServiceError {
                 field: None,
                 message,
             },
-            ErrorKind::Unavailable => {
+            ErrorKind::Unavailable | ErrorKind::InsufficientStorage => {
                 tracing::warn!(error = ?e, "service call failed: unavailable");
                 ServiceError::Unavailable { message }
             }

@@ -138,9 +138,83 @@ impl Metrics {
     }
 }
 
+/// The storage lifecycle's counters since start, per task type (`gc`, `cleanup`,
+/// `upload-expiry`): every run counts, dry runs apart. A node that runs no task has none.
+#[derive(Default)]
+pub struct LifecycleMetrics {
+    inner: std::sync::Mutex<std::collections::BTreeMap<(String, bool, String), TaskCounters>>,
+    gc_bytes_freed: AtomicU64,
+}
+
+/// The counters of one (task type, dry run, outcome).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct TaskCounters {
+    pub runs: u64,
+    pub deleted: u64,
+    pub bytes_freed: u64,
+    pub duration_seconds_sum: f64,
+}
+
+/// A copy of [`LifecycleMetrics`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct LifecycleSnapshot {
+    /// Bytes real garbage collection runs removed from the blob store.
+    pub gc_bytes_freed: u64,
+    /// `(task type, dry run, outcome)` → counters.
+    pub tasks: Vec<((String, bool, String), TaskCounters)>,
+}
+
+impl LifecycleMetrics {
+    /// Counts one finished run.
+    pub fn record(
+        &self,
+        kind: &str,
+        dry_run: bool,
+        ok: bool,
+        deleted: u64,
+        bytes_freed: u64,
+        took: Duration,
+    ) {
+        if kind == "gc" && !dry_run {
+            self.gc_bytes_freed.fetch_add(bytes_freed, Relaxed);
+        }
+        let outcome = if ok { "ok" } else { "failed" };
+        let mut m = self.inner.lock().expect("lifecycle metrics lock");
+        let c = m
+            .entry((kind.to_owned(), dry_run, outcome.to_owned()))
+            .or_default();
+        c.runs += 1;
+        c.deleted += deleted;
+        c.bytes_freed += bytes_freed;
+        c.duration_seconds_sum += took.as_secs_f64();
+    }
+
+    pub fn snapshot(&self) -> LifecycleSnapshot {
+        let m = self.inner.lock().expect("lifecycle metrics lock");
+        LifecycleSnapshot {
+            gc_bytes_freed: self.gc_bytes_freed.load(Relaxed),
+            tasks: m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lifecycle_runs_are_counted_by_type_kind_and_outcome() {
+        let m = LifecycleMetrics::default();
+        m.record("gc", false, true, 3, 300, Duration::from_millis(1500));
+        m.record("gc", true, true, 3, 300, Duration::from_millis(10));
+        m.record("gc", false, false, 0, 0, Duration::from_millis(5));
+        let s = m.snapshot();
+        assert_eq!(s.gc_bytes_freed, 300, "dry runs free nothing");
+        let ok = &s.tasks.iter().find(|(k, _)| k == &("gc".into(), false, "ok".into())).unwrap().1;
+        assert_eq!((ok.runs, ok.deleted, ok.bytes_freed), (1, 3, 300));
+        assert!((ok.duration_seconds_sum - 1.5).abs() < 1e-9);
+        assert_eq!(s.tasks.len(), 3);
+    }
 
     #[test]
     fn counts_classes_buckets_and_minutes() {

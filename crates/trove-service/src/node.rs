@@ -38,6 +38,26 @@ pub trait Node: Send + Sync {
     fn metrics(&self) -> MetricsSnapshot;
 
     fn info(&self) -> NodeInfo;
+
+    // The storage lifecycle (issue 15). A node without it has no tasks.
+
+    /// The lifecycle tasks this node schedules: garbage collection, each cleanup policy,
+    /// upload expiry.
+    async fn tasks(&self) -> anyhow::Result<Vec<crate::TaskSpec>> {
+        Ok(Vec::new())
+    }
+
+    /// Runs task `id` now (a dry run changes nothing) on the node's runtime, so the caller
+    /// going away does not stop it, and answers the recorded run once it ended; `None`: no
+    /// such task.
+    async fn run_task(&self, _id: &str, _dry_run: bool) -> anyhow::Result<Option<trove_store::TaskRun>> {
+        Ok(None)
+    }
+
+    /// The lifecycle's counters since start (bytes freed, runs, durations), for `/metrics`.
+    fn lifecycle_metrics(&self) -> crate::metrics::LifecycleSnapshot {
+        Default::default()
+    }
 }
 
 /// How this node was started (restart to change).
@@ -47,6 +67,8 @@ pub struct NodeInfo {
     pub main_port: u16,
     /// Where the blob store keeps its files.
     pub blob_dir: PathBuf,
+    /// `[storage]`: the blob store's quotas and free-space floor.
+    pub storage: trove_core::StorageLimits,
 }
 
 /// A proxy's upstream health.

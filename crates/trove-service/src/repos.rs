@@ -38,8 +38,31 @@ pub struct RepoView {
     /// Why it does not run as configured (a proxy whose password is missing, a connector port
     /// that is taken): it is saved, but offline or without that port until fixed.
     pub problem: Option<String>,
+    /// Cleanup policies that run on it, by name.
+    pub cleanup_policies: Vec<String>,
+    /// Hosted: hard and soft quotas (bytes).
+    pub quota_bytes: Option<u64>,
+    pub quota_soft_bytes: Option<u64>,
+    /// Docker, hosted: tag patterns pushed once and never moved or deleted.
+    pub immutable_tags: Vec<String>,
+    /// The quotas against the usage, when it has one.
+    pub quota: Option<QuotaView>,
+    /// What the console and the API warn about (a soft quota passed, a hard quota reached).
+    pub warnings: Vec<String>,
     pub created: i64,
     pub updated: i64,
+}
+
+/// A repository's usage against its quotas.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuotaView {
+    pub used_bytes: u64,
+    pub hard_bytes: Option<u64>,
+    pub soft_bytes: Option<u64>,
+    /// Past the soft quota: a warning, nothing refused.
+    pub over_soft: bool,
+    /// At the hard quota: writes that add a blob are refused.
+    pub at_hard: bool,
 }
 
 /// Create or replace a repository: the keys of `[[repository]]` in trove.toml.
@@ -85,6 +108,22 @@ pub struct RepoInput {
     pub members: Option<Vec<String>>,
     #[serde(default)]
     pub writable_member: Option<String>,
+    /// Cleanup policies (names) that run on it: hosted and proxy.
+    #[serde(default)]
+    pub cleanup_policies: Option<Vec<String>>,
+    /// Hosted: the hard quota in bytes (writes past it are refused) and the soft one (a warning).
+    #[serde(default)]
+    pub quota_bytes: Option<u64>,
+    #[serde(default)]
+    pub quota_soft_bytes: Option<u64>,
+    /// Hosted, of a format with tags (docker): tag patterns pushed once and never moved or
+    /// deleted, except by an administrator's explicit override.
+    #[serde(default)]
+    pub immutable_tags: Option<Vec<String>>,
+    /// Proxy: the cache's limit in bytes; past it, garbage collection evicts the least
+    /// recently downloaded content.
+    #[serde(default)]
+    pub max_cache_bytes: Option<u64>,
 }
 
 fn docker() -> String {
@@ -102,6 +141,10 @@ impl RepoInput {
             force_basic_auth: v.force_basic_auth,
             routing_rule: v.routing_rule.clone(),
             connector: v.connector.clone(),
+            cleanup_policies: (!v.cleanup_policies.is_empty()).then(|| v.cleanup_policies.clone()),
+            quota_bytes: v.quota_bytes,
+            quota_soft_bytes: v.quota_soft_bytes,
+            immutable_tags: (!v.immutable_tags.is_empty()).then(|| v.immutable_tags.clone()),
             ..Default::default()
         };
         match &v.settings {
@@ -117,6 +160,7 @@ impl RepoInput {
                 input.negative_cache_ttl = Some(p.negative_cache_ttl);
                 input.upstream_timeout = Some(p.upstream_timeout);
                 input.auto_block = Some(p.auto_block);
+                input.max_cache_bytes = p.max_cache_bytes;
             }
             KindConfig::Group {
                 members,
@@ -263,6 +307,52 @@ impl Service {
     fn view(&self, r: &RepoRecord, usage: &[RepoUsage]) -> RepoView {
         let name = r.config.name.as_str();
         let ports = self.node.connector_ports(name);
+        let usage = usage
+            .iter()
+            .find(|u| u.repo == name)
+            .cloned()
+            .unwrap_or_else(|| RepoUsage {
+                repo: name.to_owned(),
+                ..Default::default()
+            });
+        let life = &r.config.lifecycle;
+        let used = usage.bytes.max(0) as u64;
+        let quota = (life.quota_bytes.is_some() || life.quota_soft_bytes.is_some()).then(|| {
+            QuotaView {
+                used_bytes: used,
+                hard_bytes: life.quota_bytes,
+                soft_bytes: life.quota_soft_bytes,
+                over_soft: life.quota_soft_bytes.is_some_and(|q| used > q),
+                at_hard: life.quota_bytes.is_some_and(|q| used >= q),
+            }
+        });
+        let h = trove_core::lifecycle::human_bytes;
+        let mut warnings = Vec::new();
+        if let Some(q) = &quota {
+            if q.at_hard {
+                warnings.push(format!(
+                    "at its hard quota: {} of quota_bytes {}; pushes that add content are refused",
+                    h(used),
+                    h(q.hard_bytes.unwrap_or(0))
+                ));
+            } else if q.over_soft {
+                warnings.push(format!(
+                    "over its soft quota: {} of quota_soft_bytes {}",
+                    h(used),
+                    h(q.soft_bytes.unwrap_or(0))
+                ));
+            }
+        }
+        if let KindConfig::Proxy(p) = &r.config.kind
+            && let Some(max) = p.max_cache_bytes
+            && used > max
+        {
+            warnings.push(format!(
+                "its cache holds {} of max_cache_bytes {}; the next garbage collection evicts the least recently downloaded content",
+                h(used),
+                h(max)
+            ));
+        }
         RepoView {
             name: name.to_owned(),
             format: r.config.format.to_string(),
@@ -278,16 +368,15 @@ impl Service {
             force_basic_auth: r.config.force_basic_auth,
             routing_rule: r.config.routing_rule.clone(),
             settings: r.config.kind.clone(),
-            usage: usage
-                .iter()
-                .find(|u| u.repo == name)
-                .cloned()
-                .unwrap_or_else(|| RepoUsage {
-                    repo: name.to_owned(),
-                    ..Default::default()
-                }),
+            usage,
             upstream: self.node.upstream(name),
             problem: self.node.problem(name),
+            cleanup_policies: life.cleanup_policies.clone(),
+            quota_bytes: life.quota_bytes,
+            quota_soft_bytes: life.quota_soft_bytes,
+            immutable_tags: life.immutable_tags.clone(),
+            quota,
+            warnings,
             created: r.created,
             updated: r.updated,
         }
@@ -323,11 +412,20 @@ impl Service {
             .into_iter()
             .map(|r| r.name)
             .collect();
+        let policies: Vec<(String, String)> = self
+            .meta
+            .cleanup()
+            .list()
+            .await?
+            .into_iter()
+            .map(|p| (p.name, p.format))
+            .collect();
         validate::repository(
             input,
             &Surroundings {
                 others: &others,
                 rules: &rules,
+                policies: &policies,
                 main_port: self.node.info().main_port,
                 source: Source::Service,
             },

@@ -25,6 +25,14 @@ pub struct BlobStoreView {
     pub bytes: i64,
     /// Free bytes on the blob store's filesystem, when known.
     pub free_bytes: Option<u64>,
+    /// `[storage] quota_bytes` and `quota_soft_bytes`: the blob store's quotas.
+    pub quota_bytes: Option<u64>,
+    pub quota_soft_bytes: Option<u64>,
+    /// `[storage] min_free_bytes`: below it, new uploads are refused (507).
+    pub min_free_bytes: u64,
+    /// What the console, the API and metrics warn about: a soft quota passed, a hard quota
+    /// reached, free space below the floor.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,10 +81,12 @@ impl Service {
             std::fs::remove_file(&path)
         })
         .await;
-        let error = match (db, fs) {
-            (Err(e), _) => Some(format!("metadata database: {}", e.msg)),
-            (_, Ok(Err(e))) => Some(format!("blob store: {e}")),
-            (_, Err(e)) => Some(format!("blob store: {e}")),
+        let floor = trove_hosted_free_space(self.blobs.as_ref(), self.node.info().storage.min_free_bytes).await;
+        let error = match (db, fs, floor) {
+            (Err(e), _, _) => Some(format!("metadata database: {}", e.msg)),
+            (_, Ok(Err(e)), _) => Some(format!("blob store: {e}")),
+            (_, Err(e), _) => Some(format!("blob store: {e}")),
+            (_, _, Some(why)) => Some(format!("blob store: {why}")),
             _ => None,
         };
         Health {
@@ -98,7 +108,41 @@ impl Service {
     async fn blob_store_view(&self) -> ServiceResult<BlobStoreView> {
         let (blobs, bytes) = self.meta.assets().blob_totals().await?;
         let dir = self.blob_dir();
-        let free_bytes = free_bytes(&dir);
+        let free_bytes = match self.blobs.free_space().await {
+            Ok(Some(f)) => Some(f),
+            _ => free_bytes(&dir),
+        };
+        let limits = self.node.info().storage;
+        let used = bytes.max(0) as u64;
+        let mut warnings = Vec::new();
+        let h = trove_core::lifecycle::human_bytes;
+        if let Some(q) = limits.quota_bytes
+            && used >= q
+        {
+            warnings.push(format!(
+                "the blob store is at its hard quota: {} of [storage] quota_bytes {}; writes are refused",
+                h(used),
+                h(q)
+            ));
+        } else if let Some(q) = limits.quota_soft_bytes
+            && used > q
+        {
+            warnings.push(format!(
+                "the blob store is over its soft quota: {} of [storage] quota_soft_bytes {}",
+                h(used),
+                h(q)
+            ));
+        }
+        if let Some(free) = free_bytes
+            && limits.min_free_bytes > 0
+            && free < limits.min_free_bytes
+        {
+            warnings.push(format!(
+                "{} free, below [storage] min_free_bytes {}: new uploads are refused",
+                h(free),
+                h(limits.min_free_bytes)
+            ));
+        }
         Ok(BlobStoreView {
             name: "default",
             kind: "file",
@@ -106,6 +150,10 @@ impl Service {
             blobs,
             bytes,
             free_bytes,
+            quota_bytes: limits.quota_bytes,
+            quota_soft_bytes: limits.quota_soft_bytes,
+            min_free_bytes: limits.min_free_bytes,
+            warnings,
         })
     }
 
@@ -253,11 +301,136 @@ impl Service {
         );
         gauge(
             &mut out,
+            "trove_repository_quota_bytes",
+            "A repository's quotas (quota_bytes: kind hard; quota_soft_bytes: kind soft).",
+            d.repositories
+                .iter()
+                .flat_map(|r| {
+                    let q = r.quota.as_ref();
+                    [("hard", q.and_then(|q| q.hard_bytes)), ("soft", q.and_then(|q| q.soft_bytes))]
+                        .into_iter()
+                        .filter_map(move |(kind, v)| {
+                            v.map(|v| {
+                                (
+                                    format!("{{repository=\"{}\",kind=\"{kind}\"}}", r.name),
+                                    v.to_string(),
+                                )
+                            })
+                        })
+                })
+                .collect(),
+        );
+        gauge(
+            &mut out,
+            "trove_repository_over_quota",
+            "1 when a repository's usage passed its soft quota (kind soft) or reached its hard quota (kind hard).",
+            d.repositories
+                .iter()
+                .filter_map(|r| r.quota.as_ref().map(|q| (r, q)))
+                .flat_map(|(r, q)| {
+                    [
+                        ("soft", q.soft_bytes.map(|_| q.over_soft)),
+                        ("hard", q.hard_bytes.map(|_| q.at_hard)),
+                    ]
+                    .into_iter()
+                    .filter_map(move |(kind, v)| {
+                        v.map(|v| {
+                            (
+                                format!("{{repository=\"{}\",kind=\"{kind}\"}}", r.name),
+                                u8::from(v).to_string(),
+                            )
+                        })
+                    })
+                })
+                .collect(),
+        );
+        let store = &d.blob_store;
+        gauge(
+            &mut out,
+            "trove_blob_store_quota_bytes",
+            "The blob store's quotas ([storage] quota_bytes: kind hard; quota_soft_bytes: kind soft).",
+            [("hard", store.quota_bytes), ("soft", store.quota_soft_bytes)]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (format!("{{kind=\"{k}\"}}"), v.to_string())))
+                .collect(),
+        );
+        gauge(
+            &mut out,
+            "trove_blob_store_free_bytes",
+            "Free bytes on the blob store's filesystem.",
+            store
+                .free_bytes
+                .map(|f| vec![(String::new(), f.to_string())])
+                .unwrap_or_default(),
+        );
+        gauge(
+            &mut out,
+            "trove_blob_store_warnings",
+            "Warnings about the blob store (quota, free space); the console and the API say which.",
+            vec![(String::new(), store.warnings.len().to_string())],
+        );
+        let life = self.node.lifecycle_metrics();
+        metric(
+            &mut out,
+            "trove_gc_bytes_freed_total",
+            "counter",
+            "Bytes garbage collection removed from the blob store (real runs).",
+        );
+        let _ = writeln!(out, "trove_gc_bytes_freed_total {}", life.gc_bytes_freed);
+        let labels = |(kind, dry, outcome): &(String, bool, String)| {
+            format!("{{task=\"{kind}\",dry_run=\"{dry}\",outcome=\"{outcome}\"}}")
+        };
+        metric(
+            &mut out,
+            "trove_task_runs_total",
+            "counter",
+            "Runs of the storage lifecycle's tasks (gc, cleanup, upload-expiry).",
+        );
+        for (k, c) in &life.tasks {
+            let _ = writeln!(out, "trove_task_runs_total{} {}", labels(k), c.runs);
+        }
+        metric(
+            &mut out,
+            "trove_task_deleted_total",
+            "counter",
+            "What the lifecycle's tasks deleted (dry runs: would delete).",
+        );
+        for (k, c) in &life.tasks {
+            let _ = writeln!(out, "trove_task_deleted_total{} {}", labels(k), c.deleted);
+        }
+        metric(
+            &mut out,
+            "trove_task_duration_seconds",
+            "summary",
+            "Time the lifecycle's tasks took.",
+        );
+        for (k, c) in &life.tasks {
+            let l = labels(k);
+            let _ = writeln!(out, "trove_task_duration_seconds_sum{l} {}", c.duration_seconds_sum);
+            let _ = writeln!(out, "trove_task_duration_seconds_count{l} {}", c.runs);
+        }
+        gauge(
+            &mut out,
             "trove_uptime_seconds",
             "Seconds since this node started.",
             vec![(String::new(), m.uptime_seconds.to_string())],
         );
         Ok(out)
+    }
+}
+
+/// Why the blob store refuses new uploads for lack of space, if it does.
+async fn trove_hosted_free_space(blobs: &dyn trove_core::BlobStore, min_free: u64) -> Option<String> {
+    if min_free == 0 {
+        return None;
+    }
+    match blobs.free_space().await {
+        Ok(Some(free)) if free < min_free => Some(format!(
+            "{} free, below [storage] min_free_bytes {}: new uploads are refused",
+            trove_core::lifecycle::human_bytes(free),
+            trove_core::lifecycle::human_bytes(min_free)
+        )),
+        _ => None,
     }
 }
 

@@ -40,6 +40,7 @@ impl Node for TestNode {
         NodeInfo {
             main_port: 8081,
             blob_dir: self.blob_dir.clone(),
+            storage: Default::default(),
         }
     }
 }

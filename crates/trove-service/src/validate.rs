@@ -62,6 +62,8 @@ pub struct Surroundings<'a> {
     pub others: &'a [Neighbour],
     /// The routing rules that exist, by name.
     pub rules: &'a [String],
+    /// The cleanup policies that exist: `(name, format)` (`*` for any format).
+    pub policies: &'a [(String, String)],
     /// The main port, which no connector may take.
     pub main_port: u16,
     pub source: Source,
@@ -140,6 +142,7 @@ pub fn repository(input: &RepoInput, around: &Surroundings<'_>) -> ServiceResult
     format
         .check_options(repo_kind, &input.options)
         .map_err(|e| ServiceError::invalid("options", e))?;
+    let lifecycle = lifecycle(input, repo_kind, format, around)?;
     Ok(DeclaredRepo {
         name,
         format: format.id(),
@@ -148,6 +151,102 @@ pub fn repository(input: &RepoInput, around: &Surroundings<'_>) -> ServiceResult
         force_basic_auth: input.force_basic_auth,
         routing_rule,
         connector,
+        lifecycle,
+    })
+}
+
+/// The lifecycle keys: cleanup policies that exist and fit the format (hosted and proxy),
+/// quotas (hosted; the soft one below the hard one), immutable tags (hosted, of a format
+/// with tags; valid patterns).
+fn lifecycle(
+    input: &RepoInput,
+    kind: RepoKind,
+    format: &dyn trove_formats::Format,
+    around: &Surroundings<'_>,
+) -> ServiceResult<trove_core::RepoLifecycle> {
+    let policies: Vec<String> = input
+        .cleanup_policies
+        .iter()
+        .flatten()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if !policies.is_empty() && kind == RepoKind::Group {
+        return Err(ServiceError::invalid(
+            "cleanup_policies",
+            "cleanup_policies is a hosted and proxy setting; a group has no content of its own",
+        ));
+    }
+    for p in &policies {
+        let Some((_, pf)) = around.policies.iter().find(|(n, _)| n == p) else {
+            return Err(ServiceError::invalid(
+                "cleanup_policies",
+                match around.source {
+                    Source::File => format!("cleanup policy {p:?} is not declared as a [[cleanup_policy]]"),
+                    Source::Service => format!("no cleanup policy named {p}"),
+                },
+            ));
+        };
+        if pf != "*" && pf.as_str() != format.id().as_str() {
+            return Err(ServiceError::invalid(
+                "cleanup_policies",
+                format!("cleanup policy {p} is for {pf} repositories, not {}", format.id()),
+            ));
+        }
+    }
+    for (field, v) in [
+        ("quota_bytes", input.quota_bytes),
+        ("quota_soft_bytes", input.quota_soft_bytes),
+    ] {
+        if v.is_some() && kind != RepoKind::Hosted {
+            return Err(ServiceError::invalid(
+                field,
+                match kind {
+                    RepoKind::Proxy => format!("{field} is a hosted setting; a proxy is bounded by max_cache_bytes"),
+                    _ => format!("{field} is a hosted setting; a group has no content of its own"),
+                },
+            ));
+        }
+        if v == Some(0) {
+            return Err(ServiceError::invalid(field, format!("{field} must be more than 0")));
+        }
+    }
+    if let (Some(hard), Some(soft)) = (input.quota_bytes, input.quota_soft_bytes)
+        && soft > hard
+    {
+        return Err(ServiceError::invalid(
+            "quota_soft_bytes",
+            format!("quota_soft_bytes ({soft}) is above quota_bytes ({hard}); a soft quota warns before the hard one refuses"),
+        ));
+    }
+    let immutable: Vec<String> = input
+        .immutable_tags
+        .iter()
+        .flatten()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if !immutable.is_empty() {
+        if !format.has_tags() {
+            return Err(ServiceError::invalid(
+                "immutable_tags",
+                format!("immutable_tags is for formats with tags; {} has none", format.id()),
+            ));
+        }
+        if kind != RepoKind::Hosted {
+            return Err(ServiceError::invalid(
+                "immutable_tags",
+                "immutable_tags is a hosted setting: tags are pushed to hosted repositories",
+            ));
+        }
+        trove_formats::patterns::compile_all(&immutable)
+            .map_err(|e| ServiceError::invalid("immutable_tags", e))?;
+    }
+    Ok(trove_core::RepoLifecycle {
+        cleanup_policies: policies,
+        quota_bytes: input.quota_bytes,
+        quota_soft_bytes: input.quota_soft_bytes,
+        immutable_tags: immutable,
     })
 }
 
@@ -337,6 +436,7 @@ fn proxy_keys(i: &RepoInput) -> Vec<&'static str> {
         ("negative_cache_ttl", i.negative_cache_ttl.is_some()),
         ("upstream_timeout", i.upstream_timeout.is_some()),
         ("auto_block", i.auto_block.is_some()),
+        ("max_cache_bytes", i.max_cache_bytes.is_some()),
     ]
     .into_iter()
     .filter(|(_, on)| *on)
@@ -398,6 +498,15 @@ pub fn proxy_config(i: &RepoInput) -> ServiceResult<ProxyConfig> {
             .upstream_timeout
             .unwrap_or_else(ProxyConfig::default_upstream_timeout),
         auto_block: i.auto_block.unwrap_or_else(ProxyConfig::default_auto_block),
+        max_cache_bytes: match i.max_cache_bytes {
+            Some(0) => {
+                return Err(ServiceError::invalid(
+                    "max_cache_bytes",
+                    "max_cache_bytes must be more than 0 (leave it out for no limit)",
+                ));
+            }
+            v => v,
+        },
     })
 }
 
@@ -425,11 +534,16 @@ mod tests {
         source: Source,
     ) -> ServiceResult<DeclaredRepo> {
         let rules = ["team".to_owned()];
+        let policies = [
+            ("keep-2".to_owned(), "docker".to_owned()),
+            ("files".to_owned(), "raw".to_owned()),
+        ];
         repository(
             &input(json),
             &Surroundings {
                 others,
                 rules: &rules,
+                policies: &policies,
                 main_port: 8081,
                 source,
             },
@@ -441,6 +555,48 @@ mod tests {
         let e = r.expect_err("refused");
         assert_eq!(e.field(), Some(field), "{e}");
         assert!(e.message().contains(says), "{e}");
+    }
+
+    /// The lifecycle keys: where each applies, what it must name, what it must be.
+    #[test]
+    fn lifecycle_keys() {
+        let s = Source::Service;
+        let ok = check(
+            serde_json::json!({"name": "h", "kind": "hosted", "cleanup_policies": ["keep-2"],
+                "quota_bytes": 100, "quota_soft_bytes": 80, "immutable_tags": [r"^v\d+$"]}),
+            &[],
+            s,
+        )
+        .unwrap();
+        assert_eq!(ok.lifecycle.cleanup_policies, vec!["keep-2"]);
+        assert_eq!((ok.lifecycle.quota_bytes, ok.lifecycle.quota_soft_bytes), (Some(100), Some(80)));
+        let proxy = check(
+            serde_json::json!({"name": "p", "kind": "proxy", "remote": "https://x", "max_cache_bytes": 1000, "cleanup_policies": ["keep-2"]}),
+            &[],
+            s,
+        )
+        .unwrap();
+        let KindConfig::Proxy(p) = proxy.kind else { panic!() };
+        assert_eq!(p.max_cache_bytes, Some(1000));
+        let cases = [
+            (serde_json::json!({"name": "h", "kind": "hosted", "cleanup_policies": ["nope"]}), "cleanup_policies", "no cleanup policy named nope"),
+            (serde_json::json!({"name": "h", "kind": "hosted", "cleanup_policies": ["files"]}), "cleanup_policies", "for raw repositories"),
+            (serde_json::json!({"name": "h", "kind": "proxy", "remote": "https://x", "quota_bytes": 1}), "quota_bytes", "bounded by max_cache_bytes"),
+            (serde_json::json!({"name": "h", "kind": "hosted", "max_cache_bytes": 1}), "max_cache_bytes", "proxy setting"),
+            (serde_json::json!({"name": "h", "kind": "hosted", "quota_bytes": 10, "quota_soft_bytes": 20}), "quota_soft_bytes", "above quota_bytes"),
+            (serde_json::json!({"name": "h", "kind": "hosted", "quota_bytes": 0}), "quota_bytes", "more than 0"),
+            (serde_json::json!({"name": "h", "kind": "hosted", "immutable_tags": ["(x"]}), "immutable_tags", "not a valid regular expression"),
+            (serde_json::json!({"name": "h", "format": "raw", "kind": "hosted", "immutable_tags": ["x"]}), "immutable_tags", "formats with tags"),
+            (serde_json::json!({"name": "h", "kind": "proxy", "remote": "https://x", "immutable_tags": ["x"]}), "immutable_tags", "hosted setting"),
+        ];
+        for (json, field, says) in cases {
+            refused(check(json, &[], s), field, says);
+        }
+        refused(
+            check(serde_json::json!({"name": "h", "kind": "hosted", "cleanup_policies": ["nope"]}), &[], Source::File),
+            "cleanup_policies",
+            "is not declared as a [[cleanup_policy]]",
+        );
     }
 
     #[test]
