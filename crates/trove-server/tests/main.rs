@@ -13,6 +13,7 @@ mod conformance;
 mod console;
 mod files;
 mod groups;
+mod lifecycle;
 mod malformed;
 mod nodes;
 mod raw;
