@@ -46,6 +46,22 @@ enum Command {
         #[command(subcommand)]
         command: RuleCommand,
     },
+    /// Garbage collection: deletes blobs and layers nothing references (and untagged manifests
+    /// under a repository's rule), online, under the database's lease; prints the run.
+    Gc {
+        #[arg(long, env = "TROVE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Reports what would go and the bytes it would free; changes nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Repositories: purge their content.
+    Repo {
+        #[arg(long, env = "TROVE_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: RepoCommand,
+    },
     /// Explains access decisions.
     Access {
         #[arg(long, env = "TROVE_CONFIG", global = true)]
@@ -53,6 +69,14 @@ enum Command {
         #[command(subcommand)]
         command: AccessCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum RepoCommand {
+    /// Deletes every asset of repository NAME and ends its uploads (immutable tags too: an
+    /// administrator's explicit act); a repository removed from trove.toml goes as well. The
+    /// bytes come back at the next garbage collection (`trove gc`).
+    Purge { name: String },
 }
 
 #[derive(Subcommand)]
@@ -182,6 +206,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Access { config, command } => admin(config, |t| Box::pin(access(t, command))),
+        Command::Gc { config, dry_run } => admin(config, move |t| Box::pin(gc(t, dry_run))),
+        Command::Repo {
+            config,
+            command: RepoCommand::Purge { name },
+        } => admin(config, move |t| Box::pin(purge(t, name))),
         Command::Config {
             command: ConfigCommand::Check { config },
         } => {
@@ -243,6 +272,52 @@ fn admin(
         trove.meta.close().await;
         result
     })
+}
+
+/// `trove gc [--dry-run]`: one run, recorded like a scheduled one; its summary on stdout.
+async fn gc(t: &trove_server::Trove, dry_run: bool) -> anyhow::Result<()> {
+    let run = t
+        .lifecycle
+        .run(trove_server::lifecycle::GC, dry_run)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no garbage collection task"))?;
+    let r = &run.report;
+    println!(
+        "{}garbage collection {}: {} blobs, {} bytes{}; rows: {} parts, {} untagged manifests, {} evicted; {} ms",
+        if dry_run { "dry run of " } else { "" },
+        run.outcome,
+        r["blobs"],
+        run.bytes_freed,
+        if dry_run { " would be freed" } else { " freed" },
+        r["parts"],
+        r["documents"],
+        r["evicted"],
+        run.finished.unwrap_or(run.started) - run.started,
+    );
+    for e in &run.errors {
+        eprintln!("  {e}");
+    }
+    anyhow::ensure!(run.outcome == "ok", "garbage collection failed");
+    Ok(())
+}
+
+/// `trove repo purge NAME`.
+async fn purge(t: &trove_server::Trove, name: String) -> anyhow::Result<()> {
+    let records = t.meta.repos().records().await?;
+    let record = records
+        .iter()
+        .find(|r| r.config.name.as_str() == name)
+        .ok_or_else(|| anyhow::anyhow!("no repository named {name}"))?;
+    let report = trove_service::lifecycle::purge(&t.meta, t.front.blobs.as_ref(), record)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.msg))?;
+    println!(
+        "purged {name}: {} assets deleted, {} uploads ended{}; run `trove gc` to free the bytes",
+        report.deleted_assets,
+        report.uploads_ended,
+        if report.repository_removed { ", repository removed" } else { "" }
+    );
+    Ok(())
 }
 
 fn password(from_stdin: bool) -> anyhow::Result<(String, bool)> {

@@ -456,3 +456,56 @@ async fn an_immutable_tag_is_pushed_once_and_never_moved_or_deleted() {
     push_image(&app, "imm", "app", "latest", &shared).await.unwrap();
     push_image(&app, "imm", "app", "latest", &blob("z", 100)).await.unwrap();
 }
+
+/// `trove gc [--dry-run]` and `trove repo purge NAME` against a node's database (the server
+/// need not run): the dry run names the bytes, the run frees them, a purge and the next
+/// collection leave an empty blob store.
+#[actix_web::test]
+async fn the_cli_collects_and_purges() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, support::TESTER_PASSWORD).unwrap();
+    let file = dir.path().join("trove.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\ndata_dir = {:?}\n{STORAGE}[[user]]\nname = \"tester\"\npassword_file = {pw:?}\nroles = [\"admin\"]\n\
+             [[repository]]\nname = \"hosted\"\nformat = \"docker\"\nkind = \"hosted\"\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let config = trove_server::Config::load(Some(&file)).unwrap();
+    let blob_dir = config.blob_dir();
+    {
+        let trove = trove_server::Trove::open(&config).await.unwrap();
+        let app = main_app!(trove);
+        push_image(&app, "hosted", "app", "1", &blob("base", 2500)).await.unwrap();
+        push_blob!(app, "app", &blob("orphan", 1234));
+        trove.meta.close().await;
+    }
+    let trove_cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_trove"))
+            .args(args)
+            .arg("--config")
+            .arg(&file)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "trove {args:?}: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    let before = bytes_on_disk(&blob_dir);
+    let dry = trove_cli(&["gc", "--dry-run"]);
+    assert!(dry.contains("dry run of garbage collection ok: 1 blobs, 1234 bytes would be freed"), "{dry}");
+    assert_eq!(bytes_on_disk(&blob_dir), before);
+    let real = trove_cli(&["gc"]);
+    assert!(real.contains("garbage collection ok: 1 blobs, 1234 bytes freed"), "{real}");
+    assert_eq!(bytes_on_disk(&blob_dir), before - 1234);
+    let purged = trove_cli(&["repo", "purge", "hosted"]);
+    assert!(purged.contains("purged hosted: 5 assets deleted"), "{purged}");
+    let real = trove_cli(&["gc"]);
+    assert!(real.contains("garbage collection ok: 4 blobs"), "{real}");
+    assert_eq!(bytes_on_disk(&blob_dir), 0, "a purged repository's bytes came back");
+}
