@@ -156,7 +156,17 @@ pub fn write_docker_archive(
     spec: &ImageSpec,
     repo_tag: Option<&str>,
 ) -> DockerArchive {
-    let layers = spec.layer_tars();
+    write_docker_archive_of(path, spec, spec.layer_tars(), repo_tag)
+}
+
+/// [`write_docker_archive`] with the layer tars given (images that share layers: take some
+/// from another spec's [`ImageSpec::layer_tar`]); the config is `spec`'s over them.
+pub fn write_docker_archive_of(
+    path: &Path,
+    spec: &ImageSpec,
+    layers: Vec<Vec<u8>>,
+    repo_tag: Option<&str>,
+) -> DockerArchive {
     let diff_ids: Vec<String> = layers.iter().map(|l| sha256_digest(l)).collect();
     let config = spec.config_json(&diff_ids);
     let config_hex = sha256_hex(&config);

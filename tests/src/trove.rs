@@ -101,6 +101,11 @@ impl TroveInstance {
         self.running.as_ref().expect("trove is running")
     }
 
+    /// The node itself, for what tests drive in-process (the lifecycle's task runs).
+    pub fn trove(&self) -> &trove_server::Trove {
+        self.running().trove()
+    }
+
     /// The main listener (`/repository/<name>/…`, `/api`, …).
     pub fn main_addr(&self) -> SocketAddr {
         self.running().main_addr()
