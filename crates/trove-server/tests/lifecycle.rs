@@ -509,3 +509,84 @@ async fn the_cli_collects_and_purges() {
     assert!(real.contains("garbage collection ok: 4 blobs"), "{real}");
     assert_eq!(bytes_on_disk(&blob_dir), 0, "a purged repository's bytes came back");
 }
+
+/// kill -9 of `trove gc` in the middle of its sweep: nothing a tag needs is lost, and the next
+/// collection (on a restarted node, which takes over the dead process's lease at once) finishes
+/// the job: exactly what the tagged image needs is left, and every `blobs` row has its file.
+#[actix_web::test]
+async fn a_gc_killed_mid_sweep_loses_nothing_and_the_next_run_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, support::TESTER_PASSWORD).unwrap();
+    let file = dir.path().join("trove.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\ndata_dir = {:?}\n{STORAGE}[[user]]\nname = \"tester\"\npassword_file = {pw:?}\nroles = [\"admin\"]\n\
+             [[repository]]\nname = \"hosted\"\nformat = \"docker\"\nkind = \"hosted\"\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let config = trove_server::Config::load(Some(&file)).unwrap();
+    let blob_dir = config.blob_dir();
+    const ORPHANS: usize = 3000;
+    let (manifest, needed) = {
+        let trove = trove_server::Trove::open(&config).await.unwrap();
+        let app = main_app!(trove);
+        let (digest, blobs) = push_image(&app, "hosted", "app", "1", &blob("base", 2500)).await.unwrap();
+        for i in 0..ORPHANS {
+            push_blob!(app, "app", &blob(&format!("orphan-{i}"), 600));
+        }
+        trove.meta.close().await;
+        let mut needed: std::collections::BTreeSet<String> = blobs.into_iter().collect();
+        needed.insert(digest.clone());
+        (digest, needed)
+    };
+    let start = list_blob_digests(&blob_dir).len();
+    assert_eq!(start, ORPHANS + needed.len());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trove"))
+        .args(["gc", "--config"])
+        .arg(&file)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once it removed some files and before it removed them all.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let at_kill = loop {
+        let n = list_blob_digests(&blob_dir).len();
+        if n < start - 50 {
+            child.kill().unwrap();
+            break n;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "trove gc ended before it was killed");
+        assert!(std::time::Instant::now() < deadline, "trove gc removed nothing");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    child.wait().unwrap();
+    let after_kill = list_blob_digests(&blob_dir);
+    eprintln!("crash: {start} blob files, killed at {at_kill}, {} left after the kill", after_kill.len());
+    assert!(after_kill.len() > needed.len(), "killed mid-sweep, not after it ({} left)", after_kill.len());
+    assert!(needed.is_subset(&after_kill), "a needed blob went");
+
+    // Restart: the image pulls, and the next collection finishes at once (the dead process's
+    // lease is taken over) and leaves exactly what the image needs.
+    let trove = trove_server::Trove::open(&config).await.unwrap();
+    let app = main_app!(trove);
+    let r = call(&app, get("/v2/hosted/app/manifests/1")).await;
+    assert_eq!((r.status, support::sha256(&r.body)), (200, manifest.clone()));
+    let run = gc(&trove, false).await;
+    assert!(run.report["blobs"].as_u64().unwrap() as usize >= after_kill.len() - needed.len(), "{run:?}");
+    let left = list_blob_digests(&blob_dir);
+    assert_eq!(left, needed, "exactly what the image needs is left");
+    let (rows, _) = trove.meta.assets().blob_totals().await.unwrap();
+    assert_eq!(rows as usize, needed.len(), "every blobs row has its file");
+    for d in &needed {
+        let b = call(&app, get(&format!("/v2/hosted/app/blobs/{d}"))).await;
+        if *d != manifest {
+            assert_eq!((b.status, support::sha256(&b.body)), (200, d.clone()));
+        }
+    }
+    trove.meta.close().await;
+}

@@ -38,6 +38,21 @@ impl Leases<'_> {
         Ok(r.rows_affected() > 0)
     }
 
+    /// Takes lease `name` over from `from` (a holder known to be dead: a process of this host
+    /// that no longer runs) for `holder`, whether or not it expired; `false` if `from` no
+    /// longer holds it (it was released, renewed by someone else, or taken over first).
+    pub async fn take_over(&self, name: &str, from: &str, holder: &str, ttl_ms: i64) -> Result<bool> {
+        let r = sqlx::query("UPDATE leases SET holder = $3, expires = $4 WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(from)
+            .bind(holder)
+            .bind(now_millis() + ttl_ms)
+            .execute(self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
     /// Gives lease `name` up, if `holder` has it.
     pub async fn release(&self, name: &str, holder: &str) -> Result<()> {
         sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")

@@ -64,9 +64,7 @@ impl Lifecycle {
         storage: StorageConfig,
         upload_ttl: Duration,
     ) -> Lifecycle {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "node".into());
+        let host = this_host();
         Lifecycle {
             meta,
             blobs,
@@ -194,7 +192,7 @@ impl Lifecycle {
     async fn run_recorded(&self, id: &str, kind: &str, dry_run: bool) -> anyhow::Result<TaskRun> {
         // A real run of a task holds its lease: two nodes never run the same task at once.
         let leased = !dry_run;
-        if leased && !self.meta.leases().acquire(id, &self.node, LEASE_TTL.as_millis() as i64).await? {
+        if leased && !self.acquire(id).await? {
             let (holder, until) = match self.meta.leases().get(id).await? {
                 Some(h) => (h.holder, h.expires),
                 None => ("?".to_owned(), 0),
@@ -260,6 +258,25 @@ impl Lifecycle {
             .get(&run_id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("task run {run_id} vanished"))
+    }
+
+    /// Takes the lease of task `id`: free, expired, ours, or held by a process of this host
+    /// (same host name and boot) that no longer runs: a node killed mid-run (kill -9) and
+    /// restarted does not wait for its old lease to expire.
+    async fn acquire(&self, id: &str) -> anyhow::Result<bool> {
+        let ttl = LEASE_TTL.as_millis() as i64;
+        if self.meta.leases().acquire(id, &self.node, ttl).await? {
+            return Ok(true);
+        }
+        let Some(held) = self.meta.leases().get(id).await? else {
+            // Released between the two reads: ask again.
+            return Ok(self.meta.leases().acquire(id, &self.node, ttl).await?);
+        };
+        if holder_is_dead(&held.holder) {
+            tracing::warn!(task = %id, holder = %held.holder, "taking over the lease of a process of this host that no longer runs");
+            return Ok(self.meta.leases().take_over(id, &held.holder, &self.node, ttl).await?);
+        }
+        Ok(false)
     }
 
     /// The scheduler's tick: runs every task that is due (and not running anywhere). Called
@@ -330,6 +347,33 @@ impl Lease<'_> {
         *self.renewed.lock().expect("lease lock") = Instant::now();
         Ok(())
     }
+}
+
+/// This host's name and boot: `<hostname>/<boot id prefix>`, the first part of a node's name.
+fn this_host() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_owned()).ok();
+    let host = read("/proc/sys/kernel/hostname").unwrap_or_else(|| "node".into());
+    match read("/proc/sys/kernel/random/boot_id") {
+        Some(boot) => format!("{host}/{}", &boot[..boot.len().min(8)]),
+        None => host,
+    }
+}
+
+/// Whether a lease holder's name (`<host>/<boot>:<pid>:<uuid>`) is a process of this host and
+/// boot that no longer runs. Anything else (another host, a name of another shape, a running
+/// pid, even one reused by another program) counts as alive: its lease is waited out.
+fn holder_is_dead(holder: &str) -> bool {
+    let mut parts = holder.rsplitn(3, ':');
+    let (Some(_uuid), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if host != this_host() || !host.contains('/') {
+        return false;
+    }
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Unix millis `d` ago.

@@ -469,8 +469,13 @@ pub async fn leases_conformance(s: &MetadataStore) {
     assert!(l.get("gc-test").await.unwrap().is_none());
     assert!(l.acquire("gc-test", "node-b", -1).await.unwrap(), "already expired");
     assert!(l.acquire("gc-test", "node-a", 60_000).await.unwrap(), "taken over");
+    // A holder known dead is taken over before its lease expires, once, and only from it.
+    assert!(!l.take_over("gc-test", "node-b", "node-c", 60_000).await.unwrap(), "b holds nothing");
+    assert!(l.take_over("gc-test", "node-a", "node-c", 60_000).await.unwrap());
+    assert!(!l.take_over("gc-test", "node-a", "node-d", 60_000).await.unwrap(), "taken already");
+    assert_eq!(l.get("gc-test").await.unwrap().unwrap().holder, "node-c");
     // Two nodes racing for it: one wins.
-    l.release("gc-test", "node-a").await.unwrap();
+    l.release("gc-test", "node-c").await.unwrap();
     let (x, y) = tokio::join!(
         l.acquire("gc-test", "node-x", 60_000),
         l.acquire("gc-test", "node-y", 60_000)
