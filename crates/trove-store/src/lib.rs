@@ -31,7 +31,7 @@ pub mod testing;
 
 pub use assets::{Assets, PutOutcome, RepoUsage};
 pub use fs_blobs::FsBlobStore;
-pub use links::Links;
+pub use links::{Links, StoredLink};
 pub use mem_blobs::MemBlobStore;
 pub use meta::MetadataStore;
 pub use repos::{DeclaredRepo, ReconcileReport, RepoRecord, Repos};
