@@ -613,6 +613,7 @@ fn log_request(
 ) {
     let ms = took.as_secs_f64() * 1e3;
     let id = f.request_id.as_deref().unwrap_or("-");
+    let path = f.path.as_deref().unwrap_or(path);
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
     if status >= 500 && !f.aborted {
         tracing::warn!(

@@ -252,18 +252,11 @@ fn etag(meta: &AssetMeta) -> String {
 
 /// Whether the client's copy is current (RFC 9110 §13.1.2, §13.1.3).
 fn not_modified(req: &HttpRequest, meta: &AssetMeta) -> bool {
-    let headers = req.headers();
-    if let Some(v) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
-        let tag = etag(meta);
-        return v
-            .split(',')
-            .map(|t| t.trim().trim_start_matches("W/"))
-            .any(|t| t == "*" || t == tag);
+    if let Some(matched) = response::if_none_match(req, &etag(meta)) {
+        return matched;
     }
-    let since = headers
+    let since = req
+        .headers()
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<HttpDate>().ok());
