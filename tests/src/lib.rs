@@ -15,6 +15,7 @@ pub mod faults;
 pub mod flows;
 pub mod images;
 pub mod nginx;
+pub mod npm;
 pub mod proxy;
 pub mod pullthrough;
 pub mod tools;

@@ -594,7 +594,7 @@ mod tests {
             ("[server]\nlisten = \"x\"", "invalid socket address"),
             ("[server]\nlisen = \"127.0.0.1:1\"", "unknown field `lisen`"),
             (
-                "[[repository]]\nname = \"a\"\nformat = \"npm\"\nkind = \"hosted\"",
+                "[[repository]]\nname = \"a\"\nformat = \"gems\"\nkind = \"hosted\"",
                 "unknown format",
             ),
             (
