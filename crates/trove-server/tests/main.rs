@@ -15,6 +15,7 @@ mod files;
 mod groups;
 mod malformed;
 mod nodes;
+mod npm;
 mod raw;
 mod rest;
 mod restart;
