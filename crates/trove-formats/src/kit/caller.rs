@@ -24,8 +24,5 @@ pub async fn identify(auth: &Auth, req: &HttpRequest) -> Result<Identity, AuthEr
 
 /// Nobody: what a challenge is built for before credentials were checked.
 pub fn nobody() -> Identity {
-    Identity {
-        principal: Principal::Anonymous,
-        token: None,
-    }
+    Identity::of(Principal::Anonymous)
 }
