@@ -512,3 +512,35 @@ fn api_token_in(scheme: &str, rest: &str) -> Option<String> {
     }
     None
 }
+
+/// Whom an `Authorization` header claims to be, for recording a failed sign-in without its
+/// secret: `("user", name)` for Basic with a password, `("token", "trove_<selector>")` for an API
+/// token in any form, `("credentials", scheme)` otherwise (a bearer JWT, garbage).
+pub fn claimed(authorization: Option<&str>) -> (&'static str, String) {
+    let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) else {
+        return ("credentials", "none".into());
+    };
+    if header.len() > MAX_HEADER_LEN {
+        return ("credentials", "oversized".into());
+    }
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    let rest = rest.trim();
+    if let Some(token) = api_token_in(scheme, rest)
+        && let Some(sel) = api_token::selector(&token)
+    {
+        return ("token", format!("{}{sel}", api_token::TOKEN_PREFIX));
+    }
+    if scheme.eq_ignore_ascii_case("basic")
+        && let Some(user) = BASE64
+            .decode(rest)
+            .ok()
+            .and_then(|d| String::from_utf8(d).ok())
+            .and_then(|t| t.split_once(':').map(|(u, _)| u.to_owned()))
+        && !user.is_empty()
+        && user.len() <= 128
+    {
+        return ("user", user);
+    }
+    let scheme: String = scheme.chars().take(16).collect();
+    ("credentials", scheme.to_ascii_lowercase())
+}

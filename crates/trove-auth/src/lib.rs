@@ -31,7 +31,7 @@ use trove_core::{RepositoryConfig, Result};
 use trove_store::{MetadataStore, RoleDef};
 
 pub use api_token::{NewToken, TOKEN_PREFIX, TokenGrant};
-pub use authn::{AuthError, AuthStats, Authenticator, Identity, LoginHold};
+pub use authn::{AuthError, AuthStats, Authenticator, Identity, LoginHold, claimed};
 pub use builtins::{ADMIN_ROLE, ANONYMOUS_READ_ROLE, BOOTSTRAP_ADMIN_USER, METRICS_ROLE};
 pub use declare::{PrivilegeDecl, RoleDecl, SecurityDecl, UserDecl};
 pub use model::{
