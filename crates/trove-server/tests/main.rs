@@ -12,6 +12,7 @@ mod broken;
 mod conformance;
 mod console;
 mod files;
+mod governance;
 mod groups;
 mod malformed;
 mod nodes;
