@@ -14,6 +14,7 @@ pub mod dockerd;
 pub mod faults;
 pub mod flows;
 pub mod images;
+pub mod ldap;
 pub mod nginx;
 pub mod proxy;
 pub mod pullthrough;

@@ -8,6 +8,7 @@ mod console_browser;
 mod disk_full;
 mod harness_selfcheck;
 mod hosted_docker;
+mod ldap_docker;
 mod proxy_docker;
 mod raw_files;
 mod scenario_s1;

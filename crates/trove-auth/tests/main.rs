@@ -5,5 +5,6 @@ mod common;
 
 mod basic;
 mod config;
+mod ldap;
 mod matrix;
 mod tokens;

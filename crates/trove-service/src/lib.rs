@@ -236,9 +236,7 @@ impl Service {
             .authenticator
             .authenticate(authorization)
             .await
-            .map_err(|e| ServiceError::Unauthenticated {
-                message: e.to_string(),
-            })
+            .map_err(auth_error)
     }
 
     /// After a change in the database: rebuild what runs from it, here and on other nodes.
@@ -250,6 +248,17 @@ impl Service {
                 message: format!("saved, but not applied: {e:#}"),
             }
         })
+    }
+}
+
+/// A failed authentication: a refusal is `Unauthenticated` with what was wrong; a directory
+/// that cannot answer is `Unavailable` (503), the database failing `Internal`.
+pub(crate) fn auth_error(e: trove_auth::AuthError) -> ServiceError {
+    match e.into_service_failure() {
+        Ok(f) => f.into(),
+        Err(e) => ServiceError::Unauthenticated {
+            message: e.to_string(),
+        },
     }
 }
 

@@ -363,8 +363,12 @@ impl Service {
             .authenticator
             .authenticate(Some(&header))
             .await
-            .map_err(|_| ServiceError::Unauthenticated {
-                message: "wrong user name or password, or the user is disabled".into(),
+            .map_err(|e| match e {
+                trove_auth::AuthError::NoMappedRole(_) => crate::auth_error(e),
+                e if e.service_failure().is_some() => crate::auth_error(e),
+                _ => ServiceError::Unauthenticated {
+                    message: "wrong user name or password, or the user is disabled".into(),
+                },
             })?;
         let must_change = self
             .meta

@@ -343,7 +343,9 @@ pub(crate) async fn login(
                     user,
                     next,
                     error: Some(match e {
-                        ServiceError::Unauthenticated { .. } => {
+                        ServiceError::Unauthenticated { message }
+                            if message.starts_with("wrong user name") =>
+                        {
                             "Wrong user name or password, or the user is disabled.".into()
                         }
                         e => e.message().to_owned(),
