@@ -16,6 +16,7 @@ pub mod flows;
 pub mod images;
 pub mod ldap;
 pub mod nginx;
+pub mod oidc;
 pub mod proxy;
 pub mod pullthrough;
 pub mod tools;

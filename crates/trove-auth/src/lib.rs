@@ -82,6 +82,8 @@ pub struct Auth {
     pub tokens: TokenService,
     meta: MetadataStore,
     policy: Arc<PolicyCache>,
+    /// The OIDC client of the current `[oidc]` (discovery and keys cached inside).
+    oidc: Arc<std::sync::Mutex<Option<(oidc::OidcConfig, Arc<oidc::OidcClient>)>>>,
 }
 
 impl Auth {
@@ -117,6 +119,7 @@ impl Auth {
             tokens,
             meta,
             policy,
+            oidc: Default::default(),
         })
     }
 
@@ -312,6 +315,90 @@ impl Auth {
                 })
             }
         }
+    }
+}
+
+/// How long a browser may take between leaving for the identity provider and coming back.
+const SIGN_IN_FLOW_TTL_MILLIS: i64 = 10 * 60 * 1000;
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+impl Auth {
+    /// The OIDC client of the `[oidc]` in force, if any (rebuilt when it changes).
+    pub fn oidc_client(&self) -> Result<Option<Arc<oidc::OidcClient>>> {
+        let Some(config) = self.oidc_config() else {
+            return Ok(None);
+        };
+        let mut current = self.oidc.lock().expect("oidc lock");
+        if let Some((c, client)) = current.as_ref()
+            && *c == config
+        {
+            return Ok(Some(client.clone()));
+        }
+        let client = Arc::new(oidc::OidcClient::new(config.clone())?);
+        *current = Some((config, client.clone()));
+        Ok(Some(client))
+    }
+
+    /// Starts an OIDC sign-in: the flow's nonce and PKCE verifier are kept in the database
+    /// under the SHA-256 of its `state` (any node may receive the callback). Returns the URL
+    /// to send the browser to and the `state`, which the console also puts in a cookie.
+    pub async fn oidc_begin(&self, redirect_uri: &str, next: &str) -> Result<(String, String)> {
+        let client = self.oidc_client()?.ok_or_else(|| {
+            trove_core::Error::not_found("single sign-on is not configured ([oidc])")
+        })?;
+        let flow = client.begin(redirect_uri).await?;
+        self.meta
+            .sign_in_flows()
+            .create(
+                &sha256_hex(&flow.state),
+                &trove_store::SignInFlow {
+                    nonce: flow.nonce,
+                    verifier: flow.verifier,
+                    next: next.to_owned(),
+                },
+                trove_core::now_millis() + SIGN_IN_FLOW_TTL_MILLIS,
+            )
+            .await?;
+        Ok((flow.authorization_url, flow.state))
+    }
+
+    /// Ends an OIDC sign-in: takes the flow of `state` (once), redeems `code` with its PKCE
+    /// verifier, checks the ID token (see `oidc`), and signs the user in with the roles their
+    /// groups map to. Returns the principal and the `next` page recorded at the start.
+    pub async fn oidc_finish(
+        &self,
+        state: &str,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<(Principal, String)> {
+        let refused = |why: &str| {
+            trove_core::Error::new(
+                trove_core::ErrorKind::Unauthenticated,
+                format!("single sign-on refused: {why}"),
+            )
+        };
+        let client = self
+            .oidc_client()?
+            .ok_or_else(|| refused("single sign-on is not configured"))?;
+        let flow = self
+            .meta
+            .sign_in_flows()
+            .take(&sha256_hex(state))
+            .await?
+            .ok_or_else(|| refused("this sign-in is unknown, used or expired; start again"))?;
+        let who = client
+            .finish(code, redirect_uri, &flow.verifier, &flow.nonce)
+            .await?;
+        tracing::info!(user = %who.username, subject = %who.subject, groups = ?who.groups, "OIDC identity verified");
+        let principal = self
+            .authenticator
+            .sign_in_oidc(&who.username, &who.groups)
+            .await?;
+        Ok((principal, flow.next))
     }
 }
 

@@ -15,6 +15,7 @@
 //! HTTP framework types: the server it runs in is reached through the small [`Node`] trait.
 
 mod browse;
+mod external;
 mod formats;
 pub mod metrics;
 mod node;
@@ -35,6 +36,7 @@ use trove_core::{BlobStore, ErrorKind};
 use trove_store::MetadataStore;
 
 pub use browse::{AssetView, ComponentView, RepoContent};
+pub use external::{LdapLoginView, LdapView};
 pub use formats::{FormatView, OptionFieldView};
 pub use node::{Node, NodeInfo, UpstreamView};
 pub use repos::{RepoInput, RepoView, kind_name, write_policy_name};

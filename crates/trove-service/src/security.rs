@@ -627,7 +627,15 @@ impl Service {
         let owner = self.meta.security().setting_owner(KEY_REALMS).await?;
         Ok(RealmsView {
             active: self.auth.realms().names(),
-            available: vec!["basic", "docker-token"],
+            // The password realms in the order they are tried, then the token realm.
+            available: {
+                let r = self.auth.realms();
+                if r.ldap_first {
+                    vec!["ldap", "basic", "docker-token"]
+                } else {
+                    vec!["basic", "ldap", "docker-token"]
+                }
+            },
             read_only: match owner.as_deref() {
                 Some("config") => Some("defined in trove.toml"),
                 _ => None,
@@ -651,6 +659,12 @@ impl Service {
             return Err(ServiceError::invalid(
                 "active",
                 "at least one realm must stay active, or nobody can sign in",
+            ));
+        }
+        if realms.ldap && self.auth.ldap_config().is_none() {
+            return Err(ServiceError::invalid(
+                "active",
+                "the ldap realm needs the LDAP settings first (Security → LDAP)",
             ));
         }
         self.auth.set_realms(realms, UI).await?;

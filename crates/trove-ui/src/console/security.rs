@@ -535,7 +535,15 @@ pub(crate) async fn set_realms(
 ) -> HttpResponse {
     let form = Form::parse(&body);
     let ctx = post_ctx!(req, svc, form);
-    match svc.set_realms(&ctx.principal, &form.all("realm")).await {
+    // Password realms in the order chosen: basic first unless "Try LDAP first" is ticked.
+    let mut realms = form.all("realm");
+    realms.sort_by_key(|r| match r.as_str() {
+        "ldap" if form.checked("ldap_first") => 0,
+        "basic" => 1,
+        "ldap" => 2,
+        _ => 3,
+    });
+    match svc.set_realms(&ctx.principal, &realms).await {
         Ok(r) => ctx.done(
             "/admin/access",
             &format!("Active realms: {}.", r.active.join(", ")),

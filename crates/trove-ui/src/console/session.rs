@@ -128,7 +128,7 @@ fn forwarded(req: &HttpRequest, name: &str) -> Option<String> {
 
 /// Whether the browser talks https to us (or to the trusted proxy in front): cookies get
 /// `Secure` then.
-fn secure(req: &HttpRequest) -> bool {
+pub(crate) fn secure(req: &HttpRequest) -> bool {
     req.app_config().secure()
         || (from_trusted_proxy(req)
             && forwarded(req, "x-forwarded-proto").as_deref() == Some("https"))
@@ -271,10 +271,12 @@ struct LoginPage {
     next: String,
     error: Option<String>,
     signed_out: bool,
+    /// The single sign-on button's label, when `[oidc]` is configured.
+    sso: Option<String>,
 }
 
 /// Only console pages are followed after sign-in (no open redirect).
-fn safe_next(next: &str) -> Option<&str> {
+pub(crate) fn safe_next(next: &str) -> Option<&str> {
     (next.starts_with("/admin/")
         && !next.starts_with("/admin/login")
         && !next.contains("//")
@@ -295,6 +297,7 @@ pub(crate) async fn login_page(req: HttpRequest, svc: web::Data<Service>) -> Htt
             next: safe_next(q.get("next")).unwrap_or("").to_owned(),
             error: None,
             signed_out: q.checked("signed_out"),
+            sso: svc.sso_label(),
         },
     )
 }
@@ -306,6 +309,18 @@ async fn start_session(
     secure: bool,
     location: &str,
 ) -> Result<HttpResponse, HttpResponse> {
+    let mut res = see_other(location);
+    add_session(svc, user, secure, &mut res).await?;
+    Ok(res)
+}
+
+/// Starts a session for `user` and sets its cookie on `res`.
+pub(crate) async fn add_session(
+    svc: &Service,
+    user: &str,
+    secure: bool,
+    res: &mut HttpResponse,
+) -> Result<(), HttpResponse> {
     let token = trove_ui::csrf::token();
     let expires = trove_core::now_millis() + LIFETIME_HOURS * 3600 * 1000;
     svc.start_session(
@@ -316,9 +331,8 @@ async fn start_session(
     )
     .await
     .map_err(internal)?;
-    let mut res = see_other(location);
     let _ = res.add_cookie(&session_cookie(token, secure));
-    Ok(res)
+    Ok(())
 }
 
 pub(crate) async fn login(
@@ -351,6 +365,7 @@ pub(crate) async fn login(
                         e => e.message().to_owned(),
                     }),
                     signed_out: false,
+                    sso: svc.sso_label(),
                 },
             );
         }
