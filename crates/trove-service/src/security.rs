@@ -327,6 +327,16 @@ impl Service {
                  (password_env or password_file) and a reload would set it back",
             ));
         }
+        // LDAP and OIDC users (issue 16): their password is the directory's or the provider's.
+        if let Some(where_) = match user.managed_by.as_str() {
+            "ldap" => Some("the LDAP directory"),
+            "oidc" => Some("your identity provider (single sign-on)"),
+            _ => None,
+        } {
+            return Err(ServiceError::forbidden(format!(
+                "your password is managed by {where_}; change it there"
+            )));
+        }
         let ok = match user.password_hash.clone() {
             Some(h) => trove_auth::password::verify_async(change.current.clone(), h).await,
             None => false,
