@@ -232,7 +232,7 @@ struct Inner {
     /// passwords are still being hashed, so a login then waits instead of failing.
     settling: Arc<tokio::sync::RwLock<()>>,
     /// The LDAP client of the current `[ldap]`, rebuilt when it changes.
-    directory: Mutex<Option<(Arc<LdapConfig>, Arc<dyn Directory>)>>,
+    directory: Mutex<Option<ConfiguredDirectory>>,
     /// Used instead of the LDAP client when set (tests).
     directory_override: Mutex<Option<Arc<dyn Directory>>>,
     /// After the directory failed, logins skip it until then (a directory that times out
@@ -240,6 +240,9 @@ struct Inner {
     directory_down_until: Mutex<Option<Instant>>,
     directory_lookups: AtomicU64,
 }
+
+/// A directory client and the `[ldap]` it was built from.
+type ConfiguredDirectory = (Arc<LdapConfig>, Arc<dyn Directory>);
 
 /// How long logins skip a directory that just failed.
 const DIRECTORY_BACKOFF: Duration = Duration::from_secs(2);
@@ -522,7 +525,7 @@ impl Authenticator {
     }
 
     /// The directory of the current `[ldap]` (or the test's), if one is configured.
-    fn directory(&self, policy: &Policy) -> Option<(Arc<LdapConfig>, Arc<dyn Directory>)> {
+    fn directory(&self, policy: &Policy) -> Option<ConfiguredDirectory> {
         let config = policy.ldap.clone()?;
         if let Some(d) = self
             .inner

@@ -49,6 +49,9 @@ pub use trove_store::{ANONYMOUS_USER, PrivilegeKind, SecurityReport, UserStatus}
 
 use policy::PolicyCache;
 
+/// An OIDC client and the `[oidc]` it was built from.
+type ConfiguredOidc = (oidc::OidcConfig, Arc<oidc::OidcClient>);
+
 /// Tunables; the defaults suit a single node as well as several.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -83,7 +86,7 @@ pub struct Auth {
     meta: MetadataStore,
     policy: Arc<PolicyCache>,
     /// The OIDC client of the current `[oidc]` (discovery and keys cached inside).
-    oidc: Arc<std::sync::Mutex<Option<(oidc::OidcConfig, Arc<oidc::OidcClient>)>>>,
+    oidc: Arc<std::sync::Mutex<Option<ConfiguredOidc>>>,
 }
 
 impl Auth {

@@ -7,4 +7,5 @@ mod basic;
 mod config;
 mod ldap;
 mod matrix;
+mod oidc;
 mod tokens;
