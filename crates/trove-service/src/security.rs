@@ -95,6 +95,8 @@ pub struct RoleView {
     pub privileges: Vec<String>,
     /// Contained roles.
     pub roles: Vec<String>,
+    /// LDAP group DNs and OIDC group names whose members get this role (stored normalised).
+    pub external_groups: Vec<String>,
     pub managed_by: String,
     pub read_only: Option<&'static str>,
 }
@@ -111,6 +113,9 @@ pub struct RoleInput {
     /// Names of roles this one contains.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// LDAP group DNs and OIDC group names whose members get this role.
+    #[serde(default)]
+    pub external_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -403,6 +408,10 @@ impl Service {
 
     pub async fn roles(&self, caller: &Principal) -> ServiceResult<Vec<RoleView>> {
         self.require_admin(caller)?;
+        let mut groups: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for (role, group) in self.meta.security().all_role_external_groups().await? {
+            groups.entry(role).or_default().push(group);
+        }
         Ok(self
             .meta
             .security()
@@ -410,6 +419,7 @@ impl Service {
             .await?
             .into_iter()
             .map(|r| RoleView {
+                external_groups: groups.remove(&r.name).unwrap_or_default(),
                 read_only: read_only_reason(&r.managed_by),
                 privileges: r.privileges.iter().map(|p| p.name.clone()).collect(),
                 roles: r.roles,
@@ -439,6 +449,16 @@ impl Service {
             privileges.push(def.clone());
         }
         self.check_roles_exist("roles", &input.roles).await?;
+        if let Some(g) = input
+            .external_groups
+            .iter()
+            .find(|g| g.trim().is_empty() || g.len() > 1024)
+        {
+            return Err(ServiceError::invalid(
+                "external_groups",
+                format!("{g:?}: a group name or DN of 1 to 1024 bytes"),
+            ));
+        }
         if input.roles.iter().any(|r| r == input.name.trim()) {
             return Err(ServiceError::invalid(
                 "roles",
@@ -466,6 +486,8 @@ impl Service {
             });
         }
         self.write_role(&def).await?;
+        self.set_external_groups(&def.name, &input.external_groups)
+            .await?;
         self.role(caller, &def.name).await
     }
 
@@ -488,7 +510,14 @@ impl Service {
         }
         let def = self.role_def(input).await?;
         self.write_role(&def).await?;
+        self.set_external_groups(name, &input.external_groups)
+            .await?;
         self.role(caller, name).await
+    }
+
+    async fn set_external_groups(&self, role: &str, groups: &[String]) -> ServiceResult<()> {
+        self.auth.set_role_external_groups(role, groups).await?;
+        Ok(())
     }
 
     async fn write_role(&self, def: &RoleDef) -> ServiceResult<()> {

@@ -33,6 +33,17 @@ impl Security<'_> {
         .map_err(db_err)
     }
 
+    /// Every role's external groups: `(role name, group)`, sorted.
+    pub async fn all_role_external_groups(&self) -> Result<Vec<(String, String)>> {
+        sqlx::query_as(
+            "SELECT r.name, x.group_name FROM role_external_groups x JOIN roles r ON r.id = x.role_id \
+             ORDER BY r.name, x.group_name",
+        )
+        .fetch_all(self.pool)
+        .await
+        .map_err(db_err)
+    }
+
     /// Replaces the external groups of role `role`; `true` if they changed.
     pub async fn set_role_external_groups(&self, role: &str, groups: &[String]) -> Result<bool> {
         let wanted: BTreeSet<&str> = groups.iter().map(String::as_str).collect();
