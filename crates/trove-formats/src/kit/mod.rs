@@ -14,6 +14,7 @@ pub mod external;
 pub mod html;
 pub mod request;
 pub mod response;
+pub mod tokens;
 pub mod upload;
 
 use std::sync::Arc;
