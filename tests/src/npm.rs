@@ -15,15 +15,7 @@ use tempfile::TempDir;
 use crate::upstream::http_status;
 use crate::util::{poll_until, run, run_unchecked, send_signal, tail_file};
 
-/// Where `scripts/test` installs the npm and PyPI tools the tests start: `$TROVE_TEST_TOOLS`,
-/// else `~/.cache/trove-tests`.
-pub fn tools_dir() -> PathBuf {
-    match std::env::var_os("TROVE_TEST_TOOLS") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-            .join(".cache/trove-tests"),
-    }
-}
+pub use crate::util::tools_dir;
 
 /// The Verdaccio executable; panics (a failure, never a skip) when it is not installed.
 pub fn verdaccio_bin() -> PathBuf {

@@ -1,6 +1,6 @@
 //! A real OpenID Connect provider for the console's single sign-on test: `oidc-provider-mock`
 //! (PyPI; discovery, JWKS, the authorization code flow, RS256 ID tokens) on a free loopback
-//! port. scripts/test installs it into `<workspace>/.cache/oidc-provider-mock` with pip; the
+//! port. scripts/test installs it into `$TROVE_TEST_TOOLS/oidc-provider-mock` with pip; the
 //! test fails (never skips) when it is missing. Dropping it stops the provider.
 
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use crate::util::{describe, poll_until, tail_file};
 
 /// Where scripts/test puts the package (`pip install --target`).
 pub fn install_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/oidc-provider-mock")
+    crate::util::tools_dir().join("oidc-provider-mock")
 }
 
 /// A running provider.
@@ -38,8 +38,8 @@ impl OidcProvider {
         assert!(
             lib.join("oidc_provider_mock").is_dir(),
             "oidc-provider-mock is missing in {}: run scripts/test, or \
-             python3 -m pip install --isolated --cache-dir .cache/pip --target \
-             .cache/oidc-provider-mock oidc-provider-mock==0.3.4",
+             python3 -m pip install --isolated --target {} oidc-provider-mock==0.3.4",
+            lib.display(),
             lib.display()
         );
         let dir = tempfile::Builder::new()
