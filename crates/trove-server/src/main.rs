@@ -4,6 +4,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use trove_server::Config;
 
+/// jemalloc, configured at build time (`.cargo/config.toml`): see the `jemalloc` feature.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Trove: an artifact repository manager (Docker/OCI registry, pull-through cache, groups).
 #[derive(Parser)]
 #[command(version, about)]
