@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use trove_core::{Error, RepositoryConfig, Result};
 use trove_store::MetadataStore;
 
-use crate::authn::AuthError;
+use crate::authn::{AuthError, Identity};
 use crate::model::{Action, ActionSet, Principal};
 use crate::policy::Authorizer;
 
@@ -90,6 +90,10 @@ pub struct Claims {
     pub uid: Option<String>,
     #[serde(default)]
     pub access: Vec<AccessClaim>,
+    /// The API token this token was minted from (its selector): it must still be valid at
+    /// every use, and its narrowing applies (see `Authenticator::identify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<String>,
 }
 
 impl Claims {
@@ -228,9 +232,25 @@ impl TokenService {
     /// intersection the docker token spec asks for). Entries left with no action are dropped; a
     /// token with no access at all is still valid (it only proves who the caller is).
     pub fn issue(&self, principal: &Principal, requested: &[RequestedAccess<'_>]) -> Result<Token> {
+        self.issue_for(&Identity::of(principal.clone()), requested)
+    }
+
+    /// [`Self::issue`] for a caller who may have come with an API token: what it grants is
+    /// narrowed by the API token too, and the token names it (`tid`), so revoking the API
+    /// token stops this one at its next use.
+    pub fn issue_for(
+        &self,
+        identity: &Identity,
+        requested: &[RequestedAccess<'_>],
+    ) -> Result<Token> {
+        let principal = &identity.principal;
         let mut access: Vec<(AccessClaim, ActionSet)> = Vec::new();
         for r in requested {
             let allowed = self.inner.authorizer.allowed_actions(principal, r.repo);
+            let allowed = match &identity.api_token {
+                Some(g) => g.narrow(r.repo.name.as_str(), allowed),
+                None => allowed,
+            };
             let granted: Vec<&ScopeAction> = r
                 .actions
                 .iter()
@@ -289,6 +309,7 @@ impl TokenService {
                 Principal::User { id, .. } => Some(id.clone()),
             },
             access,
+            tid: identity.api_token.as_ref().map(|g| g.id.clone()),
         };
         let token = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -334,25 +355,10 @@ impl TokenService {
     }
 }
 
-/// `2026-11-22T10:00:00Z` from Unix seconds (days-from-civil inverse, H. Hinnant).
+/// `2026-11-22T10:00:00Z` from Unix seconds.
 fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
 }
 
 #[cfg(test)]

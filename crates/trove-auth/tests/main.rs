@@ -3,7 +3,10 @@
 
 mod common;
 
+mod api_tokens;
 mod basic;
 mod config;
+mod ldap;
 mod matrix;
+mod oidc;
 mod tokens;

@@ -169,7 +169,7 @@ struct Entry {
 impl GeneratedCache {
     /// Past either bound the cache starts over: documents are cheap to recompute once, and
     /// the bound keeps a node's memory flat whatever clients ask for.
-    const MAX_DOCS: usize = 256;
+    const MAX_DOCS: usize = 4096;
     const MAX_BYTES: usize = 32 << 20;
 
     /// The document `format` generates at `path` from the rows it reads through `index`, in

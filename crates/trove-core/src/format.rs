@@ -112,9 +112,19 @@ pub struct Fetched<'a> {
 pub struct Rewritten {
     pub doc: Generated,
     /// Paths of this repository whose upstream URL is not derivable from the path (an npm
-    /// tarball on a CDN, a wheel on another host), with that absolute URL. The proxy records
-    /// them and fetches those paths from there.
-    pub links: Vec<(AssetPath, String)>,
+    /// tarball on a CDN, a wheel on another host). The proxy records them and fetches those
+    /// paths from there.
+    pub links: Vec<Link>,
+}
+
+/// A path a fetched document teaches: where upstream it lives and, when the document says,
+/// what its bytes hash to (npm's `dist.integrity`, a wheel link's `#sha256=`), which the proxy
+/// checks before it keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub path: AssetPath,
+    pub url: String,
+    pub digest: Option<Digest>,
 }
 
 /// Read access to a repository's own asset rows, handed to `FormatSpec::generate`.

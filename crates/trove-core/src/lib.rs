@@ -21,7 +21,7 @@ pub use digest::{Algorithm, Digest};
 pub use documents::{GeneratedCache, open_asset};
 pub use error::{Error, ErrorKind, Result};
 pub use format::{
-    ATTR_UPSTREAM_STALE, AssetClass, AssetIndex, Fetched, FormatId, FormatSpec, Generated,
+    ATTR_UPSTREAM_STALE, AssetClass, AssetIndex, Fetched, FormatId, FormatSpec, Generated, Link,
     MergePart, Rewritten, UpstreamHeaders, UpstreamRequest,
 };
 pub use lifecycle::{AssetRef, AssetRole, RefKind, RepoLifecycle, StorageLimits, VersionOf};

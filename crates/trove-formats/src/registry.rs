@@ -123,6 +123,8 @@ impl FormatRegistry {
             Box::new(crate::docker::Docker),
             #[cfg(feature = "raw")]
             Box::new(crate::raw::Raw),
+            #[cfg(feature = "npm")]
+            Box::new(crate::npm::Npm),
         ];
         FormatRegistry { formats }
     }

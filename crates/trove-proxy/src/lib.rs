@@ -32,7 +32,7 @@ use trove_core::{
     BlobStore, ByteRange, Ctx, Digest, Error, ErrorKind, Fetched, FormatSpec, KindConfig, NewAsset,
     Page, ProxyConfig, Repository, RepositoryConfig, Result, UpstreamRequest, now_millis,
 };
-use trove_store::{Link, MetadataStore, Quota};
+use trove_store::{Link, MetadataStore, Quota, StoredLink};
 
 use flight::{Flight, Waited, error_of, outcome_of};
 pub use upstream::{Credentials, UpstreamStatus};
@@ -220,14 +220,22 @@ impl Inner {
     }
 
     /// The request that fetches `path` (stored at `key`): from the URL a fetched document
-    /// recorded for it (an npm tarball on a CDN), else where the format says.
-    async fn request_for(&self, path: &AssetPath, key: &AssetPath) -> Result<UpstreamRequest> {
+    /// recorded for it (an npm tarball on a CDN), else where the format says; with the digest
+    /// that document announced for it, when it did.
+    async fn request_for(
+        &self,
+        path: &AssetPath,
+        key: &AssetPath,
+    ) -> Result<(UpstreamRequest, Option<Digest>)> {
         match self.meta.links().get(&self.cfg.id, key.as_str()).await? {
-            Some(url) => Ok(UpstreamRequest {
-                url,
-                ..Default::default()
-            }),
-            None => self.format.upstream(&self.proxy, path),
+            Some(link) => Ok((
+                UpstreamRequest {
+                    url: link.url,
+                    ..Default::default()
+                },
+                link.digest,
+            )),
+            None => Ok((self.format.upstream(&self.proxy, path)?, None)),
         }
     }
 
@@ -345,7 +353,7 @@ impl Inner {
         cached: &AssetMeta,
         flight: &Arc<Flight>,
     ) -> Result<Option<AssetMeta>> {
-        let mut req = self.request_for(path, key).await?;
+        let (mut req, _) = self.request_for(path, key).await?;
         let attr = |k: &str| {
             cached
                 .attrs
@@ -468,10 +476,14 @@ impl Inner {
                 url: &req.url,
             },
         )?;
-        let links: Vec<(String, String)> = rewritten
+        let links: Vec<StoredLink> = rewritten
             .links
             .into_iter()
-            .map(|(p, url)| (self.format.storage_path(&p).as_str().to_owned(), url))
+            .map(|l| StoredLink {
+                path: self.format.storage_path(&l.path).as_str().to_owned(),
+                url: l.url,
+                digest: l.digest,
+            })
             .collect();
         let attrs = self.upstream_attrs(&headers);
         let meta = self
@@ -492,7 +504,7 @@ impl Inner {
         key: &AssetPath,
         doc: trove_core::Generated,
         attrs: serde_json::Value,
-        links: &[(String, String)],
+        links: &[StoredLink],
     ) -> Result<AssetMeta> {
         let digest = Digest::of(Algorithm::Sha256, &doc.bytes);
         let id = self.blobs.begin_upload().await?;
@@ -537,7 +549,7 @@ impl Inner {
         res: Option<reqwest::Response>,
     ) -> Result<Option<AssetMeta>> {
         let started = Instant::now();
-        let req = self.request_for(path, key).await?;
+        let (req, announced) = self.request_for(path, key).await?;
         let res = match res {
             Some(res) => res,
             None => match self.upstream.send(Method::GET, &req).await? {
@@ -561,10 +573,13 @@ impl Inner {
         let headers = headers_of(res.headers());
         let content_type = headers.get("content-type").map(str::to_owned);
         let expected_len = res.content_length();
+        // What the bytes must hash to: the digest the path names, else the one the document
+        // that linked here announced.
         let known = match class {
             AssetClass::Content { digest } => digest.clone(),
             _ => None,
-        };
+        }
+        .or(announced);
         if let (Some(d), Some(len)) = (&known, expected_len) {
             flight.set_early(AssetMeta {
                 path: path.clone(),
@@ -676,7 +691,7 @@ impl Inner {
     /// a blob usually does not want it).
     async fn head_upstream(&self, path: &AssetPath, digest: &Digest) -> Result<Option<AssetMeta>> {
         let key = self.format.storage_path(path);
-        let req = self.request_for(path, &key).await?;
+        let (req, _) = self.request_for(path, &key).await?;
         let Some(res) = self.upstream.send(Method::HEAD, &req).await? else {
             return Ok(None);
         };

@@ -135,8 +135,8 @@ fn answer(
     let _ = stream.flush();
 }
 
-/// `/pkg/<name>` is a document of lines `file <absolute URL>`; cached, each line becomes
-/// `file /files/<name>/<basename>` and teaches that path's URL. `/files/<name>/<f>` is content
+/// `/pkg/<name>` is a document of lines `file <absolute URL> [<digest>]`; cached, each line
+/// becomes `file /files/<name>/<basename>` and teaches that path's URL (and digest). `/files/<name>/<f>` is content
 /// found through `/pkg/<name>`. Variant `count` of a document is its number of lines.
 struct DocFormat;
 
@@ -172,11 +172,17 @@ impl FormatSpec for DocFormat {
         let mut doc = String::new();
         let mut links = Vec::new();
         for line in String::from_utf8_lossy(&fetched.bytes).lines() {
-            let url = line.trim_start_matches("file ");
+            let mut words = line.trim_start_matches("file ").split(' ');
+            let url = words.next().unwrap_or_default();
+            let digest = words.next().map(Digest::parse).transpose()?;
             let base = url.rsplit('/').next().unwrap_or_default();
             let local = format!("/files/{name}/{base}");
             doc.push_str(&format!("file {local}\n"));
-            links.push((AssetPath::parse(&local)?, url.to_owned()));
+            links.push(trove_core::Link {
+                path: AssetPath::parse(&local)?,
+                url: url.to_owned(),
+                digest,
+            });
         }
         Ok(Rewritten {
             doc: Generated {
@@ -313,5 +319,72 @@ async fn documents_are_rewritten_teach_links_render_variants_and_revalidate() {
         cdn.seen("/cdn/demo-1.tgz").len(),
         1,
         "content is cached for good"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_file_must_hash_to_the_digest_its_document_announced() {
+    let (listener, url) = Server::bind();
+    let good = Digest::of(Algorithm::Sha512, b"the real bytes");
+    let doc = format!(
+        "file {url}/files/ok.tgz {good}\nfile {url}/files/bad.tgz {good}\nfile {url}/files/plain.tgz\n"
+    );
+    let remote = Server::serve(
+        listener,
+        &[
+            ("/private/pkg/d", doc.as_bytes()),
+            ("/files/ok.tgz", b"the real bytes"),
+            ("/files/bad.tgz", b"tampered bytes"),
+            ("/files/plain.tgz", b"no digest announced"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let repo = proxy_of(&remote.url(), &dir).await;
+    let ctx = Ctx::default();
+    assert_eq!(
+        fetch(&repo, &ctx, "/files/d/ok.tgz").await,
+        b"the real bytes"
+    );
+    let meta = repo
+        .inner
+        .meta
+        .assets()
+        .get(&repo.inner.cfg.id, "/files/d/ok.tgz")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(meta.blob.digest, good, "kept under the announced digest");
+    let bad = repo
+        .get(&ctx, &AssetPath::parse("/files/d/bad.tgz").unwrap(), None)
+        .await;
+    let e = match bad {
+        Err(e) => e,
+        Ok(Some(a)) => {
+            // Streamed while downloading: the body must end in an error, not the bytes.
+            let mut body = a.body;
+            let mut failed = false;
+            while let Some(chunk) = body.next().await {
+                failed |= chunk.is_err();
+            }
+            assert!(failed, "tampered bytes were served whole");
+            Error::new(ErrorKind::Upstream, "streamed")
+        }
+        Ok(None) => panic!("not found"),
+    };
+    assert_eq!(e.kind, ErrorKind::Upstream, "{e:?}");
+    assert!(
+        repo.inner
+            .meta
+            .assets()
+            .get(&repo.inner.cfg.id, "/files/d/bad.tgz")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing cached for bytes that do not match"
+    );
+    // Without an announced digest the bytes are kept by their own SHA-256.
+    assert_eq!(
+        fetch(&repo, &ctx, "/files/d/plain.tgz").await,
+        b"no digest announced"
     );
 }

@@ -33,6 +33,14 @@ pub struct Config {
     /// `[[cleanup_policy]]`.
     #[serde(default, rename = "cleanup_policy")]
     pub cleanup_policies: Vec<crate::lifecycle::config::PolicyDecl>,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// `[ldap]`: the directory of the `ldap` realm (docs/security.md, "LDAP").
+    #[serde(default)]
+    pub ldap: Option<trove_auth::ldap::LdapConfig>,
+    /// `[oidc]`: single sign-on for the console (docs/security.md, "OIDC").
+    #[serde(default)]
+    pub oidc: Option<trove_auth::oidc::OidcConfig>,
     /// `repositories` as rows, built by the checks of [`Config::from_toml_str`].
     #[serde(skip)]
     declared: Vec<DeclaredRepo>,
@@ -50,6 +58,22 @@ pub struct SecurityConfig {
     pub realms: Option<Vec<String>>,
     /// Bearer token lifetime in seconds (default 300).
     pub token_ttl: Option<u64>,
+}
+
+/// `[audit]`: the audit log (issue 16).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Days an entry is kept (default 365); `0` keeps every entry.
+    pub retention_days: Option<u64>,
+}
+
+impl AuditConfig {
+    pub const DEFAULT_RETENTION_DAYS: u64 = 365;
+
+    pub fn retention_days(&self) -> u64 {
+        self.retention_days.unwrap_or(Self::DEFAULT_RETENTION_DAYS)
+    }
 }
 
 /// `[[user]]`. Passwords are read from an environment variable or a file, never written in the
@@ -368,6 +392,8 @@ impl Config {
             realms: self.security.realms.clone(),
             roles: self.roles.clone(),
             users,
+            ldap: self.ldap.clone(),
+            oidc: self.oidc.clone(),
         })
     }
 
@@ -396,6 +422,15 @@ impl Config {
     fn validate(&self) -> anyhow::Result<Vec<DeclaredRepo>> {
         self.rules()?;
         self.trusted_proxies()?;
+        // [ldap], [oidc], external_groups and a realm without its section.
+        trove_auth::validate_external(&trove_auth::SecurityDecl {
+            realms: self.security.realms.clone(),
+            roles: self.roles.clone(),
+            ldap: self.ldap.clone(),
+            oidc: self.oidc.clone(),
+            ..Default::default()
+        })
+        .map_err(|e| anyhow::anyhow!("{}", e.msg))?;
         for u in &self.users {
             if u.password.is_some() {
                 bail!(
@@ -622,7 +657,7 @@ mod tests {
             ("[server]\nlisten = \"x\"", "invalid socket address"),
             ("[server]\nlisen = \"127.0.0.1:1\"", "unknown field `lisen`"),
             (
-                "[[repository]]\nname = \"a\"\nformat = \"npm\"\nkind = \"hosted\"",
+                "[[repository]]\nname = \"a\"\nformat = \"gems\"\nkind = \"hosted\"",
                 "unknown format",
             ),
             (

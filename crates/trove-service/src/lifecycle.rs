@@ -4,10 +4,10 @@
 //! last runs, running one now or as a dry run, and purging a repository's content.
 
 use serde::{Deserialize, Serialize};
-use trove_auth::Principal;
 use trove_store::{PolicyRow, TaskRun};
 
-use crate::{Service, ServiceError, ServiceResult, UI, read_only_reason};
+use crate::audit::json_of;
+use crate::{Actor, Service, ServiceError, ServiceResult, UI, read_only_reason};
 
 /// A cleanup policy as written: the keys of `[[cleanup_policy]]` in trove.toml.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -206,7 +206,7 @@ pub struct PurgeView {
 
 impl Service {
     /// Every cleanup policy, by name (administrators).
-    pub async fn cleanup_policies(&self, caller: &Principal) -> ServiceResult<Vec<PolicyView>> {
+    pub async fn cleanup_policies(&self, caller: &Actor) -> ServiceResult<Vec<PolicyView>> {
         self.require_admin(caller)?;
         let rows = self.meta.cleanup().list().await?;
         let mut out = Vec::new();
@@ -217,7 +217,7 @@ impl Service {
         Ok(out)
     }
 
-    pub async fn cleanup_policy(&self, caller: &Principal, name: &str) -> ServiceResult<PolicyView> {
+    pub async fn cleanup_policy(&self, caller: &Actor, name: &str) -> ServiceResult<PolicyView> {
         self.require_admin(caller)?;
         let row = self
             .meta
@@ -231,20 +231,24 @@ impl Service {
 
     pub async fn create_cleanup_policy(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         input: &PolicyInput,
     ) -> ServiceResult<PolicyView> {
         self.require_admin(caller)?;
         let row = validate_policy(input)?;
         self.meta.cleanup().create(&row).await?;
-        self.refresh().await?;
-        tracing::info!(policy = %row.name, by = %caller, "cleanup policy created");
-        self.cleanup_policy(caller, &row.name).await
+        let applied = self.refresh().await;
+        tracing::info!(policy = %row.name, by = %**caller, "cleanup policy created");
+        let after = self.cleanup_policy(caller, &row.name).await;
+        self.record(caller, "create", "cleanup-policy", &row.name, None, after.as_ref().ok().and_then(json_of))
+            .await;
+        applied?;
+        after
     }
 
     pub async fn update_cleanup_policy(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         name: &str,
         input: &PolicyInput,
     ) -> ServiceResult<PolicyView> {
@@ -256,22 +260,37 @@ impl Service {
             ));
         }
         let row = validate_policy(input)?;
+        let before = self.cleanup_policy(caller, name).await.ok();
         self.meta.cleanup().update(&row).await?;
-        self.refresh().await?;
-        tracing::info!(policy = %name, by = %caller, "cleanup policy updated");
-        self.cleanup_policy(caller, name).await
+        let applied = self.refresh().await;
+        tracing::info!(policy = %name, by = %**caller, "cleanup policy updated");
+        let after = self.cleanup_policy(caller, name).await;
+        self.record(
+            caller,
+            "update",
+            "cleanup-policy",
+            name,
+            before.as_ref().and_then(json_of),
+            after.as_ref().ok().and_then(json_of),
+        )
+        .await;
+        applied?;
+        after
     }
 
-    pub async fn delete_cleanup_policy(&self, caller: &Principal, name: &str) -> ServiceResult<()> {
+    pub async fn delete_cleanup_policy(&self, caller: &Actor, name: &str) -> ServiceResult<()> {
         self.require_admin(caller)?;
+        let before = self.cleanup_policy(caller, name).await.ok();
         self.meta.cleanup().delete(name, UI).await?;
-        self.refresh().await?;
-        tracing::info!(policy = %name, by = %caller, "cleanup policy deleted");
-        Ok(())
+        let applied = self.refresh().await;
+        tracing::info!(policy = %name, by = %**caller, "cleanup policy deleted");
+        self.record(caller, "delete", "cleanup-policy", name, before.as_ref().and_then(json_of), None)
+            .await;
+        applied
     }
 
     /// The node's tasks with their last runs (administrators).
-    pub async fn tasks(&self, caller: &Principal) -> ServiceResult<Vec<TaskView>> {
+    pub async fn tasks(&self, caller: &Actor) -> ServiceResult<Vec<TaskView>> {
         self.require_admin(caller)?;
         let specs = self.node.tasks().await?;
         let mut out = Vec::new();
@@ -281,7 +300,7 @@ impl Service {
         Ok(out)
     }
 
-    pub async fn task(&self, caller: &Principal, id: &str) -> ServiceResult<TaskView> {
+    pub async fn task(&self, caller: &Actor, id: &str) -> ServiceResult<TaskView> {
         self.require_admin(caller)?;
         let spec = self
             .node
@@ -314,14 +333,24 @@ impl Service {
     /// on if the caller goes away.
     pub async fn run_task(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         id: &str,
         dry_run: bool,
     ) -> ServiceResult<RunView> {
         self.require_admin(caller)?;
-        tracing::info!(task = %id, dry_run, by = %caller, "task run asked for");
+        tracing::info!(task = %id, dry_run, by = %**caller, "task run asked for");
         match self.node.run_task(id, dry_run).await {
-            Ok(Some(run)) => Ok(run.into()),
+            Ok(Some(run)) => {
+                // A real run deletes content: the audit log says who asked and what went.
+                if !dry_run {
+                    let summary = serde_json::json!({
+                        "run": run.id, "outcome": run.outcome, "deleted": run.deleted,
+                        "bytes_freed": run.bytes_freed, "errors": run.errors,
+                    });
+                    self.record(caller, "run", "task", id, None, Some(summary)).await;
+                }
+                Ok(run.into())
+            }
             Ok(None) => Err(ServiceError::not_found(format!("no task {id}"))),
             Err(e) => match e.downcast::<trove_core::Error>() {
                 Ok(core) => Err(core.into()),
@@ -334,7 +363,7 @@ impl Service {
     /// back at the next garbage collection. A repository removed from trove.toml (disabled,
     /// kept until purged) is removed too. Immutable tags do not stop a purge: it is an
     /// administrator's explicit act.
-    pub async fn purge_repository(&self, caller: &Principal, name: &str) -> ServiceResult<PurgeView> {
+    pub async fn purge_repository(&self, caller: &Actor, name: &str) -> ServiceResult<PurgeView> {
         self.require_admin(caller)?;
         let records = self.meta.repos().records().await?;
         let record = records
@@ -342,11 +371,13 @@ impl Service {
             .find(|r| r.config.name.as_str() == name)
             .ok_or_else(|| ServiceError::not_found(format!("no repository named {name}")))?;
         let report = purge(&self.meta, self.blobs.as_ref(), record).await?;
-        self.refresh().await?;
+        let applied = self.refresh().await;
         tracing::warn!(
-            repository = %name, by = %caller, deleted = report.deleted_assets,
+            repository = %name, by = %**caller, deleted = report.deleted_assets,
             removed = report.repository_removed, "repository purged"
         );
+        self.record(caller, "purge", "repository", name, None, json_of(&report)).await;
+        applied?;
         Ok(report)
     }
 }
@@ -415,7 +446,7 @@ mod tests {
         let cases = [
             (serde_json::json!({"name": "none"}), "keep_latest", "at least one criterion"),
             (serde_json::json!({"name": "-x", "keep_latest": 1}), "name", "invalid cleanup policy name"),
-            (serde_json::json!({"name": "f", "format": "npm", "keep_latest": 1}), "format", "unknown format"),
+            (serde_json::json!({"name": "f", "format": "cobol", "keep_latest": 1}), "format", "unknown format"),
             (serde_json::json!({"name": "r", "name_regex": "(x"}), "name_regex", "not a valid regular expression"),
         ];
         for (json, field, want) in cases {

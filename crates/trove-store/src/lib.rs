@@ -3,7 +3,7 @@
 //! tests), and the modes of the files they keep ([`files`]: the user's alone).
 //!
 //! The metadata store is split by sub-API (`repos`, `assets`, `uploads`, `rules`, `sessions`,
-//! `security/*`) over one backend module, `sqlite`, which alone knows SQLite's pragmas,
+//! `security/*`, `api_tokens`, `audit`) over one backend module, `sqlite`, which alone knows SQLite's pragmas,
 //! transaction syntax, error codes and dialect; its public API exposes no sqlx types, so a
 //! PostgreSQL backend can arrive behind the same API (docs/decisions/0011). Both kinds of store
 //! have a contract suite in [`testing`] that every backend must pass.
@@ -13,8 +13,10 @@
 //! graph) and, for now, the reconcile rules of rows declared in trove.toml. It must never
 //! depend on HTTP frameworks, on `trove-auth`, or on any format or repository kind.
 
+mod api_tokens;
 mod assets;
 mod cleanup;
+mod audit;
 pub mod files;
 mod fs_blobs;
 mod gc;
@@ -26,6 +28,7 @@ mod repos;
 mod rules;
 pub mod security;
 mod sessions;
+mod sign_in_flows;
 mod sqlite;
 mod tasks;
 mod uploads;
@@ -38,8 +41,10 @@ pub use cleanup::{Cleanup, PolicyRow};
 pub use gc::{Candidate, Collected, Gc, Retention};
 pub use leases::{LeaseRow, Leases};
 pub use tasks::{RunEnd, TaskRun, Tasks};
+pub use api_tokens::{ApiTokenRow, ApiTokens, NewApiToken};
+pub use audit::{Audit, AuditEntry, AuditQuery, MAX_PAGE as AUDIT_MAX_PAGE, NewAuditEntry};
 pub use fs_blobs::FsBlobStore;
-pub use links::Links;
+pub use links::{Links, StoredLink};
 pub use mem_blobs::MemBlobStore;
 pub use meta::MetadataStore;
 pub use repos::{DeclaredRepo, ReconcileReport, RepoRecord, Repos};
@@ -49,7 +54,9 @@ pub use security::{
     PrivilegeKind, PrivilegeRecord, RoleDef, RoleRecord, SIGNING_KEY_FILE, Security,
     SecurityReport, SecuritySnapshot, UserGrants, UserRow, UserStatus,
 };
+pub use security::{KEY_LDAP, KEY_OIDC};
 pub use sessions::{SessionRow, Sessions};
+pub use sign_in_flows::{SignInFlow, SignInFlows};
 pub use uploads::{UploadRow, Uploads};
 
 use trove_core::{Algorithm, Digest};

@@ -6,6 +6,7 @@
 //! ([`errors`]).
 
 pub mod access;
+pub mod audit;
 pub mod body;
 pub mod caller;
 pub mod errors;
@@ -13,6 +14,7 @@ pub mod external;
 pub mod html;
 pub mod request;
 pub mod response;
+pub mod tokens;
 pub mod upload;
 
 use std::sync::Arc;

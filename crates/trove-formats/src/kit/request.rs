@@ -27,6 +27,9 @@ pub struct Facts {
     /// The client went away before the request was complete (an aborted upload): not a
     /// server error.
     pub aborted: bool,
+    /// The path to log instead of the request's, when that carries a secret (npm logout puts
+    /// the token in the path).
+    pub path: Option<String>,
 }
 
 /// Shared between the middleware (which logs it) and the handlers (which fill it).

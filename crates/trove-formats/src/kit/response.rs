@@ -39,3 +39,18 @@ pub fn upstream_headers(meta: &AssetMeta) -> Vec<(&'static str, String)> {
         ("X-Trove-Upstream", format!("stale; {why}")),
     ]
 }
+
+/// Whether the request's `If-None-Match` names `etag` (or `*`), weak tags matching too
+/// (RFC 9110 §13.1.2); `None` when the request has no `If-None-Match`.
+pub fn if_none_match(req: &actix_web::HttpRequest, etag: &str) -> Option<bool> {
+    let v = req
+        .headers()
+        .get(actix_web::http::header::IF_NONE_MATCH)?
+        .to_str()
+        .ok()?;
+    Some(
+        v.split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == "*" || t == etag),
+    )
+}

@@ -212,9 +212,9 @@ async fn serve(req: RepoRequest) -> Answer {
     let front = &req.front;
     let identity = caller::identify(&front.auth, &req.http)
         .await
-        .map_err(|e| match e {
-            trove_auth::AuthError::Internal(e) => RawError::from_core(e),
-            e => RawError::refused(Refusal::Challenge(e.to_string())),
+        .map_err(|e| match e.into_service_failure() {
+            Ok(f) => RawError::from_core(f),
+            Err(e) => RawError::refused(Refusal::Challenge(e.to_string())),
         })?;
     let allow = |action: Action| {
         access::check(
@@ -235,7 +235,14 @@ async fn serve(req: RepoRequest) -> Answer {
         Method::GET | Method::HEAD if folder => list(&req, repo.as_ref(), &ctx, &path).await,
         Method::GET | Method::HEAD => get(&req, repo.as_ref(), &ctx, &path).await,
         Method::PUT => put(req, repo, &ctx, &identity, &path).await,
-        _ => delete(repo.as_ref(), &ctx, &path).await,
+        _ => {
+            let answer = delete(repo.as_ref(), &ctx, &path).await;
+            if answer.is_ok() {
+                crate::kit::audit::content_deleted(front, &req.http, &identity, &req.name, &path)
+                    .await;
+            }
+            answer
+        }
     }
 }
 
@@ -253,18 +260,11 @@ fn etag(meta: &AssetMeta) -> String {
 
 /// Whether the client's copy is current (RFC 9110 §13.1.2, §13.1.3).
 fn not_modified(req: &HttpRequest, meta: &AssetMeta) -> bool {
-    let headers = req.headers();
-    if let Some(v) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
-        let tag = etag(meta);
-        return v
-            .split(',')
-            .map(|t| t.trim().trim_start_matches("W/"))
-            .any(|t| t == "*" || t == tag);
+    if let Some(matched) = response::if_none_match(req, &etag(meta)) {
+        return matched;
     }
-    let since = headers
+    let since = req
+        .headers()
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<HttpDate>().ok());

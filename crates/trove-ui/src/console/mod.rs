@@ -39,7 +39,9 @@ macro_rules! try_page {
 }
 
 mod browse;
+mod external;
 mod form;
+pub(crate) mod governance;
 mod repos;
 mod rules;
 mod security;
@@ -83,6 +85,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/static/trove.css", get().to(css))
         .route("/admin/login", get().to(session::login_page))
         .route("/admin/login", post().to(session::login))
+        // Single sign-on (OIDC) and the LDAP page (issue 16).
+        .route("/admin/login/sso", get().to(external::sso_start))
+        .route(
+            "/admin/login/sso/callback",
+            get().to(external::sso_callback),
+        )
+        .route("/admin/ldap", get().to(external::ldap))
+        .route("/admin/ldap", post().to(external::ldap_post))
         .route("/admin/logout", post().to(session::logout))
         .route("/admin/password", get().to(session::password_page))
         .route("/admin/password", post().to(session::change_password))
@@ -137,7 +147,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/rules/new", post().to(rules::create))
         .route("/admin/rule/{name}", get().to(rules::edit_form))
         .route("/admin/rule/{name}", post().to(rules::update))
-        .route("/admin/rule/{name}/delete", post().to(rules::delete));
+        .route("/admin/rule/{name}/delete", post().to(rules::delete))
+        // API tokens and the audit log (issue 16).
+        .route("/admin/tokens", get().to(governance::tokens))
+        .route("/admin/tokens", post().to(governance::create_token))
+        .route("/admin/tokens/revoke", post().to(governance::revoke_token))
+        .route("/admin/audit", get().to(governance::audit))
+        .route("/admin/audit/export", get().to(governance::export));
 }
 
 async fn css() -> HttpResponse {

@@ -11,11 +11,10 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use base64::Engine as _;
-use trove_auth::Principal;
 use trove_formats::kit::{Frontend, external::first_header};
 
 use super::{Chrome, ErrorPage, Form, FormError, refuse, render, see_other};
-use trove_service::{PasswordChange, Service, ServiceError};
+use trove_service::{Actor, PasswordChange, Service, ServiceError};
 
 pub(crate) const SESSION_COOKIE: &str = "trove_session";
 const NOTICE_COOKIE: &str = "trove_notice";
@@ -24,7 +23,9 @@ pub(crate) const LIFETIME_HOURS: i64 = 12;
 
 /// The signed-in caller of a console request.
 pub(crate) struct Ctx {
-    pub principal: Principal,
+    /// The signed-in user, with the client's address, for the service's checks and its audit
+    /// log.
+    pub actor: Actor,
     pub user: String,
     /// Shows the administration pages in the navigation (the service decides access).
     pub admin: bool,
@@ -116,6 +117,26 @@ fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The client's address, through trusted proxies (the audit log's "from where").
+/// The caller of a sign-in page: nobody yet, from the client's address.
+pub(super) fn anonymous_from(req: &HttpRequest, svc: &Service) -> Actor {
+    Actor::anonymous(trove_service::FrontEnd::Console, client_ip(req, svc))
+}
+
+fn client_ip(req: &HttpRequest, svc: &Service) -> Option<std::net::IpAddr> {
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    svc.client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        Some(forwarded.join(","))
+            .as_deref()
+            .filter(|f| !f.is_empty()),
+    )
+}
+
 /// Whether the direct peer is one of `[server] trusted_proxies`.
 fn from_trusted_proxy(req: &HttpRequest) -> bool {
     req.app_data::<web::Data<Frontend>>()
@@ -128,7 +149,7 @@ fn forwarded(req: &HttpRequest, name: &str) -> Option<String> {
 
 /// Whether the browser talks https to us (or to the trusted proxy in front): cookies get
 /// `Secure` then.
-fn secure(req: &HttpRequest) -> bool {
+pub(crate) fn secure(req: &HttpRequest) -> bool {
     req.app_config().secure()
         || (from_trusted_proxy(req)
             && forwarded(req, "x-forwarded-proto").as_deref() == Some("https"))
@@ -193,7 +214,7 @@ async fn current(req: &HttpRequest, svc: &Service) -> Result<Option<Ctx>, HttpRe
         return Ok(None);
     };
     Ok(Some(Ctx {
-        principal: s.principal,
+        actor: Actor::session(s.principal, client_ip(req, svc)),
         user: s.user,
         admin: s.admin,
         csrf: s.csrf,
@@ -271,10 +292,12 @@ struct LoginPage {
     next: String,
     error: Option<String>,
     signed_out: bool,
+    /// The single sign-on button's label, when `[oidc]` is configured.
+    sso: Option<String>,
 }
 
 /// Only console pages are followed after sign-in (no open redirect).
-fn safe_next(next: &str) -> Option<&str> {
+pub(crate) fn safe_next(next: &str) -> Option<&str> {
     (next.starts_with("/admin/")
         && !next.starts_with("/admin/login")
         && !next.contains("//")
@@ -295,6 +318,7 @@ pub(crate) async fn login_page(req: HttpRequest, svc: web::Data<Service>) -> Htt
             next: safe_next(q.get("next")).unwrap_or("").to_owned(),
             error: None,
             signed_out: q.checked("signed_out"),
+            sso: svc.sso_label(),
         },
     )
 }
@@ -306,6 +330,18 @@ async fn start_session(
     secure: bool,
     location: &str,
 ) -> Result<HttpResponse, HttpResponse> {
+    let mut res = see_other(location);
+    add_session(svc, user, secure, &mut res).await?;
+    Ok(res)
+}
+
+/// Starts a session for `user` and sets its cookie on `res`.
+pub(crate) async fn add_session(
+    svc: &Service,
+    user: &str,
+    secure: bool,
+    res: &mut HttpResponse,
+) -> Result<(), HttpResponse> {
     let token = trove_ui::csrf::token();
     let expires = trove_core::now_millis() + LIFETIME_HOURS * 3600 * 1000;
     svc.start_session(
@@ -316,9 +352,8 @@ async fn start_session(
     )
     .await
     .map_err(internal)?;
-    let mut res = see_other(location);
     let _ = res.add_cookie(&session_cookie(token, secure));
-    Ok(res)
+    Ok(())
 }
 
 pub(crate) async fn login(
@@ -332,7 +367,8 @@ pub(crate) async fn login(
     let form = Form::parse(&body);
     let user = form.get("user").trim().to_owned();
     let next = safe_next(form.get("next")).unwrap_or("").to_owned();
-    let (principal, must_change) = match svc.sign_in(&user, form.get("password")).await {
+    let from = anonymous_from(&req, &svc);
+    let (principal, must_change) = match svc.sign_in(&user, form.get("password"), &from).await {
         Ok(ok) => ok,
         Err(e) => {
             tracing::info!(%user, "console sign-in refused");
@@ -343,12 +379,15 @@ pub(crate) async fn login(
                     user,
                     next,
                     error: Some(match e {
-                        ServiceError::Unauthenticated { .. } => {
+                        ServiceError::Unauthenticated { message }
+                            if message.starts_with("wrong user name") =>
+                        {
                             "Wrong user name or password, or the user is disabled.".into()
                         }
                         e => e.message().to_owned(),
                     }),
                     signed_out: false,
+                    sso: svc.sso_label(),
                 },
             );
         }
@@ -379,6 +418,7 @@ pub(crate) async fn logout(
     if let Err(e) = svc.end_session(&ctx.token_hash).await {
         return internal(e);
     }
+    svc.record_sign_out(&ctx.actor).await;
     let mut res = see_other("/admin/login?signed_out=1");
     let _ = res.add_removal_cookie(&session_cookie(String::new(), ctx.secure));
     res
@@ -426,7 +466,7 @@ pub(crate) async fn change_password(
         ))
     } else {
         svc.change_own_password(
-            &ctx.principal,
+            &ctx.actor,
             &PasswordChange {
                 current: form.get("current").to_owned(),
                 new: form.get("new").to_owned(),

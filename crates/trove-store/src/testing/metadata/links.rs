@@ -4,8 +4,18 @@
 
 use serde_json::json;
 
+use trove_core::{Algorithm, Digest};
+
 use super::hosted;
-use crate::{MetadataStore, ReconcileReport};
+use crate::{MetadataStore, ReconcileReport, StoredLink};
+
+fn link(path: &str, url: &str) -> StoredLink {
+    StoredLink {
+        path: path.into(),
+        url: url.into(),
+        digest: None,
+    }
+}
 
 pub async fn links_conformance(s: &MetadataStore) {
     s.repos().reconcile(&[hosted("links-a")]).await.unwrap();
@@ -20,43 +30,38 @@ pub async fn links_conformance(s: &MetadataStore) {
         .id;
     let l = s.links();
     assert_eq!(l.get(&id, "/f/1").await.unwrap(), None);
+    let (l, id) = (&l, id.as_str());
+    let url = |p: &'static str| async move { l.get(id, p).await.unwrap().map(|l| l.url) };
+    let announced = Digest::of(Algorithm::Sha512, b"one");
     let taught = [
-        ("/f/1".to_owned(), "https://cdn.example/1".to_owned()),
-        ("/f/2".to_owned(), "https://cdn.example/2".to_owned()),
+        StoredLink {
+            digest: Some(announced.clone()),
+            ..link("/f/1", "https://cdn.example/1")
+        },
+        link("/f/2", "https://cdn.example/2"),
     ];
-    l.replace(&id, "/doc/a", &taught).await.unwrap();
+    l.replace(id, "/doc/a", &taught).await.unwrap();
     assert_eq!(
-        l.get(&id, "/f/1").await.unwrap().as_deref(),
-        Some("https://cdn.example/1")
+        l.get(id, "/f/1").await.unwrap(),
+        Some(taught[0].clone()),
+        "kept with the digest the document announced"
     );
+    assert_eq!(l.get(id, "/f/2").await.unwrap().unwrap().digest, None);
     // The next fetch of the document replaces what it taught; another document's links stay.
-    l.replace(&id, "/doc/b", &[("/f/9".into(), "https://b/9".into())])
+    l.replace(id, "/doc/b", &[link("/f/9", "https://b/9")])
         .await
         .unwrap();
-    l.replace(
-        &id,
-        "/doc/a",
-        &[("/f/2".into(), "https://cdn2.example/2".into())],
-    )
-    .await
-    .unwrap();
-    assert_eq!(l.get(&id, "/f/1").await.unwrap(), None, "no longer taught");
-    assert_eq!(
-        l.get(&id, "/f/2").await.unwrap().as_deref(),
-        Some("https://cdn2.example/2")
-    );
-    assert_eq!(
-        l.get(&id, "/f/9").await.unwrap().as_deref(),
-        Some("https://b/9")
-    );
+    l.replace(id, "/doc/a", &[link("/f/2", "https://cdn2.example/2")])
+        .await
+        .unwrap();
+    assert_eq!(l.get(id, "/f/1").await.unwrap(), None, "no longer taught");
+    assert_eq!(url("/f/2").await.as_deref(), Some("https://cdn2.example/2"));
+    assert_eq!(url("/f/9").await.as_deref(), Some("https://b/9"));
     // A path taught by two documents keeps the last one written.
-    l.replace(&id, "/doc/b", &[("/f/2".into(), "https://b/2".into())])
+    l.replace(id, "/doc/b", &[link("/f/2", "https://b/2")])
         .await
         .unwrap();
-    assert_eq!(
-        l.get(&id, "/f/2").await.unwrap().as_deref(),
-        Some("https://b/2")
-    );
+    assert_eq!(url("/f/2").await.as_deref(), Some("https://b/2"));
     assert_eq!(l.get("another-repository", "/f/2").await.unwrap(), None);
 }
 

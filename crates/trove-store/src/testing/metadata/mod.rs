@@ -7,8 +7,10 @@
 //! other on one store, as [`metadata_store_conformance`] runs them. They only assume the store
 //! was empty before the first one. Each panics on the first violation.
 
+mod api_tokens;
 mod assets;
 mod lifecycle;
+mod audit;
 mod links;
 mod repos;
 mod rules;
@@ -20,11 +22,13 @@ mod uploads;
 use serde_json::json;
 use trove_core::{Algorithm, BlobInfo, KindConfig, NewAsset, RepoName, WritePolicy};
 
+pub use api_tokens::api_tokens_conformance;
 pub use assets::assets_conformance;
 pub use lifecycle::{
     cascade_conformance, cleanup_policies_conformance, collect_conformance, gc_conformance,
     leases_conformance, link_conformance, tasks_conformance, usage_conformance,
 };
+pub use audit::audit_conformance;
 pub use links::{links_conformance, options_conformance};
 pub use repos::repos_conformance;
 pub use rules::rules_conformance;
@@ -63,6 +67,8 @@ pub async fn metadata_store_conformance(store: &MetadataStore) {
     signing_keys_conformance(store).await;
     security_snapshot_conformance(store).await;
     security_reconcile_conformance(store).await;
+    api_tokens_conformance(store).await;
+    audit_conformance(store).await;
 }
 
 /// The store itself: the change counter, the write probe.
