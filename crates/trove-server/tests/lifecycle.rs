@@ -403,6 +403,22 @@ async fn a_policy_keeping_the_two_latest_tags_previews_and_deletes_three_of_five
     let r = call(&app, TestRequest::post().uri("/service/rest/v1/tasks/cleanup:keep2/run?dry_run=true")).await;
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["deleted"], 0, "{}", r.json());
+    // A real run through the API is audited with who asked and what went; a dry run is not.
+    let r = call(&app, TestRequest::post().uri("/service/rest/v1/tasks/gc/run")).await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    let r = call(&app, get("/service/rest/v1/audit?entity=task")).await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    let entries = r.json();
+    let entries = entries.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!((entries[0]["actor"].as_str(), entries[0]["action"].as_str()), (Some("tester"), Some("run")));
+    assert_eq!(entries[0]["entity_name"], "gc", "{}", entries[0]);
+    // Purging a repository through the API is audited too.
+    let r = call(&app, TestRequest::post().uri("/service/rest/v1/repositories/h2/purge")).await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["deleted_assets"].as_u64().unwrap() > 0);
+    let r = call(&app, get("/service/rest/v1/audit?entity=repository:h2")).await;
+    assert!(r.json().as_array().unwrap().iter().any(|e| e["action"] == "purge"), "{}", r.json());
 }
 
 #[actix_web::test]
