@@ -196,3 +196,70 @@ async fn keep_two_latest_then_gc_frees_their_unique_layers_and_immutable_tags_ho
     drop(docker);
     trove.stop().await;
 }
+
+/// A proxy over its `max_cache_bytes`: garbage collection evicts the least recently downloaded
+/// layers until it is under the limit, keeps every manifest and tag, and an evicted image pulls
+/// again (its layers fetched anew from the upstream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_over_max_cache_bytes_evicts_the_least_recently_downloaded_layers() {
+    use trove_tests::Upstream;
+    use trove_tests::pullthrough::{proxy_docker_toml, push_generated, skopeo_pull};
+    const LIMIT: u64 = 8 << 20;
+    let upstream = blocking(Upstream::start).await;
+    let trove = TroveInstance::start(&format!(
+        "[storage]\ngc_grace = \"0s\"\ngc_interval = \"0s\"\ncleanup_interval = \"0s\"\n{}",
+        proxy_docker_toml("cache", &upstream.url(), &format!("max_cache_bytes = {LIMIT}"))
+    ))
+    .await;
+    let host = trove.registry_host("cache");
+    // Two images of two 3 MiB layers each: about 12 MiB cached, over the 8 MiB limit.
+    let (up, h) = (upstream.host(), host.clone());
+    let (old_blobs, new_blobs) = blocking(move || {
+        push_generated(&up, "e2e/old:1", &ImageSpec::new(41, 2).file_size(MIB), None);
+        push_generated(&up, "e2e/new:1", &ImageSpec::new(42, 2).file_size(MIB), None);
+        let old = skopeo_pull(&format!("{h}/e2e/old:1")).unwrap().0;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let new = skopeo_pull(&format!("{h}/e2e/new:1")).unwrap().0;
+        (old, new)
+    })
+    .await;
+    let node = trove.trove();
+    node.meta.flush_downloads().await.unwrap();
+    let repo = node.meta.repos().list().await.unwrap().into_iter().find(|r| r.name.as_str() == "cache").unwrap();
+    let (used_before, _) = node.meta.assets().repo_usage(&repo.id).await.unwrap();
+    assert!(used_before > LIMIT, "{used_before}");
+    let blob_dir = trove.data_dir().join("blobs");
+    let disk_before = bytes_on_disk(&blob_dir);
+    let run = node.lifecycle.run("gc", false).await.unwrap().unwrap();
+    assert_eq!(run.outcome, "ok", "{run:?}");
+    let (used_after, _) = node.meta.assets().repo_usage(&repo.id).await.unwrap();
+    let disk_after = bytes_on_disk(&blob_dir);
+    eprintln!(
+        "[e2e] proxy usage {used_before} -> {used_after} (limit {LIMIT}), disk {disk_before} -> {disk_after}; evicted {}",
+        run.report["evicted"]
+    );
+    assert!(used_after <= LIMIT, "{used_after} over the limit");
+    assert!(run.report["evicted"].as_u64().unwrap() >= 1, "{run:?}");
+    assert_eq!(disk_before - disk_after, run.bytes_freed as u64, "{run:?}");
+    // What went is the old image's layers; the newly downloaded image is whole.
+    let on_disk = |d: &String| blob_dir.join(d.replace("sha256:", "")).exists() || {
+        let hex = d.trim_start_matches("sha256:");
+        walk_has(&blob_dir, hex)
+    };
+    assert!(new_blobs.iter().all(on_disk), "the recently downloaded image stays cached");
+    assert!(old_blobs.iter().any(|d| !on_disk(d)), "the old image's layers were evicted");
+    // Every manifest and tag stays; the old image pulls again through the proxy.
+    let h = host.clone();
+    let again = blocking(move || skopeo_pull(&format!("{h}/e2e/old:1"))).await.unwrap().0;
+    assert_eq!(again, old_blobs);
+    drop(upstream);
+    trove.stop().await;
+}
+
+fn walk_has(dir: &std::path::Path, name: &str) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else { return false };
+    rd.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() { walk_has(&p, name) } else { p.file_name().is_some_and(|n| n == name) }
+    })
+}
