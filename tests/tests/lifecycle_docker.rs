@@ -124,19 +124,33 @@ async fn keep_two_latest_then_gc_frees_their_unique_layers_and_immutable_tags_ho
             }
         }
     }
-    assert_eq!(unique.len(), 6, "each old image has its own layer and config: {unique:?}");
+    assert_eq!(
+        unique.len(),
+        6,
+        "each old image has its own layer and config: {unique:?}"
+    );
 
     let life = &trove.trove().lifecycle;
     let preview = life.run("cleanup:keep2", true).await.unwrap().unwrap();
-    assert_eq!((preview.outcome.as_str(), preview.deleted), ("ok", 3), "{preview:?}");
+    assert_eq!(
+        (preview.outcome.as_str(), preview.deleted),
+        ("ok", 3),
+        "{preview:?}"
+    );
     let text = preview.report.to_string();
     for t in ["v1", "v2", "v3"] {
         assert!(text.contains(t), "preview lists {t}: {text}");
     }
     for t in ["v4", "v5"] {
-        assert!(!text.contains(&format!("\"{t}\"")), "preview keeps {t}: {text}");
+        assert!(
+            !text.contains(&format!("\"{t}\"")),
+            "preview keeps {t}: {text}"
+        );
     }
-    assert_eq!(preview.bytes_freed as u64, expect_freed, "the preview's bytes: {preview:?}");
+    assert_eq!(
+        preview.bytes_freed as u64, expect_freed,
+        "the preview's bytes: {preview:?}"
+    );
     let run = life.run("cleanup:keep2", false).await.unwrap().unwrap();
     assert_eq!((run.outcome.as_str(), run.deleted), ("ok", 3), "{run:?}");
 
@@ -166,7 +180,11 @@ async fn keep_two_latest_then_gc_frees_their_unique_layers_and_immutable_tags_ho
             if i < 3 {
                 assert!(!out.status.success(), "{target} was deleted by the policy");
             } else {
-                assert!(out.status.success(), "{target}: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "{target}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 assert_eq!(docker.image_id(&target), img.image_id());
             }
         }
@@ -183,7 +201,10 @@ async fn keep_two_latest_then_gc_frees_their_unique_layers_and_immutable_tags_ho
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(!out.status.success(), "a second push of an immutable tag went: {text}");
+        assert!(
+            !out.status.success(),
+            "a second push of an immutable tag went: {text}"
+        );
         assert!(
             text.contains("immutable") && text.contains("release-"),
             "the refusal names the rule: {text}"
@@ -208,15 +229,29 @@ async fn a_proxy_over_max_cache_bytes_evicts_the_least_recently_downloaded_layer
     let upstream = blocking(Upstream::start).await;
     let trove = TroveInstance::start(&format!(
         "[storage]\ngc_grace = \"0s\"\ngc_interval = \"0s\"\ncleanup_interval = \"0s\"\n{}",
-        proxy_docker_toml("cache", &upstream.url(), &format!("max_cache_bytes = {LIMIT}"))
+        proxy_docker_toml(
+            "cache",
+            &upstream.url(),
+            &format!("max_cache_bytes = {LIMIT}")
+        )
     ))
     .await;
     let host = trove.registry_host("cache");
     // Two images of two 3 MiB layers each: about 12 MiB cached, over the 8 MiB limit.
     let (up, h) = (upstream.host(), host.clone());
     let (old_blobs, new_blobs) = blocking(move || {
-        push_generated(&up, "e2e/old:1", &ImageSpec::new(41, 2).file_size(MIB), None);
-        push_generated(&up, "e2e/new:1", &ImageSpec::new(42, 2).file_size(MIB), None);
+        push_generated(
+            &up,
+            "e2e/old:1",
+            &ImageSpec::new(41, 2).file_size(MIB),
+            None,
+        );
+        push_generated(
+            &up,
+            "e2e/new:1",
+            &ImageSpec::new(42, 2).file_size(MIB),
+            None,
+        );
         let old = skopeo_pull(&format!("{h}/e2e/old:1")).unwrap().0;
         std::thread::sleep(std::time::Duration::from_millis(20));
         let new = skopeo_pull(&format!("{h}/e2e/new:1")).unwrap().0;
@@ -225,7 +260,15 @@ async fn a_proxy_over_max_cache_bytes_evicts_the_least_recently_downloaded_layer
     .await;
     let node = trove.trove();
     node.meta.flush_downloads().await.unwrap();
-    let repo = node.meta.repos().list().await.unwrap().into_iter().find(|r| r.name.as_str() == "cache").unwrap();
+    let repo = node
+        .meta
+        .repos()
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name.as_str() == "cache")
+        .unwrap();
     let (used_before, _) = node.meta.assets().repo_usage(&repo.id).await.unwrap();
     assert!(used_before > LIMIT, "{used_before}");
     let blob_dir = trove.data_dir().join("blobs");
@@ -242,24 +285,41 @@ async fn a_proxy_over_max_cache_bytes_evicts_the_least_recently_downloaded_layer
     assert!(run.report["evicted"].as_u64().unwrap() >= 1, "{run:?}");
     assert_eq!(disk_before - disk_after, run.bytes_freed as u64, "{run:?}");
     // What went is the old image's layers; the newly downloaded image is whole.
-    let on_disk = |d: &String| blob_dir.join(d.replace("sha256:", "")).exists() || {
-        let hex = d.trim_start_matches("sha256:");
-        walk_has(&blob_dir, hex)
+    let on_disk = |d: &String| {
+        blob_dir.join(d.replace("sha256:", "")).exists() || {
+            let hex = d.trim_start_matches("sha256:");
+            walk_has(&blob_dir, hex)
+        }
     };
-    assert!(new_blobs.iter().all(on_disk), "the recently downloaded image stays cached");
-    assert!(old_blobs.iter().any(|d| !on_disk(d)), "the old image's layers were evicted");
+    assert!(
+        new_blobs.iter().all(on_disk),
+        "the recently downloaded image stays cached"
+    );
+    assert!(
+        old_blobs.iter().any(|d| !on_disk(d)),
+        "the old image's layers were evicted"
+    );
     // Every manifest and tag stays; the old image pulls again through the proxy.
     let h = host.clone();
-    let again = blocking(move || skopeo_pull(&format!("{h}/e2e/old:1"))).await.unwrap().0;
+    let again = blocking(move || skopeo_pull(&format!("{h}/e2e/old:1")))
+        .await
+        .unwrap()
+        .0;
     assert_eq!(again, old_blobs);
     drop(upstream);
     trove.stop().await;
 }
 
 fn walk_has(dir: &std::path::Path, name: &str) -> bool {
-    let Ok(rd) = std::fs::read_dir(dir) else { return false };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
     rd.flatten().any(|e| {
         let p = e.path();
-        if p.is_dir() { walk_has(&p, name) } else { p.file_name().is_some_and(|n| n == name) }
+        if p.is_dir() {
+            walk_has(&p, name)
+        } else {
+            p.file_name().is_some_and(|n| n == name)
+        }
     })
 }

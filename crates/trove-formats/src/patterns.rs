@@ -29,7 +29,10 @@ pub fn compile(src: &str) -> Result<Regex, String> {
 /// Compiles every pattern of a list, at most [`MAX_PATTERNS`].
 pub fn compile_all(srcs: &[String]) -> Result<Vec<(String, Regex)>, String> {
     if srcs.len() > MAX_PATTERNS {
-        return Err(format!("at most {MAX_PATTERNS} patterns ({} here)", srcs.len()));
+        return Err(format!(
+            "at most {MAX_PATTERNS} patterns ({} here)",
+            srcs.len()
+        ));
     }
     srcs.iter()
         .map(|s| compile(s).map(|r| (s.clone(), r)))
@@ -45,8 +48,16 @@ mod tests {
         let semver = compile(r"^v?\d+\.\d+\.\d+$").unwrap();
         assert!(semver.is_match("v1.2.3") && semver.is_match("1.2.3"));
         assert!(!semver.is_match("1.2.3-rc1") && !semver.is_match("latest"));
-        assert!(compile("(unclosed").unwrap_err().contains("not a valid regular expression"));
-        assert!(compile(&"a".repeat(2000)).unwrap_err().contains("at most 1024"));
+        assert!(
+            compile("(unclosed")
+                .unwrap_err()
+                .contains("not a valid regular expression")
+        );
+        assert!(
+            compile(&"a".repeat(2000))
+                .unwrap_err()
+                .contains("at most 1024")
+        );
         assert!(compile("a{1000}{1000}").is_err(), "too big to compile");
         let many: Vec<String> = (0..65).map(|i| i.to_string()).collect();
         assert!(compile_all(&many).is_err());

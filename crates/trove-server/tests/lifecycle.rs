@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::support::{self, OCI_MANIFEST, call, get, image_manifest, put_manifest};
 
 /// `[storage]` for tests: no grace window, nothing scheduled (runs are on demand).
-const STORAGE: &str = "[storage]\ngc_grace = \"0s\"\ngc_interval = \"0s\"\ncleanup_interval = \"0s\"\n";
+const STORAGE: &str =
+    "[storage]\ngc_grace = \"0s\"\ngc_interval = \"0s\"\ncleanup_interval = \"0s\"\n";
 
 /// Bytes of the blob files on disk (what the blob store holds; uploads in progress aside).
 fn bytes_on_disk(dir: &std::path::Path) -> u64 {
@@ -19,7 +20,10 @@ fn bytes_on_disk(dir: &std::path::Path) -> u64 {
             let path = e.path();
             let ft = e.file_type().unwrap();
             if ft.is_dir() {
-                if !path.file_name().is_some_and(|n| n.to_string_lossy().contains("upload")) {
+                if !path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains("upload"))
+                {
                     walk(&path, total);
                 }
             } else if ft.is_file() {
@@ -77,23 +81,43 @@ async fn gc_frees_what_a_deleted_tag_alone_needed_and_keeps_referrers() {
     let c1 = push_blob(blob("{\"config\":1}", 40)).await;
     let l2 = push_blob(blob("only-two", 7000)).await;
     let c2 = push_blob(blob("{\"config\":2}", 41)).await;
-    let m1 = image_manifest(OCI_MANIFEST, (&c1.0, c1.1), &[(&shared.0, shared.1), (&l1.0, l1.1)]);
-    let m2 = image_manifest(OCI_MANIFEST, (&c2.0, c2.1), &[(&shared.0, shared.1), (&l2.0, l2.1)]);
+    let m1 = image_manifest(
+        OCI_MANIFEST,
+        (&c1.0, c1.1),
+        &[(&shared.0, shared.1), (&l1.0, l1.1)],
+    );
+    let m2 = image_manifest(
+        OCI_MANIFEST,
+        (&c2.0, c2.1),
+        &[(&shared.0, shared.1), (&l2.0, l2.1)],
+    );
     let (m1d, m2d) = (support::sha256(&m1), support::sha256(&m2));
     for (tag, body) in [("1", &m1), ("2", &m2)] {
-        let r = call(&app, put_manifest(&format!("/v2/h2/app/manifests/{tag}"), OCI_MANIFEST, body)).await;
+        let r = call(
+            &app,
+            put_manifest(&format!("/v2/h2/app/manifests/{tag}"), OCI_MANIFEST, body),
+        )
+        .await;
         assert_eq!(r.status, 201, "{:?}", r.body);
     }
     // A signature of image 2 (a referrer: untagged, attached to its subject).
     let sig_layer = push_blob(blob("signature", 300)).await;
     let sig_cfg = push_blob(blob("{\"sig\":true}", 30)).await;
-    let mut sig: Value =
-        serde_json::from_slice(&image_manifest(OCI_MANIFEST, (&sig_cfg.0, sig_cfg.1), &[(&sig_layer.0, sig_layer.1)]))
-            .unwrap();
-    sig["subject"] = serde_json::json!({"mediaType": OCI_MANIFEST, "digest": m2d, "size": m2.len()});
+    let mut sig: Value = serde_json::from_slice(&image_manifest(
+        OCI_MANIFEST,
+        (&sig_cfg.0, sig_cfg.1),
+        &[(&sig_layer.0, sig_layer.1)],
+    ))
+    .unwrap();
+    sig["subject"] =
+        serde_json::json!({"mediaType": OCI_MANIFEST, "digest": m2d, "size": m2.len()});
     let sig = serde_json::to_vec(&sig).unwrap();
     let sigd = support::sha256(&sig);
-    let r = call(&app, put_manifest(&format!("/v2/h2/app/manifests/{sigd}"), OCI_MANIFEST, &sig)).await;
+    let r = call(
+        &app,
+        put_manifest(&format!("/v2/h2/app/manifests/{sigd}"), OCI_MANIFEST, &sig),
+    )
+    .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     // An abandoned blob: uploaded, never referenced by a manifest.
     let orphan = push_blob(blob("orphan", 900)).await;
@@ -103,7 +127,14 @@ async fn gc_frees_what_a_deleted_tag_alone_needed_and_keeps_referrers() {
 
     // With every tag in place only the orphan layer goes.
     let first = gc(&inst.trove, false).await;
-    assert_eq!((first.report["parts"].as_u64(), first.report["blobs"].as_u64()), (Some(1), Some(1)), "{first:?}");
+    assert_eq!(
+        (
+            first.report["parts"].as_u64(),
+            first.report["blobs"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{first:?}"
+    );
     assert_eq!(first.bytes_freed, orphan.1 as i64);
     assert_eq!(bytes_on_disk(&blob_dir), before - orphan.1 as u64);
 
@@ -114,13 +145,36 @@ async fn gc_frees_what_a_deleted_tag_alone_needed_and_keeps_referrers() {
     let expect_bytes = (m1.len() + l1.1 + c1.1) as i64;
     let dry = gc(&inst.trove, true).await;
     assert!(dry.dry_run);
-    assert_eq!((dry.report["documents"].as_u64(), dry.report["parts"].as_u64()), (Some(1), Some(2)), "{dry:?}");
-    assert_eq!((dry.report["blobs"].as_u64(), dry.bytes_freed), (Some(3), expect_bytes), "{dry:?}");
+    assert_eq!(
+        (
+            dry.report["documents"].as_u64(),
+            dry.report["parts"].as_u64()
+        ),
+        (Some(1), Some(2)),
+        "{dry:?}"
+    );
+    assert_eq!(
+        (dry.report["blobs"].as_u64(), dry.bytes_freed),
+        (Some(3), expect_bytes),
+        "{dry:?}"
+    );
     let on_disk = bytes_on_disk(&blob_dir);
-    assert_eq!(on_disk, before - orphan.1 as u64, "a dry run removes nothing");
+    assert_eq!(
+        on_disk,
+        before - orphan.1 as u64,
+        "a dry run removes nothing"
+    );
     let real = gc(&inst.trove, false).await;
-    assert_eq!((real.report["blobs"].as_u64(), real.bytes_freed), (Some(3), expect_bytes), "{real:?}");
-    assert_eq!(bytes_on_disk(&blob_dir), on_disk - expect_bytes as u64, "the space came back");
+    assert_eq!(
+        (real.report["blobs"].as_u64(), real.bytes_freed),
+        (Some(3), expect_bytes),
+        "{real:?}"
+    );
+    assert_eq!(
+        bytes_on_disk(&blob_dir),
+        on_disk - expect_bytes as u64,
+        "the space came back"
+    );
 
     for (d, gone) in [
         (&l1.0, true),
@@ -143,7 +197,11 @@ async fn gc_frees_what_a_deleted_tag_alone_needed_and_keeps_referrers() {
     assert_eq!((r.status, support::sha256(&r.body)), (200, m2d.clone()));
     let r = call(&app, get(&format!("/v2/h2/app/referrers/{m2d}"))).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.json()["manifests"][0]["digest"], sigd, "the kept image keeps its signature");
+    assert_eq!(
+        r.json()["manifests"][0]["digest"],
+        sigd,
+        "the kept image keeps its signature"
+    );
 
     // Nothing is left to collect: a second run removes nothing.
     let again = gc(&inst.trove, false).await;
@@ -152,7 +210,12 @@ async fn gc_frees_what_a_deleted_tag_alone_needed_and_keeps_referrers() {
     let r = call(&app, get("/service/rest/v1/tasks")).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let tasks = r.json();
-    let gc_task = tasks.as_array().unwrap().iter().find(|t| t["id"] == "gc").expect("gc listed");
+    let gc_task = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "gc")
+        .expect("gc listed");
     assert!(gc_task["last_run"].is_object(), "{gc_task}");
 }
 
@@ -164,26 +227,73 @@ async fn without_an_untagged_rule_a_deleted_tag_frees_nothing_until_the_manifest
     let cfg = push_blob!(app, "app", b"{\"c\":0}");
     let m = image_manifest(OCI_MANIFEST, (&cfg, 7), &[(&layer, 2000)]);
     let md = support::sha256(&m);
-    assert_eq!(call(&app, put_manifest("/v2/hosted/app/manifests/t", OCI_MANIFEST, &m)).await.status, 201);
-    assert_eq!(call(&app, TestRequest::delete().uri("/v2/hosted/app/manifests/t")).await.status, 202);
+    assert_eq!(
+        call(
+            &app,
+            put_manifest("/v2/hosted/app/manifests/t", OCI_MANIFEST, &m)
+        )
+        .await
+        .status,
+        201
+    );
+    assert_eq!(
+        call(
+            &app,
+            TestRequest::delete().uri("/v2/hosted/app/manifests/t")
+        )
+        .await
+        .status,
+        202
+    );
     let run = gc(&inst.trove, false).await;
-    assert_eq!(run.deleted, 0, "an untagged manifest stays without the rule: {run:?}");
-    assert_eq!(call(&app, get(&format!("/v2/hosted/app/manifests/{md}"))).await.status, 200);
+    assert_eq!(
+        run.deleted, 0,
+        "an untagged manifest stays without the rule: {run:?}"
+    );
+    assert_eq!(
+        call(&app, get(&format!("/v2/hosted/app/manifests/{md}")))
+            .await
+            .status,
+        200
+    );
     // Deleting the manifest by digest is what frees its layers.
-    let r = call(&app, TestRequest::delete().uri(&format!("/v2/hosted/app/manifests/{md}"))).await;
+    let r = call(
+        &app,
+        TestRequest::delete().uri(&format!("/v2/hosted/app/manifests/{md}")),
+    )
+    .await;
     assert_eq!(r.status, 202);
     let run = gc(&inst.trove, false).await;
-    assert_eq!((run.report["blobs"].as_u64(), run.bytes_freed), (Some(3), (2000 + 7 + m.len()) as i64), "{run:?}");
-    assert_eq!(call(&app, get(&format!("/v2/hosted/app/blobs/{layer}"))).await.status, 404);
+    assert_eq!(
+        (run.report["blobs"].as_u64(), run.bytes_freed),
+        (Some(3), (2000 + 7 + m.len()) as i64),
+        "{run:?}"
+    );
+    assert_eq!(
+        call(&app, get(&format!("/v2/hosted/app/blobs/{layer}")))
+            .await
+            .status,
+        404
+    );
 }
 
 /// Pushes image `tag` of `img` in `repo`: a layer shared by every image, one of its own, its
 /// config, its manifest. `Ok(digest)` once the manifest PUT is acknowledged; `Err` when a step
 /// was refused (a layer collected before its manifest arrived: with a zero grace window, a
 /// client sends it again).
-async fn push_image<S, B>(app: &S, repo: &str, img: &str, tag: &str, shared: &[u8]) -> Result<(String, Vec<String>), String>
+async fn push_image<S, B>(
+    app: &S,
+    repo: &str,
+    img: &str,
+    tag: &str,
+    shared: &[u8],
+) -> Result<(String, Vec<String>), String>
 where
-    S: actix_web::dev::Service<actix_http::Request, Response = actix_web::dev::ServiceResponse<B>, Error = actix_web::Error>,
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
     B: actix_web::body::MessageBody,
 {
     let own = blob(&format!("{repo}/{img}:{tag}"), 1500);
@@ -191,16 +301,42 @@ where
     let mut digests = Vec::new();
     for data in [shared, &own[..], &cfg[..]] {
         let d = support::sha256(data);
-        let r = call(app, TestRequest::post().uri(&format!("/v2/{repo}/{img}/blobs/uploads/?digest={d}")).set_payload(data.to_vec())).await;
+        let r = call(
+            app,
+            TestRequest::post()
+                .uri(&format!("/v2/{repo}/{img}/blobs/uploads/?digest={d}"))
+                .set_payload(data.to_vec()),
+        )
+        .await;
         if r.status != 201 {
-            return Err(format!("blob {}: {}", r.status, String::from_utf8_lossy(&r.body)));
+            return Err(format!(
+                "blob {}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            ));
         }
         digests.push(d);
     }
-    let m = image_manifest(OCI_MANIFEST, (&digests[2], cfg.len()), &[(&digests[0], shared.len()), (&digests[1], own.len())]);
-    let r = call(app, put_manifest(&format!("/v2/{repo}/{img}/manifests/{tag}"), OCI_MANIFEST, &m)).await;
+    let m = image_manifest(
+        OCI_MANIFEST,
+        (&digests[2], cfg.len()),
+        &[(&digests[0], shared.len()), (&digests[1], own.len())],
+    );
+    let r = call(
+        app,
+        put_manifest(
+            &format!("/v2/{repo}/{img}/manifests/{tag}"),
+            OCI_MANIFEST,
+            &m,
+        ),
+    )
+    .await;
     if r.status != 201 {
-        return Err(format!("manifest {}: {}", r.status, String::from_utf8_lossy(&r.body)));
+        return Err(format!(
+            "manifest {}: {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        ));
     }
     Ok((support::sha256(&m), digests))
 }
@@ -260,14 +396,24 @@ async fn gc_in_a_loop_never_loses_what_concurrent_pushes_acknowledged() {
                 // Mount the shared layer into the other repository.
                 let other = if repo == "h2" { "h3" } else { "h2" };
                 let d = support::sha256(shared);
-                let r = call(app, TestRequest::post().uri(&format!("/v2/{other}/{img}/blobs/uploads/?mount={d}&from={repo}/{img}"))).await;
+                let r = call(
+                    app,
+                    TestRequest::post().uri(&format!(
+                        "/v2/{other}/{img}/blobs/uploads/?mount={d}&from={repo}/{img}"
+                    )),
+                )
+                .await;
                 if r.status == 201 {
                     mounted += 1;
                 }
                 // Every other round, delete the oldest tag this client still holds.
                 if round % 2 == 1 && !kept.is_empty() {
                     let (r, i, t, _) = kept.remove(0);
-                    let res = call(app, TestRequest::delete().uri(&format!("/v2/{r}/{i}/manifests/{t}"))).await;
+                    let res = call(
+                        app,
+                        TestRequest::delete().uri(&format!("/v2/{r}/{i}/manifests/{t}")),
+                    )
+                    .await;
                     assert_eq!(res.status, 202, "{:?}", res.body);
                     deleted += 1;
                 }
@@ -293,8 +439,15 @@ async fn gc_in_a_loop_never_loses_what_concurrent_pushes_acknowledged() {
          (retryable), {deleted} tags deleted, {mounted} mounts, {} images still tagged; {runs} GC runs freed {freed} bytes",
         still_tagged.len()
     );
-    assert!(runs >= 2, "the collector ran during the pushes ({runs} runs)");
-    assert!(acked > clients * rounds / 2, "most pushes succeed ({acked} of {})", clients * rounds);
+    assert!(
+        runs >= 2,
+        "the collector ran during the pushes ({runs} runs)"
+    );
+    assert!(
+        acked > clients * rounds / 2,
+        "most pushes succeed ({acked} of {})",
+        clients * rounds
+    );
     // Every acknowledged image still tagged pulls, with the right digests.
     let mut needed = std::collections::BTreeSet::new();
     for (repo, img, tag, blobs) in &still_tagged {
@@ -312,17 +465,25 @@ async fn gc_in_a_loop_never_loses_what_concurrent_pushes_acknowledged() {
         for d in blobs {
             let b = call(&app, get(&format!("/v2/{repo}/{img}/blobs/{d}"))).await;
             assert_eq!(b.status, 200, "{repo}/{img}:{tag} lost blob {d}");
-            assert_eq!(&support::sha256(&b.body), d, "{repo}/{img}:{tag} blob {d} corrupt");
+            assert_eq!(
+                &support::sha256(&b.body),
+                d,
+                "{repo}/{img}:{tag} blob {d} corrupt"
+            );
             needed.insert(d.clone());
         }
     }
     // Quiet now: one more collection leaves exactly what tagged images need.
     gc(&inst.trove, false).await;
-    let on_disk: std::collections::BTreeSet<String> = list_blob_digests(&inst.trove.server.blob_dir());
+    let on_disk: std::collections::BTreeSet<String> =
+        list_blob_digests(&inst.trove.server.blob_dir());
     let stray: Vec<_> = on_disk.difference(&needed).collect();
     let missing: Vec<_> = needed.difference(&on_disk).collect();
     assert!(missing.is_empty(), "needed blobs missing: {missing:?}");
-    assert!(stray.is_empty(), "blobs nothing references are left: {stray:?}");
+    assert!(
+        stray.is_empty(),
+        "blobs nothing references are left: {stray:?}"
+    );
 }
 
 /// The digests of the blob files under the blob store's directory (files named by their hex).
@@ -332,7 +493,10 @@ fn list_blob_digests(dir: &std::path::Path) -> std::collections::BTreeSet<String
         for e in rd.flatten() {
             let path = e.path();
             if e.file_type().unwrap().is_dir() {
-                if !path.file_name().is_some_and(|n| n.to_string_lossy().contains("upload")) {
+                if !path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains("upload"))
+                {
                     walk(&path, out);
                 }
             } else {
@@ -360,7 +524,9 @@ async fn a_policy_keeping_the_two_latest_tags_previews_and_deletes_three_of_five
     let shared = blob("base", 3000);
     let mut pushed = Vec::new();
     for i in 1..=5 {
-        let (d, blobs) = push_image(&app, "h2", "app", &format!("v{i}"), &shared).await.unwrap();
+        let (d, blobs) = push_image(&app, "h2", "app", &format!("v{i}"), &shared)
+            .await
+            .unwrap();
         pushed.push((d, blobs));
         // Distinct push times: the policy orders versions by them.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -369,56 +535,123 @@ async fn a_policy_keeping_the_two_latest_tags_previews_and_deletes_three_of_five
     let mut unique = 0u64;
     for i in 1..=3 {
         let m = call(&app, get(&format!("/v2/h2/app/manifests/v{i}"))).await;
-        unique += m.body.len() as u64 + 1500 + format!("{{\"image\":\"h2/app:v{i}\"}}").len() as u64;
+        unique +=
+            m.body.len() as u64 + 1500 + format!("{{\"image\":\"h2/app:v{i}\"}}").len() as u64;
     }
     let task = "cleanup:keep2";
     let preview = inst.trove.lifecycle.run(task, true).await.unwrap().unwrap();
-    assert_eq!((preview.outcome.as_str(), preview.deleted), ("ok", 3), "{preview:?}");
+    assert_eq!(
+        (preview.outcome.as_str(), preview.deleted),
+        ("ok", 3),
+        "{preview:?}"
+    );
     let listed = serde_json::to_string(&preview.report).unwrap();
     for t in ["v1", "v2", "v3"] {
-        assert!(listed.contains(&format!("\"{t}\"")) || listed.contains(&format!("manifests/{t}\"")), "{t} in {listed}");
+        assert!(
+            listed.contains(&format!("\"{t}\"")) || listed.contains(&format!("manifests/{t}\"")),
+            "{t} in {listed}"
+        );
     }
-    assert_eq!(call(&app, get("/v2/h2/app/manifests/v1")).await.status, 200, "a preview deletes nothing");
-    let run = inst.trove.lifecycle.run(task, false).await.unwrap().unwrap();
+    assert_eq!(
+        call(&app, get("/v2/h2/app/manifests/v1")).await.status,
+        200,
+        "a preview deletes nothing"
+    );
+    let run = inst
+        .trove
+        .lifecycle
+        .run(task, false)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((run.outcome.as_str(), run.deleted), ("ok", 3), "{run:?}");
-    assert_eq!(run.bytes_freed, preview.bytes_freed, "the preview's bytes are the run's");
+    assert_eq!(
+        run.bytes_freed, preview.bytes_freed,
+        "the preview's bytes are the run's"
+    );
     for (i, status) in [(1, 404), (2, 404), (3, 404), (4, 200), (5, 200)] {
-        assert_eq!(call(&app, get(&format!("/v2/h2/app/manifests/v{i}"))).await.status, status, "v{i}");
+        assert_eq!(
+            call(&app, get(&format!("/v2/h2/app/manifests/v{i}")))
+                .await
+                .status,
+            status,
+            "v{i}"
+        );
     }
     // The next collection frees the deleted images' own layers and configs (and manifests).
     let blob_dir = inst.trove.server.blob_dir();
     let before = bytes_on_disk(&blob_dir);
     let freed = gc(&inst.trove, false).await;
-    assert_eq!(freed.report["blobs"].as_u64(), Some(9), "3 manifests, 3 layers, 3 configs: {freed:?}");
+    assert_eq!(
+        freed.report["blobs"].as_u64(),
+        Some(9),
+        "3 manifests, 3 layers, 3 configs: {freed:?}"
+    );
     assert_eq!(freed.bytes_freed as u64, unique, "{freed:?}");
     assert_eq!(bytes_on_disk(&blob_dir), before - unique);
-    assert_eq!(freed.bytes_freed as u64, run.bytes_freed as u64, "the policy's preview named the bytes GC frees");
+    assert_eq!(
+        freed.bytes_freed as u64, run.bytes_freed as u64,
+        "the policy's preview named the bytes GC frees"
+    );
     for (d, blobs) in &pushed[3..] {
-        assert_eq!(call(&app, get(&format!("/v2/h2/app/manifests/{d}"))).await.status, 200);
+        assert_eq!(
+            call(&app, get(&format!("/v2/h2/app/manifests/{d}")))
+                .await
+                .status,
+            200
+        );
         for b in blobs {
-            assert_eq!(call(&app, get(&format!("/v2/h2/app/blobs/{b}"))).await.status, 200);
+            assert_eq!(
+                call(&app, get(&format!("/v2/h2/app/blobs/{b}")))
+                    .await
+                    .status,
+                200
+            );
         }
     }
     // On demand through the REST API too, with ?dry_run=true.
-    let r = call(&app, TestRequest::post().uri("/service/rest/v1/tasks/cleanup:keep2/run?dry_run=true")).await;
+    let r = call(
+        &app,
+        TestRequest::post().uri("/service/rest/v1/tasks/cleanup:keep2/run?dry_run=true"),
+    )
+    .await;
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["deleted"], 0, "{}", r.json());
     // A real run through the API is audited with who asked and what went; a dry run is not.
-    let r = call(&app, TestRequest::post().uri("/service/rest/v1/tasks/gc/run")).await;
+    let r = call(
+        &app,
+        TestRequest::post().uri("/service/rest/v1/tasks/gc/run"),
+    )
+    .await;
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     let r = call(&app, get("/service/rest/v1/audit?entity=task")).await;
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     let entries = r.json();
     let entries = entries.as_array().unwrap();
     assert_eq!(entries.len(), 1, "{entries:?}");
-    assert_eq!((entries[0]["actor"].as_str(), entries[0]["action"].as_str()), (Some("tester"), Some("run")));
+    assert_eq!(
+        (entries[0]["actor"].as_str(), entries[0]["action"].as_str()),
+        (Some("tester"), Some("run"))
+    );
     assert_eq!(entries[0]["entity_name"], "gc", "{}", entries[0]);
     // Purging a repository through the API is audited too.
-    let r = call(&app, TestRequest::post().uri("/service/rest/v1/repositories/h2/purge")).await;
+    let r = call(
+        &app,
+        TestRequest::post().uri("/service/rest/v1/repositories/h2/purge"),
+    )
+    .await;
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     assert!(r.json()["deleted_assets"].as_u64().unwrap() > 0);
     let r = call(&app, get("/service/rest/v1/audit?entity=repository:h2")).await;
-    assert!(r.json().as_array().unwrap().iter().any(|e| e["action"] == "purge"), "{}", r.json());
+    assert!(
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "purge"),
+        "{}",
+        r.json()
+    );
 }
 
 #[actix_web::test]
@@ -430,18 +663,39 @@ async fn a_quota_refuses_with_denied_naming_it_and_reads_go_on() {
     let app = main_app!(inst.trove);
     let first = blob("first", 6000);
     let d1 = support::sha256(&first);
-    let r = call(&app, TestRequest::post().uri(&format!("/v2/q/app/blobs/uploads/?digest={d1}")).set_payload(first.clone())).await;
+    let r = call(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/v2/q/app/blobs/uploads/?digest={d1}"))
+            .set_payload(first.clone()),
+    )
+    .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let second = blob("second", 6000);
     let d2 = support::sha256(&second);
-    let r = call(&app, TestRequest::post().uri(&format!("/v2/q/app/blobs/uploads/?digest={d2}")).set_payload(second)).await;
+    let r = call(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/v2/q/app/blobs/uploads/?digest={d2}"))
+            .set_payload(second),
+    )
+    .await;
     r.expect_error(403, "DENIED");
-    let msg = r.json()["errors"][0]["message"].as_str().unwrap().to_owned();
+    let msg = r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(msg.contains("quota_bytes") && msg.contains('q'), "{msg}");
     // The blob it had is still there, and pushing it again adds nothing, so it is allowed.
     let r = call(&app, get(&format!("/v2/q/app/blobs/{d1}"))).await;
     assert_eq!(r.status, 200);
-    let r = call(&app, TestRequest::post().uri(&format!("/v2/q/app/blobs/uploads/?digest={d1}")).set_payload(first)).await;
+    let r = call(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/v2/q/app/blobs/uploads/?digest={d1}"))
+            .set_payload(first),
+    )
+    .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
 }
 
@@ -454,23 +708,48 @@ async fn an_immutable_tag_is_pushed_once_and_never_moved_or_deleted() {
     .await;
     let app = main_app!(inst.trove);
     let shared = blob("x", 100);
-    let (d1, _) = push_image(&app, "imm", "app", "v1.0.0", &shared).await.unwrap();
+    let (d1, _) = push_image(&app, "imm", "app", "v1.0.0", &shared)
+        .await
+        .unwrap();
     // Pushing the same manifest again is no move.
     let same = call(&app, get("/v2/imm/app/manifests/v1.0.0")).await;
-    let r = call(&app, put_manifest("/v2/imm/app/manifests/v1.0.0", OCI_MANIFEST, &same.body)).await;
+    let r = call(
+        &app,
+        put_manifest("/v2/imm/app/manifests/v1.0.0", OCI_MANIFEST, &same.body),
+    )
+    .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     // Another manifest under the tag is refused, naming the rule.
-    let err = push_image(&app, "imm", "app", "v1.0.0", &blob("y", 100)).await.unwrap_err();
-    assert!(err.starts_with("manifest 403") && err.contains("DENIED") && err.contains("immutable_tags rule"), "{err}");
-    let r = call(&app, TestRequest::delete().uri("/v2/imm/app/manifests/v1.0.0")).await;
+    let err = push_image(&app, "imm", "app", "v1.0.0", &blob("y", 100))
+        .await
+        .unwrap_err();
+    assert!(
+        err.starts_with("manifest 403")
+            && err.contains("DENIED")
+            && err.contains("immutable_tags rule"),
+        "{err}"
+    );
+    let r = call(
+        &app,
+        TestRequest::delete().uri("/v2/imm/app/manifests/v1.0.0"),
+    )
+    .await;
     r.expect_error(403, "DENIED");
-    let r = call(&app, TestRequest::delete().uri(&format!("/v2/imm/app/manifests/{d1}"))).await;
+    let r = call(
+        &app,
+        TestRequest::delete().uri(&format!("/v2/imm/app/manifests/{d1}")),
+    )
+    .await;
     r.expect_error(403, "DENIED");
     let r = call(&app, get("/v2/imm/app/manifests/v1.0.0")).await;
     assert_eq!((r.status, support::sha256(&r.body)), (200, d1));
     // Tags outside the rule move freely.
-    push_image(&app, "imm", "app", "latest", &shared).await.unwrap();
-    push_image(&app, "imm", "app", "latest", &blob("z", 100)).await.unwrap();
+    push_image(&app, "imm", "app", "latest", &shared)
+        .await
+        .unwrap();
+    push_image(&app, "imm", "app", "latest", &blob("z", 100))
+        .await
+        .unwrap();
 }
 
 /// `trove gc [--dry-run]` and `trove repo purge NAME` against a node's database (the server
@@ -496,7 +775,9 @@ async fn the_cli_collects_and_purges() {
     {
         let trove = trove_server::Trove::open(&config).await.unwrap();
         let app = main_app!(trove);
-        push_image(&app, "hosted", "app", "1", &blob("base", 2500)).await.unwrap();
+        push_image(&app, "hosted", "app", "1", &blob("base", 2500))
+            .await
+            .unwrap();
         push_blob!(app, "app", &blob("orphan", 1234));
         trove.meta.close().await;
     }
@@ -509,21 +790,38 @@ async fn the_cli_collects_and_purges() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success(), "trove {args:?}: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "trove {args:?}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         stdout
     };
     let before = bytes_on_disk(&blob_dir);
     let dry = trove_cli(&["gc", "--dry-run"]);
-    assert!(dry.contains("dry run of garbage collection ok: 1 blobs, 1234 bytes would be freed"), "{dry}");
+    assert!(
+        dry.contains("dry run of garbage collection ok: 1 blobs, 1234 bytes would be freed"),
+        "{dry}"
+    );
     assert_eq!(bytes_on_disk(&blob_dir), before);
     let real = trove_cli(&["gc"]);
-    assert!(real.contains("garbage collection ok: 1 blobs, 1234 bytes freed"), "{real}");
+    assert!(
+        real.contains("garbage collection ok: 1 blobs, 1234 bytes freed"),
+        "{real}"
+    );
     assert_eq!(bytes_on_disk(&blob_dir), before - 1234);
     let purged = trove_cli(&["repo", "purge", "hosted"]);
-    assert!(purged.contains("purged hosted: 5 assets deleted"), "{purged}");
+    assert!(
+        purged.contains("purged hosted: 5 assets deleted"),
+        "{purged}"
+    );
     let real = trove_cli(&["gc"]);
     assert!(real.contains("garbage collection ok: 4 blobs"), "{real}");
-    assert_eq!(bytes_on_disk(&blob_dir), 0, "a purged repository's bytes came back");
+    assert_eq!(
+        bytes_on_disk(&blob_dir),
+        0,
+        "a purged repository's bytes came back"
+    );
 }
 
 /// kill -9 of `trove gc` in the middle of its sweep: nothing a tag needs is lost, and the next
@@ -550,7 +848,9 @@ async fn a_gc_killed_mid_sweep_loses_nothing_and_the_next_run_finishes() {
     let (manifest, needed) = {
         let trove = trove_server::Trove::open(&config).await.unwrap();
         let app = main_app!(trove);
-        let (digest, blobs) = push_image(&app, "hosted", "app", "1", &blob("base", 2500)).await.unwrap();
+        let (digest, blobs) = push_image(&app, "hosted", "app", "1", &blob("base", 2500))
+            .await
+            .unwrap();
         for i in 0..ORPHANS {
             push_blob!(app, "app", &blob(&format!("orphan-{i}"), 600));
         }
@@ -576,14 +876,27 @@ async fn a_gc_killed_mid_sweep_loses_nothing_and_the_next_run_finishes() {
             child.kill().unwrap();
             break n;
         }
-        assert!(child.try_wait().unwrap().is_none(), "trove gc ended before it was killed");
-        assert!(std::time::Instant::now() < deadline, "trove gc removed nothing");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "trove gc ended before it was killed"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "trove gc removed nothing"
+        );
         std::thread::sleep(std::time::Duration::from_millis(2));
     };
     child.wait().unwrap();
     let after_kill = list_blob_digests(&blob_dir);
-    eprintln!("crash: {start} blob files, killed at {at_kill}, {} left after the kill", after_kill.len());
-    assert!(after_kill.len() > needed.len(), "killed mid-sweep, not after it ({} left)", after_kill.len());
+    eprintln!(
+        "crash: {start} blob files, killed at {at_kill}, {} left after the kill",
+        after_kill.len()
+    );
+    assert!(
+        after_kill.len() > needed.len(),
+        "killed mid-sweep, not after it ({} left)",
+        after_kill.len()
+    );
     assert!(needed.is_subset(&after_kill), "a needed blob went");
 
     // Restart: the image pulls, and the next collection finishes at once (the dead process's
@@ -591,9 +904,15 @@ async fn a_gc_killed_mid_sweep_loses_nothing_and_the_next_run_finishes() {
     let trove = trove_server::Trove::open(&config).await.unwrap();
     let app = main_app!(trove);
     let r = call(&app, get("/v2/hosted/app/manifests/1")).await;
-    assert_eq!((r.status, support::sha256(&r.body)), (200, manifest.clone()));
+    assert_eq!(
+        (r.status, support::sha256(&r.body)),
+        (200, manifest.clone())
+    );
     let run = gc(&trove, false).await;
-    assert!(run.report["blobs"].as_u64().unwrap() as usize >= after_kill.len() - needed.len(), "{run:?}");
+    assert!(
+        run.report["blobs"].as_u64().unwrap() as usize >= after_kill.len() - needed.len(),
+        "{run:?}"
+    );
     let left = list_blob_digests(&blob_dir);
     assert_eq!(left, needed, "exactly what the image needs is left");
     let (rows, _) = trove.meta.assets().blob_totals().await.unwrap();

@@ -75,7 +75,9 @@ pub fn validate_policy(input: &PolicyInput) -> ServiceResult<PolicyRow> {
     if !valid_name(name) {
         return Err(ServiceError::invalid(
             "name",
-            format!("invalid cleanup policy name {name:?}: use 1-64 of A-Z a-z 0-9 . _ -, not starting with . or -"),
+            format!(
+                "invalid cleanup policy name {name:?}: use 1-64 of A-Z a-z 0-9 . _ -, not starting with . or -"
+            ),
         ));
     }
     let format = input
@@ -219,12 +221,10 @@ impl Service {
 
     pub async fn cleanup_policy(&self, caller: &Actor, name: &str) -> ServiceResult<PolicyView> {
         self.require_admin(caller)?;
-        let row = self
-            .meta
-            .cleanup()
-            .get(name)
-            .await?
-            .ok_or_else(|| ServiceError::not_found(format!("no cleanup policy named {name}")))?;
+        let row =
+            self.meta.cleanup().get(name).await?.ok_or_else(|| {
+                ServiceError::not_found(format!("no cleanup policy named {name}"))
+            })?;
         let used_by = self.meta.cleanup().used_by(name).await?;
         Ok(policy_view(row, used_by))
     }
@@ -240,8 +240,15 @@ impl Service {
         let applied = self.refresh().await;
         tracing::info!(policy = %row.name, by = %**caller, "cleanup policy created");
         let after = self.cleanup_policy(caller, &row.name).await;
-        self.record(caller, "create", "cleanup-policy", &row.name, None, after.as_ref().ok().and_then(json_of))
-            .await;
+        self.record(
+            caller,
+            "create",
+            "cleanup-policy",
+            &row.name,
+            None,
+            after.as_ref().ok().and_then(json_of),
+        )
+        .await;
         applied?;
         after
     }
@@ -256,7 +263,10 @@ impl Service {
         if input.name.trim() != name {
             return Err(ServiceError::invalid(
                 "name",
-                format!("a cleanup policy cannot be renamed ({name} → {})", input.name.trim()),
+                format!(
+                    "a cleanup policy cannot be renamed ({name} → {})",
+                    input.name.trim()
+                ),
             ));
         }
         let row = validate_policy(input)?;
@@ -284,8 +294,15 @@ impl Service {
         self.meta.cleanup().delete(name, UI).await?;
         let applied = self.refresh().await;
         tracing::info!(policy = %name, by = %**caller, "cleanup policy deleted");
-        self.record(caller, "delete", "cleanup-policy", name, before.as_ref().and_then(json_of), None)
-            .await;
+        self.record(
+            caller,
+            "delete",
+            "cleanup-policy",
+            name,
+            before.as_ref().and_then(json_of),
+            None,
+        )
+        .await;
         applied
     }
 
@@ -347,7 +364,8 @@ impl Service {
                         "run": run.id, "outcome": run.outcome, "deleted": run.deleted,
                         "bytes_freed": run.bytes_freed, "errors": run.errors,
                     });
-                    self.record(caller, "run", "task", id, None, Some(summary)).await;
+                    self.record(caller, "run", "task", id, None, Some(summary))
+                        .await;
                 }
                 Ok(run.into())
             }
@@ -376,7 +394,8 @@ impl Service {
             repository = %name, by = %**caller, deleted = report.deleted_assets,
             removed = report.repository_removed, "repository purged"
         );
-        self.record(caller, "purge", "repository", name, None, json_of(&report)).await;
+        self.record(caller, "purge", "repository", name, None, json_of(&report))
+            .await;
         applied?;
         Ok(report)
     }
@@ -404,7 +423,9 @@ pub async fn purge(
     let deleted_assets = meta.assets().purge(id).await?;
     let removable = record.managed_by == "config" && !record.config.online;
     if removable {
-        meta.repos().remove_undeclared(record.config.name.as_str()).await?;
+        meta.repos()
+            .remove_undeclared(record.config.name.as_str())
+            .await?;
     }
     Ok(PurgeView {
         repository: record.config.name.to_string(),
@@ -440,20 +461,50 @@ mod tests {
 
     #[test]
     fn policies_are_checked_field_by_field() {
-        let ok = validate_policy(&input(serde_json::json!({"name": "keep-2", "format": "docker", "keep_latest": 2}))).unwrap();
+        let ok = validate_policy(&input(
+            serde_json::json!({"name": "keep-2", "format": "docker", "keep_latest": 2}),
+        ))
+        .unwrap();
         assert_eq!((ok.format.as_str(), ok.keep_latest), ("docker", Some(2)));
-        assert_eq!(validate_policy(&input(serde_json::json!({"name": "any", "published_before_days": 30}))).unwrap().format, "*");
+        assert_eq!(
+            validate_policy(&input(
+                serde_json::json!({"name": "any", "published_before_days": 30})
+            ))
+            .unwrap()
+            .format,
+            "*"
+        );
         let cases = [
-            (serde_json::json!({"name": "none"}), "keep_latest", "at least one criterion"),
-            (serde_json::json!({"name": "-x", "keep_latest": 1}), "name", "invalid cleanup policy name"),
-            (serde_json::json!({"name": "f", "format": "cobol", "keep_latest": 1}), "format", "unknown format"),
-            (serde_json::json!({"name": "r", "name_regex": "(x"}), "name_regex", "not a valid regular expression"),
+            (
+                serde_json::json!({"name": "none"}),
+                "keep_latest",
+                "at least one criterion",
+            ),
+            (
+                serde_json::json!({"name": "-x", "keep_latest": 1}),
+                "name",
+                "invalid cleanup policy name",
+            ),
+            (
+                serde_json::json!({"name": "f", "format": "cobol", "keep_latest": 1}),
+                "format",
+                "unknown format",
+            ),
+            (
+                serde_json::json!({"name": "r", "name_regex": "(x"}),
+                "name_regex",
+                "not a valid regular expression",
+            ),
         ];
         for (json, field, want) in cases {
             let e = validate_policy(&input(json.clone())).unwrap_err();
             assert_eq!(e.field(), Some(field), "{json}");
             assert!(e.message().contains(want), "{json}: {}", e.message());
         }
-        assert!(serde_json::from_value::<PolicyInput>(serde_json::json!({"name": "x", "keep": 1})).is_err(), "unknown keys are refused");
+        assert!(
+            serde_json::from_value::<PolicyInput>(serde_json::json!({"name": "x", "keep": 1}))
+                .is_err(),
+            "unknown keys are refused"
+        );
     }
 }

@@ -293,7 +293,10 @@ impl Gc<'_> {
                 continue;
             }
             let stored = blobs.stored(d).await?;
-            if stored.as_ref().is_some_and(|s| s.modified >= modified_before) {
+            if stored
+                .as_ref()
+                .is_some_and(|s| s.modified >= modified_before)
+            {
                 continue;
             }
             sqlx::query("DELETE FROM blobs WHERE digest = $1")

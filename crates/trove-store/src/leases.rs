@@ -41,15 +41,23 @@ impl Leases<'_> {
     /// Takes lease `name` over from `from` (a holder known to be dead: a process of this host
     /// that no longer runs) for `holder`, whether or not it expired; `false` if `from` no
     /// longer holds it (it was released, renewed by someone else, or taken over first).
-    pub async fn take_over(&self, name: &str, from: &str, holder: &str, ttl_ms: i64) -> Result<bool> {
-        let r = sqlx::query("UPDATE leases SET holder = $3, expires = $4 WHERE name = $1 AND holder = $2")
-            .bind(name)
-            .bind(from)
-            .bind(holder)
-            .bind(now_millis() + ttl_ms)
-            .execute(self.0)
-            .await
-            .map_err(db_err)?;
+    pub async fn take_over(
+        &self,
+        name: &str,
+        from: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE leases SET holder = $3, expires = $4 WHERE name = $1 AND holder = $2",
+        )
+        .bind(name)
+        .bind(from)
+        .bind(holder)
+        .bind(now_millis() + ttl_ms)
+        .execute(self.0)
+        .await
+        .map_err(db_err)?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -66,13 +74,14 @@ impl Leases<'_> {
 
     /// The lease `name`, if anyone holds one that has not expired.
     pub async fn get(&self, name: &str) -> Result<Option<LeaseRow>> {
-        let row: Option<(String, String, i64)> =
-            sqlx::query_as("SELECT name, holder, expires FROM leases WHERE name = $1 AND expires >= $2")
-                .bind(name)
-                .bind(now_millis())
-                .fetch_optional(self.0)
-                .await
-                .map_err(db_err)?;
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT name, holder, expires FROM leases WHERE name = $1 AND expires >= $2",
+        )
+        .bind(name)
+        .bind(now_millis())
+        .fetch_optional(self.0)
+        .await
+        .map_err(db_err)?;
         Ok(row.map(|(name, holder, expires)| LeaseRow {
             name,
             holder,

@@ -124,10 +124,14 @@ impl Tasks<'_> {
     /// The latest run of `task` (of either kind with `dry_run = None`).
     pub async fn last(&self, task: &str, dry_run: Option<bool>) -> Result<Option<TaskRun>> {
         let sql = match dry_run {
-            None => "SELECT id, task, dry_run, node, started, finished, outcome, deleted, bytes_freed, errors, report \
-                     FROM task_runs WHERE task = $1 AND $2 = $2 ORDER BY started DESC LIMIT 1",
-            Some(_) => "SELECT id, task, dry_run, node, started, finished, outcome, deleted, bytes_freed, errors, report \
-                        FROM task_runs WHERE task = $1 AND dry_run = $2 ORDER BY started DESC LIMIT 1",
+            None => {
+                "SELECT id, task, dry_run, node, started, finished, outcome, deleted, bytes_freed, errors, report \
+                     FROM task_runs WHERE task = $1 AND $2 = $2 ORDER BY started DESC LIMIT 1"
+            }
+            Some(_) => {
+                "SELECT id, task, dry_run, node, started, finished, outcome, deleted, bytes_freed, errors, report \
+                        FROM task_runs WHERE task = $1 AND dry_run = $2 ORDER BY started DESC LIMIT 1"
+            }
         };
         let row = sqlx::query(sql)
             .bind(task)

@@ -67,7 +67,9 @@ pub(super) async fn run(
         let spec = match life.spec_of(&repo) {
             Ok(s) => s,
             Err(e) => {
-                outcome.errors.push(format!("repository {}: {}; skipped", repo.name, e.msg));
+                outcome
+                    .errors
+                    .push(format!("repository {}: {}; skipped", repo.name, e.msg));
                 continue;
             }
         };
@@ -75,7 +77,11 @@ pub(super) async fn run(
         let selected = select(&p, regex.as_ref(), versions, trove_core::now_millis());
         let paths: Vec<String> = selected.iter().map(|v| v.path.clone()).collect();
         let rules = super::gc::retention(spec.as_ref(), grace_cutoff);
-        let preview = life.meta.assets().preview_removal(&repo.id, &paths, &rules).await?;
+        let preview = life
+            .meta
+            .assets()
+            .preview_removal(&repo.id, &paths, &rules)
+            .await?;
         // Counted in versions (what people count); the rows each took are in the report.
         let (mut deleted, mut rows) = (0u64, 0u64);
         if !dry_run {
@@ -133,11 +139,17 @@ async fn versions(
     let mut out = Vec::new();
     let mut after = String::new();
     loop {
-        let page = life.meta.assets().by_role(&repo.id, true, &after, 1000).await?;
+        let page = life
+            .meta
+            .assets()
+            .by_role(&repo.id, true, &after, 1000)
+            .await?;
         let Some((last, _)) = page.last() else { break };
         after = last.path.to_string();
         for (m, pushed) in &page {
-            let Some(v) = spec.version(&m.path) else { continue };
+            let Some(v) = spec.version(&m.path) else {
+                continue;
+            };
             if spec.immutable(&m.path).is_some() {
                 continue;
             }
@@ -167,7 +179,12 @@ async fn last_used(
     m: &AssetMeta,
 ) -> anyhow::Result<Option<i64>> {
     let alias = match spec.content_alias(&m.path, &m.blob) {
-        Some(a) => life.meta.assets().get(&repo.id, spec.storage_path(&a).as_str()).await?,
+        Some(a) => {
+            life.meta
+                .assets()
+                .get(&repo.id, spec.storage_path(&a).as_str())
+                .await?
+        }
         None => None,
     };
     Ok(m.last_downloaded.max(alias.and_then(|a| a.last_downloaded)))
@@ -189,7 +206,11 @@ pub(crate) fn select(
     let mut out = Vec::new();
     for (_, mut vs) in by_component {
         // Most recent first; equal times by version, highest first, so the order is stable.
-        vs.sort_by(|a, b| b.pushed.cmp(&a.pushed).then_with(|| b.version.cmp(&a.version)));
+        vs.sort_by(|a, b| {
+            b.pushed
+                .cmp(&a.pushed)
+                .then_with(|| b.version.cmp(&a.version))
+        });
         let keep = p.keep_latest.unwrap_or(0) as usize;
         for v in vs.into_iter().skip(keep) {
             let published_ok = p
@@ -198,7 +219,8 @@ pub(crate) fn select(
             let downloaded_ok = p
                 .last_downloaded_before_days
                 .is_none_or(|d| v.last_used.unwrap_or(v.pushed) < now - i64::from(d) * day);
-            let name_ok = regex.is_none_or(|r| r.is_match(&format!("{}:{}", v.component, v.version)));
+            let name_ok =
+                regex.is_none_or(|r| r.is_match(&format!("{}:{}", v.component, v.version)));
             if published_ok && downloaded_ok && name_ok {
                 out.push(v);
             }
@@ -211,7 +233,12 @@ pub(crate) fn select(
 mod tests {
     use super::*;
 
-    fn v(component: &str, version: &str, pushed_days_ago: i64, used_days_ago: Option<i64>) -> Version {
+    fn v(
+        component: &str,
+        version: &str,
+        pushed_days_ago: i64,
+        used_days_ago: Option<i64>,
+    ) -> Version {
         let day = DAY.as_millis() as i64;
         Version {
             path: format!("/v2/{component}/manifests/{version}"),
@@ -225,7 +252,10 @@ mod tests {
     }
 
     fn names(vs: Vec<Version>) -> Vec<String> {
-        let mut n: Vec<String> = vs.into_iter().map(|v| format!("{}:{}", v.component, v.version)).collect();
+        let mut n: Vec<String> = vs
+            .into_iter()
+            .map(|v| format!("{}:{}", v.component, v.version))
+            .collect();
         n.sort();
         n
     }
@@ -250,19 +280,36 @@ mod tests {
             p
         };
         let keep2 = policy(&|p| p.keep_latest = Some(2));
-        assert_eq!(names(select(&keep2, None, all(), now)), ["app:1", "app:2", "app:3"], "per component");
+        assert_eq!(
+            names(select(&keep2, None, all(), now)),
+            ["app:1", "app:2", "app:3"],
+            "per component"
+        );
         let old = policy(&|p| p.published_before_days = Some(35));
-        assert_eq!(names(select(&old, None, all(), now)), ["app:1", "app:2", "lib:a"]);
+        assert_eq!(
+            names(select(&old, None, all(), now)),
+            ["app:1", "app:2", "lib:a"]
+        );
         let unused = policy(&|p| p.last_downloaded_before_days = Some(22));
         // app:2 was downloaded a day ago; app:4 25 days ago; never downloaded counts from the push.
-        assert_eq!(names(select(&unused, None, all(), now)), ["app:1", "app:3", "app:4", "lib:a"]);
+        assert_eq!(
+            names(select(&unused, None, all(), now)),
+            ["app:1", "app:3", "app:4", "lib:a"]
+        );
         let re = trove_formats::patterns::compile("^app:[13]$").unwrap();
         let by_name = policy(&|p| p.name_regex = Some("x".into()));
-        assert_eq!(names(select(&by_name, Some(&re), all(), now)), ["app:1", "app:3"]);
+        assert_eq!(
+            names(select(&by_name, Some(&re), all(), now)),
+            ["app:1", "app:3"]
+        );
         let together = policy(&|p| {
             p.keep_latest = Some(1);
             p.last_downloaded_before_days = Some(22);
         });
-        assert_eq!(names(select(&together, None, all(), now)), ["app:1", "app:3", "app:4"], "lib:a is its component's latest");
+        assert_eq!(
+            names(select(&together, None, all(), now)),
+            ["app:1", "app:3", "app:4"],
+            "lib:a is its component's latest"
+        );
     }
 }

@@ -59,7 +59,9 @@ impl StorageConfig {
         if let (Some(hard), Some(soft)) = (self.quota_bytes, self.quota_soft_bytes)
             && soft.0 > hard.0
         {
-            bail!("[storage] quota_soft_bytes is above quota_bytes; a soft quota warns before the hard one refuses");
+            bail!(
+                "[storage] quota_soft_bytes is above quota_bytes; a soft quota warns before the hard one refuses"
+            );
         }
         if self.quota_bytes.is_some_and(|q| q.0 == 0) {
             bail!("[storage] quota_bytes must be more than 0 (leave it out for no quota)");
@@ -101,7 +103,11 @@ impl ByteSize {
             "gib" => 1 << 30,
             "t" | "tb" => 1_000_000_000_000,
             "tib" => 1 << 40,
-            other => return Err(format!("unknown size unit {other:?} in {s:?} (B, KB, KiB, MB, MiB, GB, GiB, TB, TiB)")),
+            other => {
+                return Err(format!(
+                    "unknown size unit {other:?} in {s:?} (B, KB, KiB, MB, MiB, GB, GiB, TB, TiB)"
+                ));
+            }
         };
         Ok(ByteSize((n * mult as f64).round() as u64))
     }
@@ -125,7 +131,8 @@ impl<'de> Deserialize<'de> for ByteSize {
 /// Parses `"2h"`, `"30m"`, `"90s"`, `"1d"`, `"500ms"`, `"1h30m"`, `"0s"`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let bad = || format!("{s:?} is not a duration (write \"2h\", \"30m\", \"90s\", \"1d\" or \"0s\")");
+    let bad =
+        || format!("{s:?} is not a duration (write \"2h\", \"30m\", \"90s\", \"1d\" or \"0s\")");
     if t.is_empty() {
         return Err(bad());
     }
@@ -138,7 +145,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         total += match unit {
@@ -219,7 +228,10 @@ mod tests {
         assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
         for bad in ["", "2", "h", "2 hours", "-1s", "1.5h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
@@ -227,6 +239,10 @@ mod tests {
         assert_eq!(ByteSize::parse("10GB").unwrap().0, 10_000_000_000);
         assert_eq!(ByteSize::parse("1.5 MiB").unwrap().0, 3 << 19);
         assert_eq!(ByteSize::parse("4096").unwrap().0, 4096);
-        assert!(ByteSize::parse("3 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(
+            ByteSize::parse("3 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
     }
 }

@@ -40,7 +40,11 @@ pub struct GcReport {
     pub repositories: BTreeMap<String, [u64; 3]>,
 }
 
-pub(super) async fn run(life: &Lifecycle, lease: &Lease<'_>, dry_run: bool) -> anyhow::Result<Outcome> {
+pub(super) async fn run(
+    life: &Lifecycle,
+    lease: &Lease<'_>,
+    dry_run: bool,
+) -> anyhow::Result<Outcome> {
     let mut report = GcReport::default();
     let mut errors = Vec::new();
     let mut sample = Sample::new(200);
@@ -67,7 +71,16 @@ pub(super) async fn run(life: &Lifecycle, lease: &Lease<'_>, dry_run: bool) -> a
             ));
             continue;
         }
-        evict(life, lease, repo, spec.as_ref(), dry_run, &mut report, &mut sample).await?;
+        evict(
+            life,
+            lease,
+            repo,
+            spec.as_ref(),
+            dry_run,
+            &mut report,
+            &mut sample,
+        )
+        .await?;
         if dry_run {
             for c in life.meta.gc().plan(&repo.id, &rules).await? {
                 count(&mut report, repo.name.as_str(), &c, &mut sample);
@@ -80,7 +93,11 @@ pub(super) async fn run(life: &Lifecycle, lease: &Lease<'_>, dry_run: bool) -> a
             let mut removed_this_round = 0;
             loop {
                 lease.keep().await?;
-                let batch = life.meta.gc().candidates(&repo.id, &rules, &after, BATCH).await?;
+                let batch = life
+                    .meta
+                    .gc()
+                    .candidates(&repo.id, &rules, &after, BATCH)
+                    .await?;
                 let Some(last) = batch.last() else { break };
                 after = last.path.clone();
                 let swept = life.meta.gc().sweep(&repo.id, &rules, &batch).await?;
@@ -182,7 +199,12 @@ async fn index(
                     (spec.role(&key), Vec::new())
                 }
             };
-            if life.meta.gc().index(&repo.id, &path, &digest, role, &refs).await? {
+            if life
+                .meta
+                .gc()
+                .index(&repo.id, &path, &digest, role, &refs)
+                .await?
+            {
                 report.indexed += 1;
             }
         }
@@ -217,7 +239,11 @@ async fn evict(
         let page = life
             .meta
             .assets()
-            .least_recently_used(&repo.id, after.as_ref().map(|(t, p)| (*t, p.as_str())), BATCH)
+            .least_recently_used(
+                &repo.id,
+                after.as_ref().map(|(t, p)| (*t, p.as_str())),
+                BATCH,
+            )
             .await?;
         let Some((t, last)) = page.last() else { break };
         after = Some((*t, last.path.to_string()));
@@ -237,7 +263,10 @@ async fn evict(
                 used = life.meta.assets().repo_usage(&repo.id).await?.0;
             }
             report.evicted += 1;
-            report.repositories.entry(repo.name.to_string()).or_default()[2] += 1;
+            report
+                .repositories
+                .entry(repo.name.to_string())
+                .or_default()[2] += 1;
             sample.push(json!({"repository": repo.name.as_str(), "path": m.path.as_str(), "size": m.blob.size, "evicted": true}));
             if used <= max {
                 break 'pages;
@@ -266,7 +295,13 @@ async fn blobs(
         let Some((last, _)) = rows.last() else { break };
         after = last.to_string();
         let digests: Vec<Digest> = rows.iter().map(|(d, _)| d.clone()).collect();
-        tally(report, life.meta.gc().collect(life.blobs.as_ref(), &digests, cutoff).await?);
+        tally(
+            report,
+            life.meta
+                .gc()
+                .collect(life.blobs.as_ref(), &digests, cutoff)
+                .await?,
+        );
         tokio::task::yield_now().await;
         if (rows.len() as u32) < BATCH {
             break;
@@ -286,7 +321,13 @@ async fn blobs(
             .map(|b| b.digest.clone())
             .collect();
         if !candidates.is_empty() {
-            tally(report, life.meta.gc().collect(life.blobs.as_ref(), &candidates, cutoff).await?);
+            tally(
+                report,
+                life.meta
+                    .gc()
+                    .collect(life.blobs.as_ref(), &candidates, cutoff)
+                    .await?,
+            );
         }
         tokio::task::yield_now().await;
         if page.len() < BATCH as usize {

@@ -70,7 +70,11 @@ impl Lifecycle {
             blobs,
             storage,
             upload_ttl,
-            node: format!("{host}:{}:{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            node: format!(
+                "{host}:{}:{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ),
             started: trove_core::now_millis(),
             metrics: LifecycleMetrics::default(),
             running: Mutex::default(),
@@ -121,8 +125,14 @@ impl Lifecycle {
                 format!("Cleanup policy on {}", on.join(", "))
             };
             out.push(
-                self.spec(&id, "cleanup", format!("Cleanup policy {}", p.name), description, self.storage.cleanup_interval)
-                    .await?,
+                self.spec(
+                    &id,
+                    "cleanup",
+                    format!("Cleanup policy {}", p.name),
+                    description,
+                    self.storage.cleanup_interval,
+                )
+                .await?,
             );
         }
         Ok(out)
@@ -235,7 +245,14 @@ impl Lifecycle {
                 },
             ),
         };
-        self.metrics.record(kind, dry_run, !failed, outcome.deleted, outcome.bytes_freed, took);
+        self.metrics.record(
+            kind,
+            dry_run,
+            !failed,
+            outcome.deleted,
+            outcome.bytes_freed,
+            took,
+        );
         let end = RunEnd {
             failed,
             deleted: outcome.deleted as i64,
@@ -274,7 +291,11 @@ impl Lifecycle {
         };
         if holder_is_dead(&held.holder) {
             tracing::warn!(task = %id, holder = %held.holder, "taking over the lease of a process of this host that no longer runs");
-            return Ok(self.meta.leases().take_over(id, &held.holder, &self.node, ttl).await?);
+            return Ok(self
+                .meta
+                .leases()
+                .take_over(id, &held.holder, &self.node, ttl)
+                .await?);
         }
         Ok(false)
     }
@@ -285,7 +306,10 @@ impl Lifecycle {
         let tasks = match self.tasks().await {
             Ok(t) => t,
             Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), "reading the lifecycle's tasks failed");
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "reading the lifecycle's tasks failed"
+                );
                 return;
             }
         };
@@ -301,7 +325,9 @@ impl Lifecycle {
                     Some(core) if core.kind == ErrorKind::Unavailable => {
                         tracing::debug!(task = %t.id, reason = %core.msg, "scheduled run skipped")
                     }
-                    _ => tracing::warn!(task = %t.id, error = format!("{e:#}"), "scheduled run failed"),
+                    _ => {
+                        tracing::warn!(task = %t.id, error = format!("{e:#}"), "scheduled run failed")
+                    }
                 },
             }
         }
@@ -341,7 +367,10 @@ impl Lease<'_> {
         {
             return Err(Error::new(
                 ErrorKind::Unavailable,
-                format!("lost the lease of task {} to another node; stopped", self.name),
+                format!(
+                    "lost the lease of task {} to another node; stopped",
+                    self.name
+                ),
             ));
         }
         *self.renewed.lock().expect("lease lock") = Instant::now();
