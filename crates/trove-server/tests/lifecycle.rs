@@ -925,3 +925,98 @@ async fn a_gc_killed_mid_sweep_loses_nothing_and_the_next_run_finishes() {
     }
     trove.meta.close().await;
 }
+
+/// A soft quota warns (the repository's view, metrics) and refuses nothing; the hard quota
+/// past it refuses.
+#[actix_web::test]
+async fn a_soft_quota_warns_in_the_api_and_metrics_and_refuses_nothing() {
+    let inst = support::instance(&format!(
+        "{STORAGE}[[repository]]\nname = \"soft\"\nformat = \"docker\"\nkind = \"hosted\"\n\
+         quota_soft_bytes = 1000\nquota_bytes = \"10 KiB\"\n"
+    ))
+    .await;
+    let app = main_app!(inst.trove);
+    let quota = |app| async move {
+        let r = call(app, get("/service/rest/v1/repositories/soft")).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.json()["quota"].clone()
+    };
+    let q = quota(&app).await;
+    assert_eq!(
+        (q["used_bytes"].as_u64(), q["over_soft"].as_bool()),
+        (Some(0), Some(false)),
+        "{q}"
+    );
+    let data = blob("soft", 3000);
+    let d = support::sha256(&data);
+    let r = call(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/v2/soft/app/blobs/uploads/?digest={d}"))
+            .set_payload(data),
+    )
+    .await;
+    assert_eq!(r.status, 201, "a soft quota refuses nothing: {:?}", r.body);
+    let q = quota(&app).await;
+    assert_eq!(
+        (
+            q["used_bytes"].as_u64(),
+            q["over_soft"].as_bool(),
+            q["at_hard"].as_bool(),
+            q["hard_bytes"].as_u64()
+        ),
+        (Some(3000), Some(true), Some(false), Some(10240)),
+        "{q}"
+    );
+    let m = call(&app, get("/metrics")).await;
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    assert!(
+        text.contains("trove_repository_over_quota{repository=\"soft\",kind=\"soft\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("trove_repository_over_quota{repository=\"soft\",kind=\"hard\"} 0"),
+        "{text}"
+    );
+    let big = blob("big", 8000);
+    let d = support::sha256(&big);
+    let r = call(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/v2/soft/app/blobs/uploads/?digest={d}"))
+            .set_payload(big),
+    )
+    .await;
+    r.expect_error(403, "DENIED");
+}
+
+/// Below `[storage] min_free_bytes` new uploads are refused early with 507 naming the key, reads
+/// go on, and `/status/writable` says why.
+#[actix_web::test]
+async fn below_min_free_bytes_uploads_are_refused_with_507() {
+    let inst = support::instance("[storage]\nmin_free_bytes = \"1000 TiB\"\n").await;
+    let app = main_app!(inst.trove);
+    let r = call(
+        &app,
+        TestRequest::post().uri("/v2/hosted/app/blobs/uploads/"),
+    )
+    .await;
+    assert_eq!(r.status, 507, "{:?}", String::from_utf8_lossy(&r.body));
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("min_free_bytes"),
+        "{:?}",
+        r.body
+    );
+    let r = call(&app, get("/v2/hosted/app/tags/list")).await;
+    assert_ne!(r.status, 507, "reads go on");
+    let r = call(&app, get("/service/rest/v1/status/writable")).await;
+    assert_eq!(r.status, 503, "{:?}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("min_free_bytes"),
+        "{}",
+        r.json()
+    );
+}
