@@ -1020,3 +1020,91 @@ async fn below_min_free_bytes_uploads_are_refused_with_507() {
         r.json()
     );
 }
+
+/// A measurement, run by hand (`cargo nextest run -p trove-server --run-ignored only
+/// gc_over_many_unreferenced_blobs --no-capture`): `GC_BLOBS` unreferenced layers (default
+/// 20,000) linked in one repository beside a kept image; a dry run and a real run, their wall
+/// times and the process's peak RSS. Everything unreferenced goes, the image stays.
+#[actix_web::test]
+#[ignore = "a measurement, minutes in a debug build"]
+async fn gc_over_many_unreferenced_blobs() {
+    use trove_core::{AssetPath, AssetRole, BlobInfo, NewAsset};
+    let n: usize = std::env::var("GC_BLOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let inst = support::instance(STORAGE).await;
+    let app = main_app!(inst.trove);
+    let (digest, _) = push_image(&app, "hosted", "app", "1", &blob("base", 2500))
+        .await
+        .unwrap();
+    let trove = &inst.trove;
+    let repo = trove
+        .meta
+        .repos()
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name.as_str() == "hosted")
+        .unwrap();
+    let blobs = trove.front.blobs.clone();
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        let data = bytes::Bytes::from(format!("unreferenced layer {i:08}").repeat(16));
+        let d = trove_core::Digest::parse(&support::sha256(&data)).unwrap();
+        let id = blobs.begin_upload().await.unwrap();
+        let len = data.len() as u64;
+        blobs
+            .append(&id, 0, Box::pin(futures_util::stream::iter([Ok(data)])))
+            .await
+            .unwrap();
+        blobs.commit(&id, &d).await.unwrap();
+        let asset = NewAsset {
+            blob: BlobInfo {
+                digest: d.clone(),
+                size: len,
+            },
+            content_type: None,
+            attrs: serde_json::Value::Null,
+        };
+        let link = trove_store::Link {
+            role: AssetRole::Part,
+            ..Default::default()
+        };
+        let path = AssetPath::parse(&format!("/v2/-/blobs/{d}")).unwrap();
+        trove
+            .meta
+            .assets()
+            .link(&repo.id, &path, &asset, &link)
+            .await
+            .unwrap();
+    }
+    eprintln!(
+        "measure: {n} unreferenced blobs written in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let t = std::time::Instant::now();
+    let dry = gc(trove, true).await;
+    let dry_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let real = gc(trove, false).await;
+    let real_s = t.elapsed().as_secs_f64();
+    eprintln!(
+        "measure: dry run {dry_s:.2} s ({} blobs, {} bytes); real run {real_s:.2} s ({} blobs, {} bytes); peak RSS {} MiB",
+        dry.report["blobs"],
+        dry.bytes_freed,
+        real.report["blobs"],
+        real.bytes_freed,
+        real.report["peak_rss_bytes"].as_u64().unwrap_or(0) >> 20
+    );
+    assert_eq!(real.report["blobs"].as_u64(), Some(n as u64));
+    assert_eq!(dry.bytes_freed, real.bytes_freed);
+    let r = call(&app, get(&format!("/v2/hosted/app/manifests/{digest}"))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        list_blob_digests(&trove.server.blob_dir()).len(),
+        4,
+        "the image's manifest, config and two layers"
+    );
+}
