@@ -212,11 +212,16 @@ fn main() -> anyhow::Result<()> {
     // Before any thread starts: whatever Trove creates is its user's alone (issue 14).
     trove_store::files::restrict_umask();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if matches!(cli.command, Command::Serve { .. }) {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    } else {
+        // A command's output (a report, a token) is its standard output; logs go beside it.
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match cli.command {
         Command::Serve { config: path } => {
             let config = Config::load(path.as_deref())?;

@@ -7,6 +7,7 @@ mod support;
 mod api;
 mod auth;
 mod binary;
+mod bundle_cli;
 mod bodies;
 mod broken;
 mod conformance;
