@@ -3,7 +3,8 @@
 //! `trove bundle export --repository hub --select 'library/*'` writes them into one file;
 //! Trove B, whose proxy has no route to any registry, imports it and docker pulls the same
 //! images from B. Then: a second import changes nothing; a bundle cut short is finished by
-//! importing the whole file; a bundle with one byte flipped in a layer is refused for that
+//! importing the whole file; the bundle, written with `--format oci-layout`, is read by
+//! `skopeo copy oci-archive:` into a plain registry; a bundle with one byte flipped in a layer is refused for that
 //! blob (and the rows that need it) with a clear report; an export `--against` B's manifest,
 //! after one more image was pulled into A, holds exactly that image's blobs.
 //!
@@ -91,18 +92,32 @@ async fn a_bundle_carries_cached_images_into_a_trove_without_a_route_to_the_regi
         }
     })
     .await;
+    // beta in OCI media types (the others stay Docker schema 2): an OCI image layout's
+    // readers (containers/image) only look at OCI manifests.
+    blocking({
+        let host = host.clone();
+        move || {
+            let beta = format!("docker://{host}/library/beta:1");
+            Skopeo::new().copy(&beta, &beta, &["--format", "oci"]);
+        }
+    })
+    .await;
     let a = TroveInstance::start(&proxy_docker_toml("hub", &upstream.url(), "")).await;
     // B's proxy points at a closed port: it can only serve what it is given.
     let b = TroveInstance::start(&proxy_docker_toml("hub", "http://127.0.0.1:9", "")).await;
     let (a_host, b_host) = (a.registry_host("hub"), b.registry_host("hub"));
-    let docker = blocking({
+    // The image ids docker sees through A (beta's changed with its conversion to OCI).
+    let (docker, ids) = blocking({
         let (a_host, images) = (a_host.clone(), images.clone());
         move || {
             let docker = Dockerd::start();
+            let mut ids = Vec::new();
             for (r, _) in &images {
-                docker.pull(&format!("{a_host}/{r}"));
+                let reference = format!("{a_host}/{r}");
+                docker.pull(&reference);
+                ids.push(docker.image_id(&reference));
             }
-            docker
+            (docker, ids)
         }
     })
     .await;
@@ -120,7 +135,7 @@ async fn a_bundle_carries_cached_images_into_a_trove_without_a_route_to_the_regi
         select: vec!["library/*".into()],
         ..Default::default()
     };
-    let exported = bundles::export(&ta, &sel, &bundle1).await.unwrap();
+    let exported = bundles::export(&ta, &sel, true, &bundle1).await.unwrap();
     let in_file: BTreeSet<String> = bundle_blobs(&bundle1).into_iter().map(|b| b.0).collect();
     assert_eq!(
         in_file, library,
@@ -128,6 +143,26 @@ async fn a_bundle_carries_cached_images_into_a_trove_without_a_route_to_the_regi
     );
     assert_eq!(exported.blobs, library.len());
     assert!(!work.path().join("library.partial").exists());
+
+    // The same file is an OCI image layout archive: skopeo copies an image out of it into a
+    // plain registry, with the same config (the image itself).
+    let oci = format!("oci-archive:{}:library/beta:1", bundle1.display());
+    let dest = format!("docker://{host}/copied/beta:1");
+    blocking({
+        let (oci, dest) = (oci.clone(), dest.clone());
+        move || {
+            Skopeo::new().copy(&oci, &dest, &[]);
+        }
+    })
+    .await;
+    let config_of = |r: &str| {
+        let raw = Skopeo::new().inspect_raw(&format!("docker://{r}"));
+        manifest_digests(&raw).0
+    };
+    assert_eq!(
+        config_of(&format!("{host}/copied/beta:1")),
+        config_of(&format!("{host}/library/beta:1"))
+    );
 
     // Import into B; docker pulls the same images from B, and team/other is not there.
     let tb = node(&b).await;
@@ -138,13 +173,13 @@ async fn a_bundle_carries_cached_images_into_a_trove_without_a_route_to_the_regi
     let docker = blocking({
         let (b_host, images) = (b_host.clone(), images.clone());
         move || {
-            for (_, img) in &images {
-                docker.rmi_all(img.image_id());
+            for id in &ids {
+                docker.rmi_all(id);
             }
-            for (r, img) in &images[..3] {
+            for ((r, _), id) in images[..3].iter().zip(&ids) {
                 let reference = format!("{b_host}/{r}");
                 docker.pull(&reference);
-                assert_eq!(docker.image_id(&reference), img.image_id(), "{r} from B");
+                assert_eq!(&docker.image_id(&reference), id, "{r} from B");
             }
             let out = docker.try_docker(&["pull", &format!("{b_host}/team/other:1")]);
             assert!(
@@ -255,7 +290,7 @@ async fn a_bundle_carries_cached_images_into_a_trove_without_a_route_to_the_regi
         against: Some(trove_bundle::read_have(&have).unwrap()),
         ..sel
     };
-    let exported2 = bundles::export(&ta, &sel, &bundle2).await.unwrap();
+    let exported2 = bundles::export(&ta, &sel, false, &bundle2).await.unwrap();
     let blobs2 = bundle_blobs(&bundle2);
     let in_file2: BTreeSet<String> = blobs2.iter().map(|b| b.0.clone()).collect();
     assert_eq!(in_file2, delta_blobs, "only the new image's blobs");

@@ -149,7 +149,10 @@ fn run() -> Result<bool> {
     let targets_md = if measured.is_empty() {
         String::new()
     } else {
-        format!("Targets (issue 8):\n\n{}", report::targets_markdown(&measured))
+        format!(
+            "Targets (issue 8):\n\n{}",
+            report::targets_markdown(&measured)
+        )
     };
     let failed = ctx
         .cases

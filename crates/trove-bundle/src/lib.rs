@@ -58,7 +58,25 @@ pub struct BundleManifest {
     /// The blobs in this file, by digest (sorted). Rows may name blobs that are not here
     /// (`--against`): the importing Trove must have them already.
     pub blobs: Vec<BundleBlob>,
+    /// The named versions that refer to other content (docker tags), by `component:version`:
+    /// what an OCI image layout's `index.json` lists.
+    #[serde(default)]
+    pub refs: Vec<BundleRef>,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BundleRef {
+    /// `library/alpine:3.20`.
+    pub name: String,
+    pub digest: String,
+    pub size: u64,
+    pub media_type: Option<String>,
+}
+
+/// An OCI image layout's marker file (image-spec `image-layout.md`).
+pub const OCI_LAYOUT_ENTRY: &str = "oci-layout";
+/// An OCI image layout's index of named manifests.
+pub const OCI_INDEX_ENTRY: &str = "index.json";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SelectionRecord {
@@ -271,6 +289,7 @@ pub async fn plan(
         .flat_map(|h| h.blobs.iter().map(String::as_str))
         .collect();
     let mut repositories = Vec::new();
+    let mut refs = Vec::new();
     let mut in_file: BTreeMap<String, u64> = BTreeMap::new();
     for name in &sel.repositories {
         let repo = repository(meta, name).await?;
@@ -284,6 +303,17 @@ pub async fn plan(
         let mut assets = Vec::with_capacity(rows.len());
         for a in rows {
             let digest = a.blob.digest.to_string();
+            if let Some(spec) = spec.as_deref()
+                && spec.refers(&a.path)
+                && let Some((component, Some(version))) = spec.component_of(&a.path)
+            {
+                refs.push(BundleRef {
+                    name: format!("{component}:{version}"),
+                    digest: digest.clone(),
+                    size: a.blob.size,
+                    media_type: a.content_type.clone(),
+                });
+            }
             if !have.contains(digest.as_str()) {
                 in_file.insert(digest.clone(), a.blob.size);
             }
@@ -317,6 +347,7 @@ pub async fn plan(
             .into_iter()
             .map(|(digest, size)| BundleBlob { digest, size })
             .collect(),
+        refs,
     })
 }
 
@@ -389,21 +420,72 @@ pub struct ExportReport {
 
 /// Writes the bundle `manifest` describes to `out`, streaming each blob from the store
 /// (nothing is staged). Runs on a blocking thread of `handle`'s runtime.
+///
+/// With `oci_layout`, the file is also an OCI image layout archive (`oci-layout`,
+/// `index.json` naming each tag as `org.opencontainers.image.ref.name`, and the blobs where
+/// the layout has them): `skopeo copy oci-archive:BUNDLE:library/alpine:3.20 ...` reads it.
+/// That needs every blob in the file (no `--against`).
 pub fn write_bundle<W: Write>(
     handle: &Handle,
     blobs: Arc<dyn BlobStore>,
     manifest: &BundleManifest,
     out: W,
+    oci_layout: bool,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<ExportReport> {
     let mut tar = tar::Builder::new(out);
-    let doc = serde_json::to_vec_pretty(manifest)?;
-    let mut header = tar::Header::new_ustar();
-    header.set_size(doc.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime((manifest.created / 1000).max(0) as u64);
-    header.set_entry_type(tar::EntryType::Regular);
-    tar.append_data(&mut header, MANIFEST_ENTRY, doc.as_slice())?;
+    let mtime = (manifest.created / 1000).max(0) as u64;
+    let small = |tar: &mut tar::Builder<W>, name: &str, doc: &[u8]| -> std::io::Result<()> {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(doc.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(mtime);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, name, doc)
+    };
+    small(
+        &mut tar,
+        MANIFEST_ENTRY,
+        &serde_json::to_vec_pretty(manifest)?,
+    )?;
+    if oci_layout {
+        ensure!(
+            manifest.selection.against_blobs.is_none(),
+            "an OCI image layout holds every blob: export it without --against"
+        );
+        ensure!(
+            !manifest.refs.is_empty(),
+            "nothing to name in an OCI image layout: the selection has no tagged manifests"
+        );
+        small(
+            &mut tar,
+            OCI_LAYOUT_ENTRY,
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )?;
+        let manifests: Vec<serde_json::Value> = manifest
+            .refs
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "mediaType": r.media_type.as_deref()
+                        .unwrap_or("application/vnd.oci.image.manifest.v1+json"),
+                    "digest": r.digest,
+                    "size": r.size,
+                    "annotations": { "org.opencontainers.image.ref.name": r.name },
+                })
+            })
+            .collect();
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        });
+        small(
+            &mut tar,
+            OCI_INDEX_ENTRY,
+            &serde_json::to_vec_pretty(&index)?,
+        )?;
+    }
     let mut bytes = 0u64;
     for b in &manifest.blobs {
         let digest = Digest::parse(&b.digest)?;
@@ -417,7 +499,7 @@ pub fn write_bundle<W: Write>(
         let mut header = tar::Header::new_ustar();
         header.set_size(b.size);
         header.set_mode(0o644);
-        header.set_mtime((manifest.created / 1000).max(0) as u64);
+        header.set_mtime(mtime);
         header.set_entry_type(tar::EntryType::Regular);
         let mut limited = (&mut reader).take(b.size);
         tar.append_data(&mut header, blob_entry(&b.digest)?, &mut limited)?;
@@ -575,6 +657,10 @@ pub fn import_bundle<R: Read>(
     for entry in entries {
         let mut entry = entry?;
         let name = entry.path()?.to_string_lossy().into_owned();
+        if name == OCI_LAYOUT_ENTRY || name == OCI_INDEX_ENTRY {
+            // The OCI image layout's own files: what they say is in the bundle manifest.
+            continue;
+        }
         let Some(hex) = name.strip_prefix("blobs/sha256/") else {
             bail!("unexpected entry {name:?} in the bundle");
         };

@@ -30,7 +30,12 @@ pub fn since_millis(s: &str) -> anyhow::Result<i64> {
 
 /// Writes the bundle of `sel` to `output` (`-`: standard output). A file is written beside
 /// (`.partial`), synced and renamed: a bundle cut short is never mistaken for a whole one.
-pub async fn export(t: &Trove, sel: &Selection, output: &Path) -> anyhow::Result<ExportReport> {
+pub async fn export(
+    t: &Trove,
+    sel: &Selection,
+    oci_layout: bool,
+    output: &Path,
+) -> anyhow::Result<ExportReport> {
     let blobs = t.front.blobs.clone();
     let manifest = trove_bundle::plan(&t.meta, &*blobs, &spec_of, sel).await?;
     let handle = tokio::runtime::Handle::current();
@@ -38,13 +43,14 @@ pub async fn export(t: &Trove, sel: &Selection, output: &Path) -> anyhow::Result
     tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         if output.as_os_str() == "-" {
             let out = std::io::BufWriter::new(std::io::stdout().lock());
-            return trove_bundle::write_bundle(&handle, blobs, &manifest, out, |_| {});
+            return trove_bundle::write_bundle(&handle, blobs, &manifest, out, oci_layout, |_| {});
         }
         let partial = output.with_extension("partial");
         let file = std::fs::File::create(&partial)
             .with_context(|| format!("creating {}", partial.display()))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let report = trove_bundle::write_bundle(&handle, blobs, &manifest, &mut out, |_| {})?;
+        let report =
+            trove_bundle::write_bundle(&handle, blobs, &manifest, &mut out, oci_layout, |_| {})?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&partial, &output)

@@ -117,6 +117,10 @@ enum BundleCommand {
         /// Trove) says are there already.
         #[arg(long)]
         against: Option<PathBuf>,
+        /// `trove`, or `oci-layout`: the bundle is also an OCI image layout archive that
+        /// `skopeo copy oci-archive:BUNDLE:IMAGE:TAG` reads (docker content, no --against).
+        #[arg(long, default_value = "trove", value_parser = ["trove", "oci-layout"])]
+        format: String,
         /// The bundle to write (`-`: standard output).
         #[arg(short, long)]
         output: PathBuf,
@@ -545,6 +549,7 @@ async fn bundle(
             select,
             since,
             against,
+            format,
             output,
         } => {
             let sel = trove_bundle::Selection {
@@ -556,7 +561,7 @@ async fn bundle(
                     .map(trove_bundle::read_have)
                     .transpose()?,
             };
-            let report = bundles::export(t, &sel, &output).await?;
+            let report = bundles::export(t, &sel, format == "oci-layout", &output).await?;
             eprintln!(
                 "exported {} rows of {} repositories, {} blobs, {} bytes",
                 report.assets, report.repositories, report.blobs, report.bytes

@@ -91,8 +91,11 @@ async fn an_import_killed_midway_finishes_when_run_again() {
             *b = ((i * 31 + j * 7) % 251) as u8;
         }
         data[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        let digest =
-            Digest::parse(&format!("sha256:{}", hex::encode(sha2::Sha256::digest(&data)))).unwrap();
+        let digest = Digest::parse(&format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(&data))
+        ))
+        .unwrap();
         let id = t.front.blobs.begin_upload().await.unwrap();
         let body: trove_core::ByteStream = Box::pin(futures_util::stream::once(async move {
             Ok::<_, std::io::Error>(Bytes::from(data))
