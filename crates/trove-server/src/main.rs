@@ -289,6 +289,19 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Access { config, command } => admin(config, |t| Box::pin(access(t, command))),
         Command::Token { config, command } => admin(config, |t| Box::pin(token(t, command))),
+        Command::Bundle {
+            command: BundleCommand::Key { private, public },
+            ..
+        } => {
+            // Needs no node: nothing is opened, nothing is created.
+            let id = trove_bundle::generate_key(&private, &public)?;
+            eprintln!(
+                "key {id}: private key in {} (keep it), public key in {} (for --verify)",
+                private.display(),
+                public.display()
+            );
+            Ok(())
+        }
         Command::Bundle { config, command } => {
             let clean = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
             let out = clean.clone();
@@ -602,14 +615,7 @@ async fn bundle(
                 clean.store(false, std::sync::atomic::Ordering::SeqCst);
             }
         }
-        BundleCommand::Key { private, public } => {
-            let id = trove_bundle::generate_key(&private, &public)?;
-            eprintln!(
-                "key {id}: private key in {} (keep it), public key in {} (for --verify)",
-                private.display(),
-                public.display()
-            );
-        }
+        BundleCommand::Key { .. } => unreachable!("handled before a node is opened"),
         BundleCommand::Manifest {
             repositories,
             output,

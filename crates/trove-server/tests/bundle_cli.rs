@@ -291,6 +291,10 @@ async fn signed_bundles_are_verified_before_anything_is_written() {
         &k("x"),
     ]);
     assert_ne!(code, Some(0), "an existing key is never overwritten: {err}");
+    assert!(
+        !Path::new(env!("CARGO_MANIFEST_DIR")).join("data").exists(),
+        "making a key opens no node (no ./data on the embedded defaults)"
+    );
 
     let signed = src.path().join("signed.bundle");
     let unsigned = src.path().join("unsigned.bundle");
