@@ -9,6 +9,7 @@ mod auth;
 mod binary;
 mod bodies;
 mod broken;
+mod cargo;
 mod conformance;
 mod console;
 mod files;
