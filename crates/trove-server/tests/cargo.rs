@@ -459,6 +459,41 @@ async fn yank_owners_and_search() {
     assert_eq!(r.status, 200);
     let r = call(&app, get(owners)).await;
     assert_eq!(r.json()["users"][0]["login"], "dev2");
+
+    // The REST API (and the console) browse crates, versions, yanked status, sizes.
+    let api = "/service/rest/v1/repositories/crates";
+    let r = call(&app, get(&format!("{api}/components"))).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["nouns"]["component"], "crate");
+    let keys: Vec<&str> = v["components"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["alpha", "alphabet", "beta"]);
+    let r = call(
+        &app,
+        get(&format!("{api}/components/assets?component=alpha")),
+    )
+    .await;
+    let rows = r.json()["assets"]["entries"].as_array().unwrap().clone();
+    assert_eq!(rows[0]["facts"]["version"], "1.1.0", "newest first");
+    assert_eq!(rows[1]["facts"]["yanked"], true, "1.0.0 was yanked by dev2");
+    assert_eq!(
+        rows[1]["facts"]["crate_size"],
+        krate("alpha", "1.0.0").len() as u64
+    );
+    let r = call(
+        &app,
+        get(&format!("{api}/assets?component=alpha&reference=1.1.0")),
+    )
+    .await;
+    assert_eq!(
+        r.json()["detail"]["facts"]["line"]["cksum"],
+        hex_sha256(&krate("alpha", "1.1.0")).as_str()
+    );
 }
 
 #[actix_web::test]

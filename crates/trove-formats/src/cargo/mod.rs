@@ -6,6 +6,7 @@
 //!
 //! The whole format is this module plus one line in `FormatRegistry::builtin`.
 
+mod browse;
 mod index;
 mod names;
 mod publish;
@@ -84,6 +85,10 @@ impl Format for Cargo {
 
     fn option_fields(&self) -> &'static [OptionField] {
         OPTIONS
+    }
+
+    fn browse(&self) -> Option<&dyn crate::browse::Browse> {
+        Some(&browse::CargoBrowse)
     }
 
     fn spec(&self, repo: &RepositoryConfig) -> trove_core::Result<Arc<dyn FormatSpec>> {
