@@ -381,6 +381,7 @@ async fn role(t: &trove_server::Trove, command: RoleCommand) -> anyhow::Result<(
                 description,
                 privileges,
                 roles,
+                external_groups: Vec::new(),
             };
             t.auth.upsert_role(&decl, "cli").await?;
             println!("role {name} saved");
