@@ -312,12 +312,13 @@ async fn serve(req: RepoRequest) -> Answer {
         base,
         tail: _,
     } = req;
-    let identity = caller::identify(&front.auth, &http)
-        .await
-        .map_err(|e| match e.into_service_failure() {
-            Ok(e) => NpmError::from_core(e),
-            Err(e) => NpmError::refused(Refusal::Challenge(e.to_string())),
-        })?;
+    let identity =
+        caller::identify(&front.auth, &http)
+            .await
+            .map_err(|e| match e.into_service_failure() {
+                Ok(e) => NpmError::from_core(e),
+                Err(e) => NpmError::refused(Refusal::Challenge(e.to_string())),
+            })?;
     let ctx = request::ctx(&http, &identity.principal);
     let mut call = Call {
         http,
