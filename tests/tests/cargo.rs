@@ -271,6 +271,11 @@ members = ["cargo-hosted", "cargo-upstream"]
                 &["yank", "--registry", "trove", "--undo", "my-lib@0.9.0"],
             );
             assert!(!yanked("0.9.0"));
+            let owners = alice.run(&w, &["owner", "--registry", "trove", "--list", "my-lib"]);
+            assert_eq!(
+                String::from_utf8_lossy(&owners.stdout).trim(),
+                "alice (alice)"
+            );
             let found = alice.run(&w, &["search", "--registry", "trove", "my-"]);
             let found = String::from_utf8_lossy(&found.stdout).into_owned();
             assert!(

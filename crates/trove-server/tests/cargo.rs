@@ -498,7 +498,11 @@ async fn yank_owners_and_search() {
 
 #[actix_web::test]
 async fn groups_merge_lines_first_member_wins() {
-    let t = cargo_instance("").await;
+    let t = cargo_instance(
+        "[[repository]]\nname = \"all-w\"\nformat = \"cargo\"\nkind = \"group\"\n\
+         members = [\"crates\", \"open\"]\nwritable_member = \"crates\"\n",
+    )
+    .await;
     let app = main_app!(t.trove);
     for (repo, v) in [("crates", "1.0.0"), ("open", "1.0.0"), ("open", "2.0.0")] {
         let r = call(&app, as_user(publish(repo, "shared", v, json!([])), "dev")).await;
@@ -533,6 +537,35 @@ async fn groups_merge_lines_first_member_wins() {
     );
     let r = call(&app, anonymous(get("/repository/all/3/n/nop"))).await;
     assert_eq!(r.status, 404);
+    // A group without a writable member takes no publish; one with it publishes there, and
+    // the new version is in the group's index at once.
+    let r = call(
+        &app,
+        as_user(publish("all", "viagroup", "1.0.0", json!([])), "dev"),
+    )
+    .await;
+    assert_eq!(r.status, 405, "{}", detail(&r));
+    let r = call(
+        &app,
+        as_user(publish("all-w", "viagroup", "1.0.0", json!([])), "dev"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", detail(&r));
+    for repo in ["crates", "all-w"] {
+        let r = call(&app, get(&format!("/repository/{repo}/vi/ag/viagroup"))).await;
+        assert_eq!(lines(&r)[0]["vers"], "1.0.0", "{repo}");
+    }
+    let r = call(
+        &app,
+        as_user(
+            TestRequest::delete().uri("/repository/all-w/api/v1/crates/viagroup/1.0.0/yank"),
+            "dev",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", detail(&r));
+    let r = call(&app, get("/repository/crates/vi/ag/viagroup")).await;
+    assert_eq!(lines(&r)[0]["yanked"], true);
 }
 
 /// A sparse registry on a loopback port: fixed answers by path, changeable, and a switch
