@@ -3,6 +3,7 @@
 //! 2-core CI machine). `.config/nextest.toml` runs them one at a time.
 
 mod auth_docker;
+mod bundles;
 mod cargo;
 mod connectors;
 mod console_browser;

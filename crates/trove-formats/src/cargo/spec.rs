@@ -80,6 +80,18 @@ impl FormatSpec for CargoSpec {
         }
     }
 
+    /// `(crate, Some(version))` for a version's `.crate` and index line, `(crate, None)` for
+    /// its owners and a proxy's cached index file; the crate by its canonical name (lowercase,
+    /// `-` as `_`), which is how the rows are stored.
+    fn component_of(&self, path: &AssetPath) -> Option<(String, Option<String>)> {
+        match stored(path.as_str())? {
+            Stored::Line(c, v) | Stored::Crate(c, v) => Some((c, Some(v))),
+            Stored::Owners(c) => Some((c, None)),
+            Stored::Index(n) => Some((n.canonical(), None)),
+            Stored::UpstreamConfig => None,
+        }
+    }
+
     fn generates(&self, path: &AssetPath) -> bool {
         self.kind == RepoKind::Hosted && matches!(route(path.as_str()), Some(Route::Index(_)))
     }
@@ -206,5 +218,26 @@ impl FormatSpec for CargoSpec {
             bytes: Bytes::from(index::file_of(&lines)),
             content_type: INDEX_TYPE.into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_are_crates_by_canonical_name() {
+        let spec = CargoSpec {
+            kind: RepoKind::Hosted,
+            repo_id: "r".into(),
+            hosted_hides_proxied: true,
+        };
+        let c = |p: &str| spec.component_of(&AssetPath::parse(p).unwrap());
+        let v = |s: &str| Some(("my_lib".to_owned(), Some(s.to_owned())));
+        assert_eq!(c("/-/c/my_lib/1.0.0.crate"), v("1.0.0"));
+        assert_eq!(c("/-/c/my_lib/1.0.0.json"), v("1.0.0"));
+        assert_eq!(c("/-/c/my_lib/owners.json"), Some(("my_lib".into(), None)));
+        assert_eq!(c("/my/-l/my-lib"), Some(("my_lib".into(), None)));
+        assert_eq!(c("/config.json"), None);
     }
 }
