@@ -396,11 +396,8 @@ fn config_json(call: &Call) -> Answer {
 }
 
 /// A crate's index file as this repository serves it (generated, cached from upstream or
-/// merged), with its digest; `None` when it has no version.
-pub(crate) async fn read_index(
-    call: &Call,
-    name: &CrateName,
-) -> Result<Option<(String, Bytes)>, CargoError> {
+/// merged); `None` when it has no version.
+async fn read_index(call: &Call, name: &CrateName) -> Result<Option<Bytes>, CargoError> {
     let path = asset_path(&name.index_path())?;
     let Some(asset) = call
         .repo()
@@ -410,14 +407,13 @@ pub(crate) async fn read_index(
     else {
         return Ok(None);
     };
-    let digest = asset.meta.blob.digest.hex().to_owned();
     let bytes = documents::collect(asset.body, asset.meta.blob.size)
         .await
         .map_err(CargoError::from_core)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    Ok(Some((digest, bytes)))
+    Ok(Some(bytes))
 }
 
 /// An index file, with an ETag for cargo's conditional requests (it revalidates every file
@@ -433,6 +429,10 @@ async fn get_index(call: &Call, name: &CrateName) -> Answer {
         return Err(not_found(format!("crate {name}")));
     };
     let meta = asset.meta;
+    if meta.blob.size == 0 {
+        // A group whose members have no line for the name merges to nothing.
+        return Err(not_found(format!("crate {name}")));
+    }
     let etag = format!("\"{}\"", meta.blob.digest.hex());
     let mut res = HttpResponse::Ok();
     res.insert_header((header::ETAG, etag.as_str()))
@@ -440,9 +440,6 @@ async fn get_index(call: &Call, name: &CrateName) -> Answer {
         .insert_header((header::CACHE_CONTROL, "no-cache"));
     for h in response::upstream_headers(&meta) {
         res.insert_header(h);
-    }
-    if meta.blob.size == 0 {
-        return Err(not_found(format!("crate {name}")));
     }
     if response::if_none_match(&call.http, &etag) == Some(true) {
         return Ok(res.status(StatusCode::NOT_MODIFIED).finish());
@@ -538,7 +535,7 @@ async fn get_crate(call: &Call, name: &CrateName, version: &str, sum: &str) -> A
 /// `/api/v1/crates/{name}/{version}/download`, the conventional path: the checksum comes from
 /// the index line.
 async fn api_download(call: &Call, name: &CrateName, version: &str) -> Answer {
-    let Some((_, file)) = read_index(call, name).await? else {
+    let Some(file) = read_index(call, name).await? else {
         return Err(not_found(format!("crate {name}")));
     };
     let sum = index::lines_of(&file)
