@@ -10,6 +10,7 @@
 //! [`blocking`], which keeps the runtime's workers free for the server.
 
 pub mod browser;
+pub mod cargo;
 pub mod dockerd;
 pub mod faults;
 pub mod flows;

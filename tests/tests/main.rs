@@ -4,6 +4,7 @@
 
 mod auth_docker;
 mod bundles;
+mod cargo;
 mod connectors;
 mod console_browser;
 mod disk_full;

@@ -1,5 +1,6 @@
 //! Wire protocols of Trove, one module per format, each behind a cargo feature (`docker`:
-//! OCI distribution spec 1.1 and the Docker registry API; `raw`: plain files; `npm`: the npm registry API), on the
+//! OCI distribution spec 1.1 and the Docker registry API; `raw`: plain files; `npm`: the npm registry API; `cargo`: sparse
+//! cargo registries), on the
 //! format-neutral plumbing of [`kit`] and registered in [`registry`]. What the console and
 //! the REST API show of a repository's content is each format's [`browse::Browse`].
 //!
@@ -12,6 +13,8 @@ pub mod kit;
 mod option_fields;
 pub mod registry;
 
+#[cfg(feature = "cargo")]
+pub mod cargo;
 #[cfg(feature = "docker")]
 pub mod docker;
 #[cfg(feature = "npm")]

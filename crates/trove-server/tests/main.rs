@@ -10,6 +10,7 @@ mod binary;
 mod bodies;
 mod broken;
 mod bundle_cli;
+mod cargo;
 mod conformance;
 mod console;
 mod files;
