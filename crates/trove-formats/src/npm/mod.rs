@@ -5,6 +5,15 @@
 //!
 //! The whole format is this module plus one line in `FormatRegistry::builtin`.
 
+/// The pure parsers of the module, reached by the fuzz targets in `fuzz/`; not an API for
+/// anything else.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::names::{PackageName, Route, Stored, route, stored, version_ok};
+    pub use super::packument::sri_sha512;
+    pub use super::publish::fuzz_attached;
+}
+
 mod account;
 mod browse;
 mod names;

@@ -272,6 +272,20 @@ fn attached(
     })
 }
 
+/// For the fuzz target: `attached` with its error as text, and the tarball as bytes, its
+/// SHA-512 digest and its hex SHA-1.
+#[doc(hidden)]
+pub fn fuzz_attached(
+    name: &PackageName,
+    version: &str,
+    manifest: &Map<String, Value>,
+    attachments: &Map<String, Value>,
+) -> Result<(Bytes, Digest, String), String> {
+    attached(name, version, manifest, attachments)
+        .map(|t| (t.bytes, t.sha512, t.sha1))
+        .map_err(|e| e.message)
+}
+
 async fn publish(
     call: &Call,
     name: &PackageName,
