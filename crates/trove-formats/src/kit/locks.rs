@@ -1,0 +1,53 @@
+//! Writers of one name (an npm package, a PyPI project) serialised on this node, so a
+//! check-then-write (a version not yet published, a file not yet uploaded) is not raced by a
+//! second request for the same name.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+/// Async mutexes by name, made on first use and forgotten when unused.
+#[derive(Default)]
+pub struct KeyedLocks {
+    locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl KeyedLocks {
+    /// Waits for the writer of `key`, if any, and holds the lock until the guard drops.
+    pub async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = {
+            let mut locks = self.locks.lock().expect("keyed locks");
+            if locks.len() > 1024 {
+                locks.retain(|_, w| w.strong_count() > 0);
+            }
+            match locks.get(key).and_then(Weak::upgrade) {
+                Some(m) => m,
+                None => {
+                    let m = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(key.to_owned(), Arc::downgrade(&m));
+                    m
+                }
+            }
+        };
+        m.lock_owned().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_writer_per_key() {
+        let l = KeyedLocks::default();
+        let a = l.lock("a").await;
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(20), l.lock("a"))
+                .await
+                .is_err(),
+            "a second writer of the same key waits"
+        );
+        let _b = l.lock("b").await;
+        drop(a);
+        let _a2 = l.lock("a").await;
+    }
+}
