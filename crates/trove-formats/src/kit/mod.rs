@@ -7,6 +7,7 @@
 //! ([`errors`]).
 
 pub mod access;
+pub mod audit;
 pub mod body;
 pub mod call;
 pub mod caller;
