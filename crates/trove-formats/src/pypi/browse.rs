@@ -62,7 +62,7 @@ fn by_version<'a>(p: &Project, page: &'a ProjectPage) -> Vec<(String, Vec<&'a Fi
         map.entry(version_of_entry(p, f)).or_default().push(f);
     }
     let mut out: Vec<_> = map.into_iter().collect();
-    out.sort_by(|a, b| version_key(&b.0).cmp(&version_key(&a.0)));
+    out.sort_by_key(|(v, _)| std::cmp::Reverse(version_key(v)));
     out
 }
 

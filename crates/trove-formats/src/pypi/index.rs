@@ -378,8 +378,11 @@ fn is_json(content_type: Option<&str>) -> bool {
     })
 }
 
+/// An anchor's attributes by name (a value-less attribute is `None`).
+type Attrs = BTreeMap<String, Option<String>>;
+
 /// The anchors of an HTML page: (attributes by name, text), entities decoded.
-fn anchors(bytes: &[u8]) -> Result<Vec<(BTreeMap<String, Option<String>>, String)>, String> {
+fn anchors(bytes: &[u8]) -> Result<Vec<(Attrs, String)>, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the upstream page is not UTF-8")?;
     let dom = tl::parse(text, tl::ParserOptions::default())
         .map_err(|e| format!("the upstream page is not HTML: {e}"))?;

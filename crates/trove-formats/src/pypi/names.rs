@@ -145,10 +145,9 @@ pub fn version_of(project: &Project, filename: &str) -> Option<String> {
             (normalize(name) == project.as_str() && !version.is_empty()).then(|| version.to_owned())
         }
         DistKind::Sdist => stem
-            .match_indices('-')
+            .rmatch_indices('-')
             .map(|(i, _)| i)
-            .filter(|&i| normalize(&stem[..i]) == project.as_str())
-            .last()
+            .find(|&i| normalize(&stem[..i]) == project.as_str())
             .map(|i| stem[i + 1..].to_owned())
             .filter(|v| !v.is_empty()),
     }
