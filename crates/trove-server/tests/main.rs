@@ -17,6 +17,7 @@ mod groups;
 mod malformed;
 mod nodes;
 mod npm;
+mod pypi;
 mod raw;
 mod rest;
 mod restart;
