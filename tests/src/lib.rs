@@ -16,6 +16,7 @@ pub mod flows;
 pub mod images;
 pub mod nginx;
 pub mod npm;
+pub mod pypi;
 pub mod proxy;
 pub mod pullthrough;
 pub mod tools;

@@ -9,6 +9,7 @@ mod disk_full;
 mod harness_selfcheck;
 mod hosted_docker;
 mod npm;
+mod pypi;
 mod proxy_docker;
 mod raw_files;
 mod scenario_s1;

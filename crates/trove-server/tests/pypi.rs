@@ -784,11 +784,13 @@ async fn groups_take_the_union_and_the_first_member_wins_a_file() {
     assert_eq!(filenames(&page).len(), 3);
 }
 
-/// A hand-made upstream index on loopback: path -> (content type, body), with a count of
-/// requests per path.
+/// What the upstream serves: path -> (content type, body).
+type Pages = HashMap<String, (String, Vec<u8>)>;
+
+/// A hand-made upstream index on loopback, with a count of requests per path.
 #[derive(Clone, Default)]
 struct Upstream {
-    pages: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>>,
+    pages: Arc<Mutex<Pages>>,
     hits: Arc<Mutex<HashMap<String, usize>>>,
 }
 
