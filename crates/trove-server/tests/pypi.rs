@@ -784,6 +784,73 @@ async fn groups_take_the_union_and_the_first_member_wins_a_file() {
     assert_eq!(filenames(&page).len(), 3);
 }
 
+#[actix_web::test]
+async fn a_version_is_yanked_from_its_console_page() {
+    use crate::console::{ORIGIN, form_post, send, sign_in};
+    let t = pypi("").await;
+    let app = main_app!(t.trove);
+    let whl = wheel("demo", "1.0", &metadata("demo", "1.0"));
+    let file = "demo-1.0-py3-none-any.whl";
+    let r = call(
+        &app,
+        as_dev(upload(
+            "/repository/py/",
+            &fields("demo", "1.0", &whl),
+            file,
+            &whl,
+        )),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let page_uri = "/admin/repository/py/version?project=demo&reference=1.0";
+    // dev may upload but not edit: the page has no yank form for them.
+    let dev = sign_in(&app, "dev", "pw").await;
+    let seen = send(&app, get(page_uri), Some(&dev)).await;
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    assert!(!seen.body.contains("Yank 1.0"), "{}", seen.body);
+    let admin = sign_in(&app, "tester", support::TESTER_PASSWORD).await;
+    let page = send(&app, get(page_uri), Some(&admin)).await;
+    assert!(
+        page.body.contains("/admin/repository/py/version/act")
+            && page.body.contains("Yank 1.0")
+            && page.body.contains("Reason (optional)"),
+        "{}",
+        page.body
+    );
+    let done = send(
+        &app,
+        form_post(
+            "/admin/repository/py/version/act",
+            &format!(
+                "csrf={}&project=demo&reference=1.0&action=yank&input=bad+build",
+                page.csrf()
+            ),
+        )
+        .insert_header(("origin", ORIGIN)),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(done.location.as_deref(), Some(page_uri), "{}", done.body);
+    let index = json_page(&app, "/repository/py/simple/demo/").await;
+    assert_eq!(index["files"][0]["yanked"], "bad build");
+    let page = send(&app, get(page_uri), Some(&admin)).await;
+    assert!(page.body.contains("Un-yank 1.0"), "{}", page.body);
+    // The form needs the session's CSRF token.
+    let refused = send(
+        &app,
+        form_post(
+            "/admin/repository/py/version/act",
+            "csrf=forged&project=demo&reference=1.0&action=unyank",
+        )
+        .insert_header(("origin", ORIGIN)),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let index = json_page(&app, "/repository/py/simple/demo/").await;
+    assert_eq!(index["files"][0]["yanked"], "bad build");
+}
+
 /// What the upstream serves: path -> (content type, body).
 type Pages = HashMap<String, (String, Vec<u8>)>;
 

@@ -51,6 +51,8 @@ pub struct AssetView {
     pub nouns: Nouns,
     pub detail: Detail,
     pub can_delete: bool,
+    /// Whether the caller may run the detail's actions (the console shows their forms then).
+    pub can_act: bool,
 }
 
 /// `POST .../assets/actions`: one of the actions an asset's detail offers
@@ -102,6 +104,14 @@ impl Service {
             .ok_or_else(|| {
                 ServiceError::not_found(format!("{format} repositories have no browse views"))
             })
+    }
+
+    fn may_edit(&self, caller: &Actor, repo: &dyn Repository) -> bool {
+        repo.config().kind() == RepoKind::Hosted
+            && self
+                .auth
+                .authorize_rights(&caller.identity, Action::Edit, repo.config())
+                .is_ok()
     }
 
     fn may_delete(&self, caller: &Actor, repo: &dyn Repository) -> bool {
@@ -216,6 +226,7 @@ impl Service {
             nouns,
             detail,
             can_delete: self.may_delete(caller, r.as_ref()),
+            can_act: self.may_edit(caller, r.as_ref()),
         })
     }
 
