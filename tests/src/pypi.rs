@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::npm::tools_dir;
+use crate::util::tools_dir;
 use crate::upstream::http_status;
 use crate::util::{poll_until, run, run_unchecked, send_signal, tail_file};
 

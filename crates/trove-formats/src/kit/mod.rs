@@ -17,6 +17,7 @@ pub mod html;
 pub mod locks;
 pub mod request;
 pub mod response;
+pub mod tokens;
 pub mod upload;
 
 use std::sync::Arc;
