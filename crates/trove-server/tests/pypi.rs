@@ -685,6 +685,7 @@ async fn versions_are_yanked_and_unyanked_through_the_rest_api() {
     .await;
     assert_eq!(detail.status, 200);
     assert_eq!(detail.json()["detail"]["actions"][0]["id"], "yank");
+    trove_rest::testing::conforms("BrowseAsset", &detail.json());
     // Uploading is not editing: dev may not yank.
     let r = call(
         &app,
