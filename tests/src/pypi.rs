@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::util::tools_dir;
 use crate::upstream::http_status;
+use crate::util::tools_dir;
 use crate::util::{poll_until, run, run_unchecked, send_signal, tail_file};
 
 /// The builder of test distributions (`python build_dist.py OUT NAME VERSION wheel|sdist

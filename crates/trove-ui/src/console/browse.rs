@@ -456,7 +456,11 @@ pub(crate) async fn delete(
 
 /// `POST /admin/repository/{name}/{view}/act`: runs an asset's action (PyPI: yank a version
 /// with a reason, or un-yank it), then shows the asset again.
-pub(crate) async fn act(req: HttpRequest, svc: web::Data<Service>, body: web::Bytes) -> HttpResponse {
+pub(crate) async fn act(
+    req: HttpRequest,
+    svc: web::Data<Service>,
+    body: web::Bytes,
+) -> HttpResponse {
     let form = Form::parse(&body);
     let ctx = post_ctx!(req, svc, form);
     let repo = name(&req);
