@@ -3,6 +3,7 @@
 //! medians, min–max and the ratio Trove/reference; writes JSON (and the same table as
 //! Markdown). See docs/benchmarks.md.
 
+mod bundle;
 mod cases;
 mod http;
 mod machine;
@@ -25,7 +26,7 @@ use crate::cases::Ctx;
 
 const GROUPS: &[&str] = &[
     "sha", "startup", "head", "manifest", "auth", "tags", "catalog", "push", "pull", "memory",
-    "proxy", "docker", "npm", "pypi",
+    "proxy", "docker", "npm", "pypi", "bundle",
 ];
 
 /// Benchmarks Trove against Debian's docker-registry on loopback.
@@ -44,7 +45,7 @@ struct Cli {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these groups (comma-separated): sha, startup, head, manifest, auth, tags,
-    /// catalog, push, pull, memory, proxy, docker, npm, pypi.
+    /// catalog, push, pull, memory, proxy, docker, npm, pypi, bundle.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Rounds per case (overrides the mode's default; each round runs every side once).
@@ -138,6 +139,9 @@ fn run() -> Result<bool> {
     }
     if ctx.want("pypi") {
         pypi::pypi(&mut ctx);
+    }
+    if ctx.want("bundle") {
+        bundle::bundle(&mut ctx);
     }
     let elapsed = t0.elapsed();
 
