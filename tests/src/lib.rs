@@ -21,6 +21,7 @@ pub mod npm;
 pub mod oidc;
 pub mod proxy;
 pub mod pullthrough;
+pub mod pypi;
 pub mod tools;
 pub mod trove;
 pub mod upstream;

@@ -13,6 +13,7 @@ mod hosted_docker;
 mod ldap_docker;
 mod npm;
 mod proxy_docker;
+mod pypi;
 mod raw_files;
 mod scenario_s1;
 mod scenario_s2;

@@ -9,6 +9,7 @@ mod cases;
 mod http;
 mod machine;
 mod npm;
+mod pypi;
 mod registry;
 mod relay;
 mod report;
@@ -26,7 +27,7 @@ use crate::cases::Ctx;
 
 const GROUPS: &[&str] = &[
     "sha", "startup", "head", "manifest", "auth", "tags", "catalog", "push", "pull", "memory",
-    "proxy", "docker", "npm", "bundle", "cargo",
+    "proxy", "docker", "npm", "pypi", "bundle", "cargo",
 ];
 
 /// Benchmarks Trove against Debian's docker-registry on loopback.
@@ -45,7 +46,7 @@ struct Cli {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these groups (comma-separated): sha, startup, head, manifest, auth, tags,
-    /// catalog, push, pull, memory, proxy, docker, npm, bundle, cargo.
+    /// catalog, push, pull, memory, proxy, docker, npm, pypi, bundle, cargo.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Rounds per case (overrides the mode's default; each round runs every side once).
@@ -136,6 +137,9 @@ fn run() -> Result<bool> {
     }
     if ctx.want("npm") {
         npm::npm(&mut ctx);
+    }
+    if ctx.want("pypi") {
+        pypi::pypi(&mut ctx);
     }
     if ctx.want("bundle") {
         bundle::bundle(&mut ctx);

@@ -19,6 +19,7 @@ mod groups;
 mod malformed;
 mod nodes;
 mod npm;
+mod pypi;
 mod raw;
 mod rest;
 mod restart;

@@ -279,6 +279,7 @@ impl Browse for CargoBrowse {
             ),
             label: Cell::code(version),
             fields,
+            actions: Vec::new(),
             sections: vec![Section {
                 id: "dependencies",
                 heading: "Dependencies",

@@ -551,6 +551,7 @@ fn detail(m: ManifestDetail) -> Detail {
             label: "Delete this manifest and its tags".into(),
         }),
         facts: facts(&m),
+        actions: Vec::new(),
     }
 }
 

@@ -73,25 +73,7 @@ impl Format for Npm {
     }
 
     fn check_options(&self, kind: RepoKind, options: &Map<String, Value>) -> Result<(), String> {
-        for (k, v) in options {
-            match k.as_str() {
-                MERGE_HOSTED_WITH_PROXIED if kind == RepoKind::Group => {
-                    if !v.is_boolean() {
-                        return Err(format!("npm option {k} must be true or false"));
-                    }
-                }
-                MERGE_HOSTED_WITH_PROXIED => {
-                    return Err(format!("npm option {k} is a group setting"));
-                }
-                _ => {
-                    return Err(format!(
-                        "unknown npm option {k:?} for a {} repository",
-                        kind.as_str()
-                    ));
-                }
-            }
-        }
-        Ok(())
+        crate::option_fields::check_flags("npm", OPTIONS, kind, options)
     }
 
     fn option_fields(&self) -> &'static [OptionField] {
