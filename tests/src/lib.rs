@@ -10,6 +10,7 @@
 //! [`blocking`], which keeps the runtime's workers free for the server.
 
 pub mod browser;
+pub mod cargo;
 pub mod dockerd;
 pub mod faults;
 pub mod flows;
@@ -20,6 +21,7 @@ pub mod npm;
 pub mod oidc;
 pub mod proxy;
 pub mod pullthrough;
+pub mod pypi;
 pub mod tools;
 pub mod trove;
 pub mod upstream;

@@ -251,11 +251,15 @@ impl NpmClient {
         loop {
             let text = String::from_utf8_lossy(&seen).into_owned();
             if !answered.0 && text.contains("Username:") {
-                stdin.write_all(format!("{user}\n").as_bytes()).expect("user name");
+                stdin
+                    .write_all(format!("{user}\n").as_bytes())
+                    .expect("user name");
                 answered.0 = true;
             }
             if !answered.1 && text.contains("Password:") {
-                stdin.write_all(format!("{password}\n").as_bytes()).expect("password");
+                stdin
+                    .write_all(format!("{password}\n").as_bytes())
+                    .expect("password");
                 answered.1 = true;
             }
             match stdout.read(&mut buf) {

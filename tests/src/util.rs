@@ -156,7 +156,9 @@ pub fn unmount_below(dir: &Path) {
 pub fn tools_dir() -> std::path::PathBuf {
     match std::env::var_os("TROVE_TEST_TOOLS") {
         Some(d) => std::path::PathBuf::from(d),
-        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-            .join(".cache/trove-tests"),
+        None => {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".cache/trove-tests")
+        }
     }
 }

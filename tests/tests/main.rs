@@ -3,6 +3,8 @@
 //! 2-core CI machine). `.config/nextest.toml` runs them one at a time.
 
 mod auth_docker;
+mod bundles;
+mod cargo;
 mod connectors;
 mod console_browser;
 mod disk_full;
@@ -12,6 +14,7 @@ mod lifecycle_docker;
 mod ldap_docker;
 mod npm;
 mod proxy_docker;
+mod pypi;
 mod raw_files;
 mod scenario_s1;
 mod scenario_s2;

@@ -3,10 +3,13 @@
 //! medians, min–max and the ratio Trove/reference; writes JSON (and the same table as
 //! Markdown). See docs/benchmarks.md.
 
+mod bundle;
+mod cargo;
 mod cases;
 mod http;
 mod machine;
 mod npm;
+mod pypi;
 mod registry;
 mod relay;
 mod report;
@@ -24,7 +27,7 @@ use crate::cases::Ctx;
 
 const GROUPS: &[&str] = &[
     "sha", "startup", "head", "manifest", "auth", "tags", "catalog", "push", "pull", "memory",
-    "proxy", "docker", "npm",
+    "proxy", "docker", "npm", "pypi", "bundle", "cargo",
 ];
 
 /// Benchmarks Trove against Debian's docker-registry on loopback.
@@ -43,7 +46,7 @@ struct Cli {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these groups (comma-separated): sha, startup, head, manifest, auth, tags,
-    /// catalog, push, pull, memory, proxy, docker, npm.
+    /// catalog, push, pull, memory, proxy, docker, npm, pypi, bundle, cargo.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Rounds per case (overrides the mode's default; each round runs every side once).
@@ -135,6 +138,15 @@ fn run() -> Result<bool> {
     if ctx.want("npm") {
         npm::npm(&mut ctx);
     }
+    if ctx.want("pypi") {
+        pypi::pypi(&mut ctx);
+    }
+    if ctx.want("bundle") {
+        bundle::bundle(&mut ctx);
+    }
+    if ctx.want("cargo") {
+        cargo::cargo(&mut ctx);
+    }
     let elapsed = t0.elapsed();
 
     let targets = report::targets(&ctx.cases, &ctx.large_label);
@@ -149,7 +161,10 @@ fn run() -> Result<bool> {
     let targets_md = if measured.is_empty() {
         String::new()
     } else {
-        format!("Targets (issue 8):\n\n{}", report::targets_markdown(&measured))
+        format!(
+            "Targets (issue 8):\n\n{}",
+            report::targets_markdown(&measured)
+        )
     };
     let failed = ctx
         .cases

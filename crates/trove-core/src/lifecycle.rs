@@ -1,6 +1,6 @@
 //! The vocabulary of the storage lifecycle: what garbage collection, cleanup policies and a
 //! proxy's cache limit ask a format about the assets it stores (through `FormatSpec::role`,
-//! `references`, `version`, `immutable` and `evictable`), and a repository's lifecycle
+//! `gc_references`, `version`, `immutable` and `evictable`), and a repository's lifecycle
 //! settings (cleanup policies, quotas, immutable tags). Kinds and the collector only see these
 //! types, so they stay format-free (docs/storage.md).
 
@@ -133,9 +133,9 @@ pub async fn describe(
             attrs: serde_json::Value::Null,
         };
         let body = crate::documents::read_document(blobs, &meta).await?;
-        format.references(key, blob, Some(&body))?
+        format.gc_references(key, blob, Some(&body))?
     } else {
-        format.references(key, blob, None)?
+        format.gc_references(key, blob, None)?
     };
     let mut refs = refs;
     refs.sort();

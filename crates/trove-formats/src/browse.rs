@@ -180,6 +180,23 @@ pub struct Detail {
     /// Deletable by this reference, with this button label.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delete: Option<Deletion>,
+    /// What else may be done to it ([`Browse::act`]); whether the caller may is the
+    /// service's to decide.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<AssetAction>,
+}
+
+/// Something to do to an asset besides deleting it (PyPI: yank a version, or un-yank it),
+/// offered on its page and in the REST API, and run by [`Browse::act`].
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AssetAction {
+    /// What a request names (`yank`).
+    pub id: &'static str,
+    /// The button's label.
+    pub label: String,
+    /// The label of the one line of text it takes (a reason), or `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<&'static str>,
 }
 
 /// What deleting a detail's asset sends, and what its button says.
@@ -221,4 +238,20 @@ pub trait Browse: Send + Sync {
     /// Deletes asset `reference` of `component` as the format's protocol would; `false` when
     /// not stored.
     async fn delete(&self, at: &Scope<'_>, component: &str, reference: &str) -> Result<bool>;
+
+    /// Runs `action` (one of those the asset's detail offers) on asset `reference` of
+    /// `component`, with the text it takes; `false` when the asset is not stored. The caller
+    /// has checked the caller's `edit` privilege. None by default.
+    async fn act(
+        &self,
+        _at: &Scope<'_>,
+        _component: &str,
+        _reference: &str,
+        action: &str,
+        _input: Option<&str>,
+    ) -> Result<bool> {
+        Err(trove_core::Error::invalid(format!(
+            "no action {action:?} here"
+        )))
+    }
 }

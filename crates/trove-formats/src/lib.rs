@@ -1,5 +1,6 @@
 //! Wire protocols of Trove, one module per format, each behind a cargo feature (`docker`:
-//! OCI distribution spec 1.1 and the Docker registry API; `raw`: plain files; `npm`: the npm registry API), on the
+//! OCI distribution spec 1.1 and the Docker registry API; `raw`: plain files; `npm`: the npm registry API; `pypi`: the Python
+//! simple repository API and twine's uploads; `cargo`: sparse cargo registries), on the
 //! format-neutral plumbing of [`kit`] and registered in [`registry`]. What the console and
 //! the REST API show of a repository's content is each format's [`browse::Browse`].
 //!
@@ -13,10 +14,14 @@ mod option_fields;
 pub mod patterns;
 pub mod registry;
 
+#[cfg(feature = "cargo")]
+pub mod cargo;
 #[cfg(feature = "docker")]
 pub mod docker;
 #[cfg(feature = "npm")]
 pub mod npm;
+#[cfg(feature = "pypi")]
+pub mod pypi;
 #[cfg(feature = "raw")]
 pub mod raw;
 

@@ -28,3 +28,33 @@ pub enum OptionInput {
     /// A whole number; absent when blank.
     Number,
 }
+
+/// Checks a repository's `options` for a format whose options are all checkboxes (`fields`):
+/// each key is one of them, `true` or `false`, on a kind it applies to; the error names the
+/// key.
+pub fn check_flags(
+    format: &str,
+    fields: &[OptionField],
+    kind: RepoKind,
+    options: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), String> {
+    for (k, v) in options {
+        let Some(f) = fields.iter().find(|f| f.key == k) else {
+            return Err(format!(
+                "unknown {format} option {k:?} for a {} repository",
+                kind.as_str()
+            ));
+        };
+        if !f.kinds.contains(&kind) {
+            let kinds: Vec<&str> = f.kinds.iter().map(|k| k.as_str()).collect();
+            return Err(format!(
+                "{format} option {k} is a {} setting",
+                kinds.join(" or ")
+            ));
+        }
+        if f.input == OptionInput::Checkbox && !v.is_boolean() {
+            return Err(format!("{format} option {k} must be true or false"));
+        }
+    }
+    Ok(())
+}

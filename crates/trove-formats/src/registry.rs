@@ -125,6 +125,10 @@ impl FormatRegistry {
             Box::new(crate::raw::Raw),
             #[cfg(feature = "npm")]
             Box::new(crate::npm::Npm),
+            #[cfg(feature = "pypi")]
+            Box::new(crate::pypi::Pypi),
+            #[cfg(feature = "cargo")]
+            Box::new(crate::cargo::Cargo),
         ];
         FormatRegistry { formats }
     }

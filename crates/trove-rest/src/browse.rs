@@ -10,7 +10,7 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use trove_service::{AssetView, ComponentView, RepoContent, Service};
+use trove_service::{AssetActionInput, AssetView, ComponentView, RepoContent, Service};
 
 use super::{ApiError, Caller, no_content};
 
@@ -65,6 +65,20 @@ pub(super) async fn delete_asset(
     q: web::Query<AssetQuery>,
 ) -> Result<HttpResponse, ApiError> {
     delete(&svc, &caller, &name, &q.component, &q.reference).await
+}
+
+/// `POST .../assets/actions`: an action the asset's detail offers (PyPI: yank a version).
+pub(super) async fn act_on_asset(
+    svc: web::Data<Service>,
+    caller: Caller,
+    name: Name,
+    q: web::Query<AssetQuery>,
+    input: web::Json<AssetActionInput>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(no_content(
+        svc.act_on_asset(&caller, &name, &q.component, &q.reference, &input)
+            .await?,
+    ))
 }
 
 async fn delete(

@@ -118,6 +118,11 @@ fn endpoints() -> Vec<Endpoint> {
             "/service/rest/v1/repositories/{name}/assets",
             |r| r.to(browse::delete_asset),
         ),
+        ep(
+            M::POST,
+            "/service/rest/v1/repositories/{name}/assets/actions",
+            |r| r.to(browse::act_on_asset),
+        ),
         // The same views under docker's words, as the API had them before other formats.
         ep(M::GET, "/service/rest/v1/repositories/{name}/images", |r| {
             r.to(browse::images)

@@ -236,7 +236,8 @@ async fn openapi_document_and_routes_cannot_drift() {
 #[test]
 fn openapi_input_schemas_match_the_input_types() {
     use trove_service::{
-        PolicyInput, PrivilegeInput, RepoInput, RoleInput, RuleInput, TokenInput, UserInput,
+        AssetActionInput, PolicyInput, PrivilegeInput, RepoInput, RoleInput, RuleInput,
+        TokenInput, UserInput,
         UserUpdate,
     };
     let doc = openapi();
@@ -252,6 +253,10 @@ fn openapi_input_schemas_match_the_input_types() {
         ("RuleInput", serde_json::to_value(RuleInput::default())),
         ("PolicyInput", serde_json::to_value(PolicyInput::default())),
         ("TokenInput", serde_json::to_value(TokenInput::default())),
+        (
+            "AssetActionInput",
+            serde_json::to_value(AssetActionInput::default()),
+        ),
     ];
     for (name, value) in inputs {
         let schema = &doc["components"]["schemas"][name];

@@ -10,13 +10,13 @@ use trove_service::{PrivilegeInput, RoleInput, UserInput, UserUpdate};
 use crate::support;
 
 const HOST: &str = "trove.test";
-const ORIGIN: &str = "http://trove.test";
+pub(crate) const ORIGIN: &str = "http://trove.test";
 
-struct Page {
-    status: u16,
-    location: Option<String>,
+pub(crate) struct Page {
+    pub status: u16,
+    pub location: Option<String>,
     set_cookies: Vec<String>,
-    body: String,
+    pub body: String,
 }
 
 impl Page {
@@ -29,7 +29,7 @@ impl Page {
         })
     }
     /// The CSRF token of the page's forms.
-    fn csrf(&self) -> String {
+    pub fn csrf(&self) -> String {
         let at = self
             .body
             .find(r#"name="csrf" value=""#)
@@ -39,7 +39,7 @@ impl Page {
     }
 }
 
-async fn send<S>(app: &S, req: TestRequest, cookie: Option<&str>) -> Page
+pub(crate) async fn send<S>(app: &S, req: TestRequest, cookie: Option<&str>) -> Page
 where
     S: actix_web::dev::Service<
             actix_http::Request,
@@ -70,7 +70,7 @@ where
     }
 }
 
-fn form_post(uri: &str, body: &str) -> TestRequest {
+pub(crate) fn form_post(uri: &str, body: &str) -> TestRequest {
     TestRequest::post()
         .uri(uri)
         .insert_header(("content-type", "application/x-www-form-urlencoded"))
@@ -78,7 +78,7 @@ fn form_post(uri: &str, body: &str) -> TestRequest {
 }
 
 /// Signs in through the form; returns the session token.
-async fn sign_in<S>(app: &S, user: &str, password: &str) -> String
+pub(crate) async fn sign_in<S>(app: &S, user: &str, password: &str) -> String
 where
     S: actix_web::dev::Service<
             actix_http::Request,

@@ -621,11 +621,19 @@ async fn login_makes_a_revocable_token_and_logout_revokes_it() {
     for (user, pw) in [("dev", "nope"), ("nobody", "pw")] {
         let r = call(&app, anonymous(login(user, pw))).await;
         assert_eq!(r.status, 401, "{user}");
-        assert!(error_of(&r).contains("invalid username or password"), "{}", error_of(&r));
+        assert!(
+            error_of(&r).contains("invalid username or password"),
+            "{}",
+            error_of(&r)
+        );
     }
     let r = call(&app, anonymous(login("dev", &token))).await;
     assert_eq!(r.status, 401);
-    assert!(error_of(&r).contains("cannot make API tokens"), "{}", error_of(&r));
+    assert!(
+        error_of(&r).contains("cannot make API tokens"),
+        "{}",
+        error_of(&r)
+    );
     let r = call(
         &app,
         anonymous(
@@ -648,7 +656,8 @@ async fn login_makes_a_revocable_token_and_logout_revokes_it() {
     assert_eq!(r.status, 400);
     // Logout needs credentials, and the very token: the right selector with a wrong secret
     // is "not found", like a token of someone else's.
-    let logout = |tok: &str| TestRequest::delete().uri(&format!("/repository/npm/-/user/token/{tok}"));
+    let logout =
+        |tok: &str| TestRequest::delete().uri(&format!("/repository/npm/-/user/token/{tok}"));
     assert_eq!(call(&app, anonymous(logout(&token))).await.status, 401);
     let forged = format!("{}x", &token[..token.len() - 1]);
     let r = call(
@@ -656,7 +665,10 @@ async fn login_makes_a_revocable_token_and_logout_revokes_it() {
         logout(&forged).insert_header(("authorization", bearer.clone())),
     )
     .await;
-    assert_eq!(r.status, 404, "a token with the right selector but the wrong secret");
+    assert_eq!(
+        r.status, 404,
+        "a token with the right selector but the wrong secret"
+    );
     let r = call(
         &app,
         logout(&token).insert_header(("authorization", bearer.clone())),
@@ -678,8 +690,16 @@ async fn login_makes_a_revocable_token_and_logout_revokes_it() {
         .unwrap();
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     // Made, revoked, then its use after the revocation refused (named by its public prefix).
-    assert_eq!(actions, ["create", "revoke", "sign-in-failed"], "{entries:?}");
-    assert!(entries[..2].iter().all(|e| e.entity_name.starts_with("dev/npm-npm-")));
+    assert_eq!(
+        actions,
+        ["create", "revoke", "sign-in-failed"],
+        "{entries:?}"
+    );
+    assert!(
+        entries[..2]
+            .iter()
+            .all(|e| e.entity_name.starts_with("dev/npm-npm-"))
+    );
     assert!(token.starts_with(&entries[2].entity_name));
     let text = serde_json::to_string(&entries).unwrap();
     assert!(!text.contains(&token), "no secret in the audit log");

@@ -1,11 +1,12 @@
 //! Browsing a repository's content through its format's views
 //! ([`trove_formats::browse::Browse`]): components, a component's assets, one asset, and
-//! deleting an asset. Needs `browse` to list, `read` to open an asset and `delete` to delete
-//! (hosted repositories only), as on the wire protocols.
+//! deleting an asset or acting on it (PyPI: yank a version). Needs `browse` to list, `read` to
+//! open an asset, `delete` to delete and `edit` to act (hosted repositories only), as on the
+//! wire protocols.
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use trove_auth::Action;
 
 use crate::Actor;
@@ -50,6 +51,20 @@ pub struct AssetView {
     pub nouns: Nouns,
     pub detail: Detail,
     pub can_delete: bool,
+    /// Whether the caller may run the detail's actions (the console shows their forms then).
+    pub can_act: bool,
+}
+
+/// `POST .../assets/actions`: one of the actions an asset's detail offers
+/// ([`trove_formats::browse::AssetAction`]), with the one line of text it takes.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetActionInput {
+    /// An action's `id` (PyPI: `yank`, `unyank`).
+    pub action: String,
+    /// The text the action takes (a yank reason); absent: none.
+    #[serde(default)]
+    pub input: Option<String>,
 }
 
 impl Service {
@@ -89,6 +104,14 @@ impl Service {
             .ok_or_else(|| {
                 ServiceError::not_found(format!("{format} repositories have no browse views"))
             })
+    }
+
+    fn may_edit(&self, caller: &Actor, repo: &dyn Repository) -> bool {
+        repo.config().kind() == RepoKind::Hosted
+            && self
+                .auth
+                .authorize_rights(&caller.identity, Action::Edit, repo.config())
+                .is_ok()
     }
 
     fn may_delete(&self, caller: &Actor, repo: &dyn Repository) -> bool {
@@ -203,6 +226,7 @@ impl Service {
             nouns,
             detail,
             can_delete: self.may_delete(caller, r.as_ref()),
+            can_act: self.may_edit(caller, r.as_ref()),
         })
     }
 
@@ -250,5 +274,62 @@ impl Service {
                 views.nouns().asset
             )))
         }
+    }
+
+    /// Runs an action an asset's detail offers (PyPI: yank or un-yank a version) on asset
+    /// `reference` of `component`. Hosted repositories only; needs `edit`.
+    pub async fn act_on_asset(
+        &self,
+        caller: &Actor,
+        repo: &str,
+        component: &str,
+        reference: &str,
+        input: &AssetActionInput,
+    ) -> ServiceResult<()> {
+        let r = self.repo_for(caller, repo, Action::Edit)?;
+        if r.config().kind() != RepoKind::Hosted {
+            return Err(ServiceError::Invalid {
+                field: None,
+                message: format!(
+                    "{repo} is not a hosted repository; only hosted content is changed here"
+                ),
+            });
+        }
+        let views = Self::views(r.as_ref())?;
+        let at = Scope {
+            repo: r.as_ref(),
+            blobs: self.blobs.as_ref(),
+            ctx: &Self::ctx(caller),
+        };
+        let found = views
+            .act(
+                &at,
+                component,
+                reference,
+                &input.action,
+                input.input.as_deref(),
+            )
+            .await?;
+        if !found {
+            return Err(ServiceError::not_found(format!(
+                "no {} {component}:{reference} in {repo}",
+                views.nouns().asset
+            )));
+        }
+        tracing::info!(repository = %repo, %component, %reference, action = %input.action,
+            by = %caller, "asset action");
+        self.record(
+            caller,
+            &input.action,
+            "content",
+            &format!("{repo}:{component}:{reference}"),
+            None,
+            Some(serde_json::json!({
+                "repository": repo, "component": component, "reference": reference,
+                "action": input.action, "input": input.input,
+            })),
+        )
+        .await;
+        Ok(())
     }
 }

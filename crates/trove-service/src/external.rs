@@ -7,8 +7,8 @@ use trove_auth::ldap::LdapConfig;
 use trove_store::KEY_LDAP;
 
 use crate::actor::Actor;
-use trove_auth::Principal;
 use crate::{Service, ServiceError, ServiceResult, UI, read_only_reason};
+use trove_auth::Principal;
 
 /// The LDAP realm as the console shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -55,11 +55,7 @@ impl Service {
     }
 
     /// Saves the LDAP settings (not when trove.toml declares them).
-    pub async fn set_ldap(
-        &self,
-        caller: &Actor,
-        config: &LdapConfig,
-    ) -> ServiceResult<LdapView> {
+    pub async fn set_ldap(&self, caller: &Actor, config: &LdapConfig) -> ServiceResult<LdapView> {
         let current = self.ldap(caller).await?;
         if let Some(why) = current.read_only {
             return Err(ServiceError::forbidden(format!(

@@ -41,7 +41,7 @@ use trove_store::MetadataStore;
 
 pub use actor::{Actor, FrontEnd};
 pub use audit::AuditFilter;
-pub use browse::{AssetView, ComponentView, RepoContent};
+pub use browse::{AssetActionInput, AssetView, ComponentView, RepoContent};
 pub use external::{LdapLoginView, LdapView};
 pub use formats::{FormatView, OptionFieldView};
 pub use lifecycle::{

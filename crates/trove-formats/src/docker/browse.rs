@@ -557,6 +557,7 @@ fn detail(m: ManifestDetail) -> Detail {
             label: "Delete this manifest and its tags".into(),
         }),
         facts: facts(&m),
+        actions: Vec::new(),
     }
 }
 

@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 use bytes::Bytes;
+use sha2::Digest as _;
 use trove_core::{
     AssetClass, AssetIndex, AssetPath, AssetRef, AssetRole, BlobInfo, Digest, Error, FormatId,
     FormatSpec, Generated, MergePart, Page, ProxyConfig, Result, UpstreamHeaders,
@@ -92,6 +93,45 @@ impl FormatSpec for DockerSpec {
             }),
             _ => None,
         }
+    }
+
+    /// `(image, Some(tag))` for a manifest by tag, `(image, None)` for one by digest; blobs
+    /// belong to no image (they are shared) and come with the manifests that name them.
+    fn component_of(&self, path: &AssetPath) -> Option<(String, Option<String>)> {
+        match parse(path)? {
+            Route::Manifest {
+                name,
+                reference: Reference::Tag(tag),
+            } => Some((name, Some(tag))),
+            Route::Manifest { name, .. } => Some((name, None)),
+            _ => None,
+        }
+    }
+
+    fn refers(&self, path: &AssetPath) -> bool {
+        matches!(parse(path), Some(Route::Manifest { .. }))
+    }
+
+    /// A manifest needs its config and layers (an index its child manifests), and a tag the
+    /// manifest by digest it names.
+    fn references(&self, path: &AssetPath, doc: &[u8]) -> Vec<AssetPath> {
+        let Some(Route::Manifest { name, reference }) = parse(path) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Reference::Tag(_) = reference {
+            let own = format!("sha256:{}", hex::encode(sha2::Sha256::digest(doc)));
+            out.push(format!("/v2/{name}/manifests/{own}"));
+        }
+        for (is_manifest, d) in super::manifests::referenced(doc) {
+            out.push(match is_manifest {
+                true => format!("/v2/{name}/manifests/{d}"),
+                false => blob_storage_path(&d.to_string()),
+            });
+        }
+        out.iter()
+            .filter_map(|p| AssetPath::parse(p).ok())
+            .collect()
     }
 
     fn merges(&self, path: &AssetPath) -> bool {
@@ -204,7 +244,7 @@ impl FormatSpec for DockerSpec {
 
     /// A tag needs the manifest it names; a manifest its config, layers and child manifests,
     /// and a referrer is attached to its subject.
-    fn references(
+    fn gc_references(
         &self,
         key: &AssetPath,
         blob: &BlobInfo,
@@ -676,7 +716,7 @@ mod tests {
         assert_eq!(spec.role(&p(&format!("/v2/org/app/manifests/{}", d('a')))), AssetRole::Document);
         assert_eq!(spec.role(&p("/v2/org/app/manifests/1.0")), AssetRole::Root);
         assert_eq!(
-            spec.references(&p("/v2/org/app/manifests/1.0"), &blob, None).unwrap(),
+            spec.gc_references(&p("/v2/org/app/manifests/1.0"), &blob, None).unwrap(),
             vec![AssetRef::needs(p(&format!("/v2/org/app/manifests/{}", d('a'))))]
         );
         let manifest = json!({
@@ -691,7 +731,7 @@ mod tests {
         let key = p(&format!("/v2/org/app/manifests/{}", d('a')));
         let body = serde_json::to_vec(&manifest).unwrap();
         assert_eq!(
-            spec.references(&key, &blob, Some(&body)).unwrap(),
+            spec.gc_references(&key, &blob, Some(&body)).unwrap(),
             vec![
                 AssetRef::needs(p(&format!("/v2/-/blobs/{}", d('c')))),
                 AssetRef::needs(p(&format!("/v2/-/blobs/{}", d('1')))),
@@ -700,10 +740,10 @@ mod tests {
         );
         let index = json!({"schemaVersion": 2, "manifests": [{"mediaType": "m", "digest": d('7'), "size": 1}]});
         assert_eq!(
-            spec.references(&key, &blob, Some(&serde_json::to_vec(&index).unwrap())).unwrap(),
+            spec.gc_references(&key, &blob, Some(&serde_json::to_vec(&index).unwrap())).unwrap(),
             vec![AssetRef::needs(p(&format!("/v2/org/app/manifests/{}", d('7'))))]
         );
-        assert!(spec.references(&key, &blob, Some(b"not json")).unwrap().is_empty());
+        assert!(spec.gc_references(&key, &blob, Some(b"not json")).unwrap().is_empty());
         assert_eq!(
             spec.version(&p("/v2/org/app/manifests/1.0")),
             Some(VersionOf {

@@ -101,12 +101,7 @@ pub async fn registry_sign_in_failed_with(
         return;
     };
     let ip = super::external::client_ip_of(req, &front.trusted_proxies);
-    if let Some(e) = failed_sign_in(
-        "registry",
-        ip,
-        authorization,
-        &err.to_string(),
-    ) {
+    if let Some(e) = failed_sign_in("registry", ip, authorization, &err.to_string()) {
         append(&front.meta, e).await;
     }
 }

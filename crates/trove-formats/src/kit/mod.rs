@@ -1,17 +1,20 @@
 //! The front-end kit: format-neutral HTTP plumbing that every format uses and none copies. The
-//! external URL a client used ([`external`]), who is calling ([`caller`]), request ids and the
+//! external URL a client used ([`external`]), who is calling ([`caller`]), one request with its
+//! caller ([`call`]), writers of one name serialised on this node ([`locks`]), request ids and the
 //! facts of each request's log line ([`request`]), whether the caller may ([`access`]), request bodies as `Send` streams with a
-//! progress timeout ([`body`]), bodies into the blob store with their digest verified
+//! progress timeout ([`body`]), one writer per key ([`locks`]), bodies into the blob store with their digest verified
 //! ([`upload`]), response pieces ([`response`]), and what every format's error table shares
 //! ([`errors`]).
 
 pub mod access;
 pub mod audit;
 pub mod body;
+pub mod call;
 pub mod caller;
 pub mod errors;
 pub mod external;
 pub mod html;
+pub mod locks;
 pub mod request;
 pub mod response;
 pub mod tokens;

@@ -16,44 +16,80 @@ pub async fn store(
     body: ByteStream,
     expected: Option<&Digest>,
 ) -> Result<BlobInfo> {
-    let id = blobs.begin_upload().await?;
-    let hasher = match expected {
-        Some(_) => None,
-        None => Some(Arc::new(Mutex::new(sha2::Sha256::new()))),
-    };
-    let tapped: ByteStream = match &hasher {
-        None => body,
-        Some(h) => {
-            let h = h.clone();
-            Box::pin(body.map(move |chunk| {
-                if let Ok(c) = &chunk {
-                    h.lock().expect("hasher lock").update(c);
-                }
-                chunk
-            }))
-        }
-    };
-    let result = async {
-        blobs.append(&id, 0, tapped).await?;
-        let digest = match (expected, &hasher) {
-            (Some(d), _) => d.clone(),
-            (None, Some(h)) => {
-                let h = std::mem::take(&mut *h.lock().expect("hasher lock"));
-                Digest::from_hex(Algorithm::Sha256, hex::encode(h.finalize()))
+    match expected {
+        None => stage(blobs, body).await?.commit(blobs).await,
+        Some(d) => {
+            let id = blobs.begin_upload().await?;
+            let result = async {
+                blobs.append(&id, 0, body).await?;
+                blobs.commit(&id, d).await
             }
-            (None, None) => unreachable!("a hasher when no digest is expected"),
-        };
-        blobs.commit(&id, &digest).await
+            .await;
+            if let Err(e) = &result
+                && e.kind != ErrorKind::DigestMismatch
+            {
+                // A mismatch already ended the session; anything else (client gone) must
+                // not leave its bytes behind.
+                let _ = blobs.abort(&id).await;
+            }
+            result
+        }
     }
-    .await;
-    if let Err(e) = &result
-        && e.kind != ErrorKind::DigestMismatch
-    {
-        // A mismatch already ended the session; anything else (client gone) must not leave
-        // its bytes behind.
-        let _ = blobs.abort(&id).await;
+}
+
+/// A body in an upload session, hashed (SHA-256) but not yet a blob: the caller checks it
+/// against what the client announced in ways the blob store does not know (PyPI's MD5 and
+/// BLAKE2 digests, sent after the file), then commits or aborts it.
+#[must_use = "commit or abort the staged upload"]
+pub struct Staged {
+    id: trove_core::UploadId,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// Streams `body` into a new upload session, hashing it; a failure leaves nothing behind.
+pub async fn stage(blobs: &dyn BlobStore, body: ByteStream) -> Result<Staged> {
+    let id = blobs.begin_upload().await?;
+    let hasher = Arc::new(Mutex::new(sha2::Sha256::new()));
+    let h = hasher.clone();
+    let tapped: ByteStream = Box::pin(body.map(move |chunk| {
+        if let Ok(c) = &chunk {
+            h.lock().expect("hasher lock").update(c);
+        }
+        chunk
+    }));
+    match blobs.append(&id, 0, tapped).await {
+        Ok(size) => {
+            let h = std::mem::take(&mut *hasher.lock().expect("hasher lock"));
+            Ok(Staged {
+                id,
+                digest: Digest::from_hex(Algorithm::Sha256, hex::encode(h.finalize())),
+                size,
+            })
+        }
+        Err(e) => {
+            let _ = blobs.abort(&id).await;
+            Err(e)
+        }
     }
-    result
+}
+
+impl Staged {
+    /// Makes it a blob (verified against the digest computed while it passed).
+    pub async fn commit(self, blobs: &dyn BlobStore) -> Result<BlobInfo> {
+        let result = blobs.commit(&self.id, &self.digest).await;
+        if let Err(e) = &result
+            && e.kind != ErrorKind::DigestMismatch
+        {
+            let _ = blobs.abort(&self.id).await;
+        }
+        result
+    }
+
+    /// Drops its bytes.
+    pub async fn abort(self, blobs: &dyn BlobStore) {
+        let _ = blobs.abort(&self.id).await;
+    }
 }
 
 /// Stores a body that is already in memory (an npm tarball decoded from its publish document).

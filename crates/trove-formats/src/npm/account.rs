@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use trove_core::Page;
 
 use super::names::{PackageName, Stored, stored};
-use crate::kit::tokens;
 use super::{Answer, Call, NpmError, ok_json, packument_value};
+use crate::kit::tokens;
 
 /// `GET /-/whoami`.
 pub fn whoami(call: &Call) -> Answer {

@@ -306,6 +306,7 @@ impl Browse for NpmBrowse {
                 reference: version.to_owned(),
                 label: format!("Unpublish {version}"),
             }),
+            actions: Vec::new(),
         }))
     }
 

@@ -5,6 +5,15 @@
 //!
 //! The whole format is this module plus one line in `FormatRegistry::builtin`.
 
+/// The pure parsers of the module, reached by the fuzz targets in `fuzz/`; not an API for
+/// anything else.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::names::{PackageName, Route, Stored, route, stored, version_ok};
+    pub use super::packument::sri_sha512;
+    pub use super::publish::fuzz_attached;
+}
+
 mod account;
 mod browse;
 mod names;
@@ -64,25 +73,7 @@ impl Format for Npm {
     }
 
     fn check_options(&self, kind: RepoKind, options: &Map<String, Value>) -> Result<(), String> {
-        for (k, v) in options {
-            match k.as_str() {
-                MERGE_HOSTED_WITH_PROXIED if kind == RepoKind::Group => {
-                    if !v.is_boolean() {
-                        return Err(format!("npm option {k} must be true or false"));
-                    }
-                }
-                MERGE_HOSTED_WITH_PROXIED => {
-                    return Err(format!("npm option {k} is a group setting"));
-                }
-                _ => {
-                    return Err(format!(
-                        "unknown npm option {k:?} for a {} repository",
-                        kind.as_str()
-                    ));
-                }
-            }
-        }
-        Ok(())
+        crate::option_fields::check_flags("npm", OPTIONS, kind, options)
     }
 
     fn option_fields(&self) -> &'static [OptionField] {
@@ -313,12 +304,13 @@ async fn serve(req: RepoRequest) -> Answer {
         base,
         tail: _,
     } = req;
-    let identity = caller::identify(&front.auth, &http)
-        .await
-        .map_err(|e| match e.into_service_failure() {
-            Ok(e) => NpmError::from_core(e),
-            Err(e) => NpmError::refused(Refusal::Challenge(e.to_string())),
-        })?;
+    let identity =
+        caller::identify(&front.auth, &http)
+            .await
+            .map_err(|e| match e.into_service_failure() {
+                Ok(e) => NpmError::from_core(e),
+                Err(e) => NpmError::refused(Refusal::Challenge(e.to_string())),
+            })?;
     let ctx = request::ctx(&http, &identity.principal);
     let mut call = Call {
         http,

@@ -6,8 +6,7 @@
 //! Write order, so a crash leaves nothing half-visible: the tarball's blob, its row, the
 //! version's manifest (which makes the version visible), then the package document.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use base64::Engine as _;
@@ -20,7 +19,7 @@ use trove_core::{AssetMeta, Digest, NewAsset, Page, now_millis};
 use super::names::{PackageName, Stored, stored};
 use super::packument::{self, RESERVED};
 use super::{Answer, Call, NpmError, asset_path, not_found, ok_json, packument_value};
-use crate::kit::{body, upload};
+use crate::kit::{body, locks, upload};
 
 /// The largest publish document taken (the tarball travels base64 inside it).
 pub const MAX_PUBLISH: usize = 128 << 20;
@@ -33,23 +32,7 @@ fn bad(msg: impl Into<String>) -> NpmError {
 
 /// One writer per package on this node.
 async fn lock(name: &PackageName) -> tokio::sync::OwnedMutexGuard<()> {
-    static LOCKS: LazyLock<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>> =
-        LazyLock::new(Default::default);
-    let m = {
-        let mut locks = LOCKS.lock().expect("package locks");
-        if locks.len() > 1024 {
-            locks.retain(|_, w| w.strong_count() > 0);
-        }
-        match locks.get(name.as_str()).and_then(Weak::upgrade) {
-            Some(m) => m,
-            None => {
-                let m = Arc::new(tokio::sync::Mutex::new(()));
-                locks.insert(name.as_str().to_owned(), Arc::downgrade(&m));
-                m
-            }
-        }
-    };
-    m.lock_owned().await
+    locks::lock(&format!("npm:{name}")).await
 }
 
 pub(super) async fn read_body(call: &mut Call, limit: usize) -> Result<Bytes, NpmError> {
@@ -287,6 +270,20 @@ fn attached(
         sha512,
         sha1,
     })
+}
+
+/// For the fuzz target: `attached` with its error as text, and the tarball as bytes, its
+/// SHA-512 digest and its hex SHA-1.
+#[doc(hidden)]
+pub fn fuzz_attached(
+    name: &PackageName,
+    version: &str,
+    manifest: &Map<String, Value>,
+    attachments: &Map<String, Value>,
+) -> Result<(Bytes, Digest, String), String> {
+    attached(name, version, manifest, attachments)
+        .map(|t| (t.bytes, t.sha512, t.sha1))
+        .map_err(|e| e.message)
 }
 
 async fn publish(

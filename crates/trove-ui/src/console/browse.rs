@@ -51,6 +51,15 @@ impl Urls<'_> {
         )
     }
 
+    /// Where asset actions are posted.
+    fn act(&self) -> String {
+        format!(
+            "/admin/repository/{}/{}/act",
+            enc(self.repo),
+            self.nouns.asset
+        )
+    }
+
     fn link(&self, to: &Link) -> String {
         match to {
             Link::Component { component } => self.component(component),
@@ -344,6 +353,11 @@ struct AssetPage {
     /// `(reference, button label)` when the caller may delete it.
     delete: Option<(String, String)>,
     delete_url: String,
+    /// The detail's actions (PyPI: yank) when the caller may run them: (id, label, the label
+    /// of the text it takes).
+    actions: Vec<(&'static str, String, Option<&'static str>)>,
+    act_url: String,
+    reference: String,
     component_field: &'static str,
 }
 
@@ -359,6 +373,7 @@ fn asset_page(ctx: &session::Ctx, v: AssetView) -> HttpResponse {
         sections,
         document,
         delete,
+        actions,
         ..
     } = v.detail;
     let page = AssetPage {
@@ -388,6 +403,13 @@ fn asset_page(ctx: &session::Ctx, v: AssetView) -> HttpResponse {
             .filter(|_| v.can_delete)
             .map(|d| (d.reference, d.label)),
         delete_url: urls.delete(),
+        actions: actions
+            .into_iter()
+            .filter(|_| v.can_act)
+            .map(|a| (a.id, a.label, a.input))
+            .collect(),
+        act_url: urls.act(),
+        reference: v.reference,
         component_field: v.nouns.component,
         title,
         repo: v.repository,
@@ -430,6 +452,44 @@ pub(crate) async fn delete(
     } else {
         ctx.done(&format!("/admin/repository/{}", enc(&repo)), &notice)
     }
+}
+
+/// `POST /admin/repository/{name}/{view}/act`: runs an asset's action (PyPI: yank a version
+/// with a reason, or un-yank it), then shows the asset again.
+pub(crate) async fn act(
+    req: HttpRequest,
+    svc: web::Data<Service>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = Form::parse(&body);
+    let ctx = post_ctx!(req, svc, form);
+    let repo = name(&req);
+    let view = req.match_info().get("view").unwrap_or_default();
+    let nouns = match svc.nouns(&repo) {
+        Ok(nouns) if nouns.asset == view => nouns,
+        Ok(_) => {
+            return ctx.error(&ServiceError::not_found(format!(
+                "nothing to act on at {view} in repository {repo}"
+            )));
+        }
+        Err(e) => return ctx.error(&e),
+    };
+    let (component, reference) = (form.get(nouns.component), form.get("reference"));
+    let input = trove_service::AssetActionInput {
+        action: form.get("action").to_owned(),
+        input: Some(form.get("input"))
+            .filter(|i| !i.trim().is_empty())
+            .map(str::to_owned),
+    };
+    if let Err(e) = svc
+        .act_on_asset(&ctx.actor, &repo, component, reference, &input)
+        .await
+    {
+        return ctx.error(&e);
+    }
+    let notice = format!("Done: {} {component}:{reference}.", input.action);
+    let urls = Urls { repo: &repo, nouns };
+    ctx.done(&urls.asset(component, reference), &notice)
 }
 
 #[cfg(test)]

@@ -217,12 +217,7 @@ pub(crate) async fn ldap_post(
                 login: None,
             }),
         "login" => svc
-            .test_ldap_login(
-                &ctx.actor,
-                &config,
-                &f.test_user,
-                form.get("test_password"),
-            )
+            .test_ldap_login(&ctx.actor, &config, &f.test_user, form.get("test_password"))
             .await
             .map(|v| Check {
                 ok: v.signed_in,
@@ -371,7 +366,15 @@ pub(crate) async fn sso_callback(req: HttpRequest, svc: web::Data<Service>) -> H
         );
     }
     let secure = session::secure(&req);
-    let (principal, next) = match svc.sso_finish(state, code, &callback_url(&req), &session::anonymous_from(&req, &svc)).await {
+    let (principal, next) = match svc
+        .sso_finish(
+            state,
+            code,
+            &callback_url(&req),
+            &session::anonymous_from(&req, &svc),
+        )
+        .await
+    {
         Ok(ok) => ok,
         Err(e) => {
             tracing::info!(error = %e, "single sign-on refused");

@@ -111,6 +111,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/admin/repository/{name}/{view}/delete",
             post().to(browse::delete),
         )
+        .route(
+            "/admin/repository/{name}/{view}/act",
+            post().to(browse::act),
+        )
         .route("/admin/users", get().to(security::users))
         .route("/admin/users/new", get().to(security::new_user_form))
         .route("/admin/users/new", post().to(security::create_user))
