@@ -691,8 +691,26 @@ pub fn import_bundle<R: Read>(
                 content_type: a.content_type.clone(),
                 attrs: a.attrs.clone(),
             };
-            let (_, outcome) =
-                handle.block_on(meta.assets().put(&t.config.id, &path, &asset, overwrite))?;
+            // As the kinds write rows: with the role and references garbage collection reads,
+            // and checking in the row's transaction that the blob is still stored (a
+            // collection may run during the import: docs/storage.md).
+            let (role, refs) = match &t.spec {
+                Some(spec) => handle.block_on(trove_core::lifecycle::describe(
+                    spec.as_ref(),
+                    blobs.as_ref(),
+                    &path,
+                    &asset.blob,
+                ))?,
+                None => (trove_core::AssetRole::Root, Vec::new()),
+            };
+            let link = trove_store::Link {
+                overwrite,
+                role,
+                refs: &refs,
+                blobs: Some(blobs.as_ref()),
+                ..Default::default()
+            };
+            let (_, outcome) = handle.block_on(meta.assets().link(&t.config.id, &path, &asset, &link))?;
             Ok(outcome)
         })();
         match outcome {
