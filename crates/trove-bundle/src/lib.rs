@@ -710,7 +710,8 @@ pub fn import_bundle<R: Read>(
                 blobs: Some(blobs.as_ref()),
                 ..Default::default()
             };
-            let (_, outcome) = handle.block_on(meta.assets().link(&t.config.id, &path, &asset, &link))?;
+            let (_, outcome) =
+                handle.block_on(meta.assets().link(&t.config.id, &path, &asset, &link))?;
             Ok(outcome)
         })();
         match outcome {
