@@ -8,8 +8,10 @@
 pub mod access;
 pub mod body;
 pub mod caller;
+pub mod checksums;
 pub mod errors;
 pub mod external;
+pub mod file;
 pub mod html;
 pub mod request;
 pub mod response;

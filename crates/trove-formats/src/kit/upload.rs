@@ -8,6 +8,8 @@ use futures_util::StreamExt;
 use sha2::Digest as _;
 use trove_core::{Algorithm, BlobInfo, BlobStore, ByteStream, Digest, Error, ErrorKind, Result};
 
+use super::checksums::{self, Checksums};
+
 /// Stores `body` as a blob. With `expected`, the bytes must hash to it (`DigestMismatch`
 /// otherwise, and nothing is kept); without, the blob is named by the SHA-256 computed while
 /// the bytes passed. A failure leaves no upload behind.
@@ -16,34 +18,75 @@ pub async fn store(
     body: ByteStream,
     expected: Option<&Digest>,
 ) -> Result<BlobInfo> {
-    let id = blobs.begin_upload().await?;
     let hasher = match expected {
         Some(_) => None,
         None => Some(Arc::new(Mutex::new(sha2::Sha256::new()))),
     };
     let tapped: ByteStream = match &hasher {
         None => body,
-        Some(h) => {
-            let h = h.clone();
-            Box::pin(body.map(move |chunk| {
-                if let Ok(c) = &chunk {
-                    h.lock().expect("hasher lock").update(c);
-                }
-                chunk
-            }))
-        }
+        Some(h) => tap(body, h.clone(), |h, c| h.update(c)),
     };
+    commit_stream(blobs, tapped, || match (expected, &hasher) {
+        (Some(d), _) => d.clone(),
+        (None, Some(h)) => {
+            let h = std::mem::take(&mut *h.lock().expect("hasher lock"));
+            Digest::from_hex(Algorithm::Sha256, hex::encode(h.finalize()))
+        }
+        (None, None) => unreachable!("a hasher when no digest is expected"),
+    })
+    .await
+}
+
+/// Stores `body` as a blob named by its SHA-256, with its MD5, SHA-1, SHA-256 and SHA-512
+/// computed in the same pass (what Maven clients verify). A failure leaves no upload behind.
+pub async fn store_checksummed(
+    blobs: &dyn BlobStore,
+    body: ByteStream,
+) -> Result<(BlobInfo, Checksums)> {
+    let hasher = Arc::new(Mutex::new(checksums::Hasher::default()));
+    let tapped = tap(body, hasher.clone(), |h, c| h.update(c));
+    let sums = Arc::new(Mutex::new(None));
+    let blob = commit_stream(blobs, tapped, || {
+        let h = std::mem::take(&mut *hasher.lock().expect("hasher lock"));
+        let c = h.finish();
+        let digest = Digest::from_hex(Algorithm::Sha256, c.sha256.clone());
+        *sums.lock().expect("sums lock") = Some(c);
+        digest
+    })
+    .await?;
+    let c = sums
+        .lock()
+        .expect("sums lock")
+        .take()
+        .expect("computed before the commit");
+    Ok((blob, c))
+}
+
+/// `body` with every chunk also fed to `state`.
+fn tap<H: Send + 'static>(
+    body: ByteStream,
+    state: Arc<Mutex<H>>,
+    feed: fn(&mut H, &[u8]),
+) -> ByteStream {
+    Box::pin(body.map(move |chunk| {
+        if let Ok(c) = &chunk {
+            feed(&mut state.lock().expect("hasher lock"), c);
+        }
+        chunk
+    }))
+}
+
+/// Appends `body` to a new upload and commits it under the digest `digest` names once the
+/// bytes are in; a failure leaves no upload behind.
+async fn commit_stream(
+    blobs: &dyn BlobStore,
+    body: ByteStream,
+    digest: impl FnOnce() -> Digest,
+) -> Result<BlobInfo> {
+    let id = blobs.begin_upload().await?;
     let result = async {
-        blobs.append(&id, 0, tapped).await?;
-        let digest = match (expected, &hasher) {
-            (Some(d), _) => d.clone(),
-            (None, Some(h)) => {
-                let h = std::mem::take(&mut *h.lock().expect("hasher lock"));
-                Digest::from_hex(Algorithm::Sha256, hex::encode(h.finalize()))
-            }
-            (None, None) => unreachable!("a hasher when no digest is expected"),
-        };
-        blobs.commit(&id, &digest).await
+        blobs.append(&id, 0, body).await?;
+        blobs.commit(&id, &digest()).await
     }
     .await;
     if let Err(e) = &result
