@@ -1,5 +1,5 @@
 //! Wire protocols of Trove, one module per format, each behind a cargo feature (`docker`:
-//! OCI distribution spec 1.1 and the Docker registry API; `raw`: plain files; `npm`: the npm registry API), on the
+//! OCI distribution spec 1.1 and the Docker registry API; `raw`: plain files; `npm`: the npm registry API; `maven`: the Maven 2 repository layout), on the
 //! format-neutral plumbing of [`kit`] and registered in [`registry`]. What the console and
 //! the REST API show of a repository's content is each format's [`browse::Browse`].
 //!
@@ -14,6 +14,8 @@ pub mod registry;
 
 #[cfg(feature = "docker")]
 pub mod docker;
+#[cfg(feature = "maven")]
+pub mod maven;
 #[cfg(feature = "npm")]
 pub mod npm;
 #[cfg(feature = "raw")]

@@ -119,6 +119,8 @@ impl FormatRegistry {
             Box::new(crate::raw::Raw),
             #[cfg(feature = "npm")]
             Box::new(crate::npm::Npm),
+            #[cfg(feature = "maven")]
+            Box::new(crate::maven::Maven),
         ];
         FormatRegistry { formats }
     }
