@@ -14,3 +14,4 @@ mod raw_files;
 mod scenario_s1;
 mod scenario_s2;
 mod scenario_s3;
+mod tokens_docker;

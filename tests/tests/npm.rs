@@ -3,7 +3,8 @@
 //! and unscoped packages with dependencies between them to a hosted repository, dist-tags,
 //! deprecate, unpublish, the errors npm prints, then `npm install` and `npm ci` from a
 //! lockfile through a group of the hosted repository and a proxy of Verdaccio, with lockfile
-//! integrity values unchanged, and again with Verdaccio stopped. One Verdaccio and one Trove
+//! integrity values unchanged (a public package named like a private one stays hidden), and
+//! again with Verdaccio stopped. One Verdaccio and one Trove
 //! for the whole group of checks.
 
 use std::path::Path;
@@ -83,6 +84,8 @@ async fn npm_publish_install_and_ci_through_a_group_of_hosted_and_a_verdaccio_pr
                 ("up-lib-1", "up-lib", "1.0.0", vec![]),
                 ("up-lib-2", "up-lib", "1.1.0", vec![]),
                 ("up-util", "@up/util", "2.0.0", vec![("up-lib", "^1.0.0")]),
+                // A public package with the name of a private one: must never be installed.
+                ("confusion", "my-lib", "9.9.9", vec![]),
             ] {
                 let d = w.join(dir);
                 write_package(&d, name, version, &deps);
@@ -259,6 +262,11 @@ writable_member = "npm-hosted"
             assert_eq!(required(&project, "my-lib"), "my-lib@1.1.0");
             assert_eq!(required(&project, "up-lib"), "up-lib@1.1.0");
             assert_eq!(required(&project, "@up/util"), "@up/util@2.0.0");
+            // The dependency-confusion guard: the group shows only the hosted my-lib.
+            let merged = get_json(&format!("{group}my-lib"));
+            assert!(merged["versions"].get("9.9.9").is_none(), "{merged}");
+            assert_eq!(merged["dist-tags"]["latest"], "1.1.0");
+            assert!(get_json(&format!("{upstream_url}my-lib"))["versions"].get("9.9.9").is_some());
             let locked = lockfile_integrity(&project);
             // Upstream tarballs keep the integrity Verdaccio announced: the bytes are its own.
             let theirs = get_json(&format!("{upstream_url}@up%2futil"));

@@ -5,6 +5,10 @@
 //!   credentials, never the plaintext.
 //! - `Bearer`: a Trove JWT (see [`crate::TokenService::verify`]).
 //! - nothing: anonymous, if anonymous access is on.
+//! - an API token (`trove_...`, see [`crate::api_token`]) in any of the forms clients send it:
+//!   the password of `Basic` (any user name: `__token__` for pip and twine, the owner's for
+//!   `docker login`), `Bearer` (npm's `_authToken`, the REST API, Prometheus), or the bare
+//!   header cargo sends (`Authorization: trove_...`). Its row is read at every use.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +22,7 @@ use sha2::{Digest as _, Sha256};
 use trove_core::{Error, ErrorKind};
 use trove_store::{MetadataStore, UserStatus};
 
+use crate::api_token::{self, TokenGrant};
 use crate::model::Principal;
 use crate::password;
 use crate::policy::PolicyCache;
@@ -84,6 +89,34 @@ impl From<AuthError> for Error {
 pub struct Identity {
     pub principal: Principal,
     pub token: Option<Claims>,
+    /// The API token the request came with (directly, or behind a bearer token minted from
+    /// one): its narrowing limits what the principal's roles allow.
+    pub api_token: Option<TokenGrant>,
+}
+
+impl Identity {
+    /// An identity without tokens.
+    pub fn of(principal: Principal) -> Identity {
+        Identity {
+            principal,
+            token: None,
+            api_token: None,
+        }
+    }
+
+    /// How the caller authenticated, for the audit log: `user-token` (an API token, also
+    /// behind a bearer token minted from one), `docker-token`, `basic`, or `None` (anonymous).
+    pub fn realm(&self) -> Option<&'static str> {
+        if self.api_token.is_some() {
+            Some("user-token")
+        } else if self.token.is_some() {
+            Some("docker-token")
+        } else if self.principal.is_anonymous() {
+            None
+        } else {
+            Some("basic")
+        }
+    }
 }
 
 /// Counters for metrics and tests.
@@ -256,10 +289,7 @@ impl Authenticator {
         let policy = inner.policy.current();
         let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) else {
             return if policy.anonymous_enabled {
-                Ok(Identity {
-                    principal: Principal::Anonymous,
-                    token: None,
-                })
+                Ok(Identity::of(Principal::Anonymous))
             } else {
                 Err(AuthError::Required)
             };
@@ -269,15 +299,15 @@ impl Authenticator {
         }
         let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
         let rest = rest.trim();
+        if let Some(token) = api_token_in(scheme, rest) {
+            return self.api_token(&token).await;
+        }
         if scheme.eq_ignore_ascii_case("basic") {
             if !policy.realms.basic {
                 return Err(AuthError::RealmDisabled("basic"));
             }
             let principal = self.basic(rest).await?;
-            Ok(Identity {
-                principal,
-                token: None,
-            })
+            Ok(Identity::of(principal))
         } else if scheme.eq_ignore_ascii_case("bearer") {
             if !policy.realms.docker_token {
                 return Err(AuthError::RealmDisabled("docker-token"));
@@ -287,6 +317,12 @@ impl Authenticator {
             }
             let claims = inner.tokens.verify(rest, inner.tokens.service())?;
             let principal = claims.principal();
+            // Minted from an API token: that token must still be valid, and its narrowing
+            // applies to every use of this one.
+            let api_token = match &claims.tid {
+                None => None,
+                Some(tid) => Some(self.api_token_by_id(tid, claims.uid.as_deref()).await?),
+            };
             match &principal {
                 Principal::Anonymous if !policy.anonymous_enabled => {
                     return Err(AuthError::Required);
@@ -304,12 +340,74 @@ impl Authenticator {
             Ok(Identity {
                 principal,
                 token: Some(claims),
+                api_token,
             })
         } else {
             Err(AuthError::Malformed(
-                "unsupported scheme (use Basic or Bearer)",
+                "unsupported scheme (use Basic or Bearer, or an API token)",
             ))
         }
+    }
+
+    /// An API token presented by the client: its row is read (one primary-key read, no
+    /// cache: a revoked token is refused by the next request on every node), the hash
+    /// compared in constant time, then its expiry and its owner's status checked. Its use is
+    /// noted in memory (written in batches).
+    async fn api_token(&self, token: &str) -> Result<Identity, AuthError> {
+        let inner = &self.inner;
+        let Some(id) = api_token::selector(token) else {
+            return Err(AuthError::InvalidToken("not an API token"));
+        };
+        let row = inner
+            .meta
+            .api_tokens()
+            .get(id)
+            .await
+            .map_err(AuthError::Internal)?;
+        let row = match row {
+            Some(row) if api_token::matches(token, &row.token_hash) => row,
+            _ => return Err(AuthError::InvalidToken("unknown or revoked API token")),
+        };
+        self.accept_api_token(row).await
+    }
+
+    /// The API token a bearer token was minted from (`tid`), still valid and still its user's.
+    async fn api_token_by_id(&self, id: &str, uid: Option<&str>) -> Result<TokenGrant, AuthError> {
+        let row = self
+            .inner
+            .meta
+            .api_tokens()
+            .get(id)
+            .await
+            .map_err(AuthError::Internal)?;
+        match row {
+            Some(row) if Some(row.user_id.as_str()) == uid => {
+                Ok(self.accept_api_token(row).await?.api_token.expect("set"))
+            }
+            _ => Err(AuthError::InvalidToken(
+                "the API token it was issued for was revoked",
+            )),
+        }
+    }
+
+    async fn accept_api_token(&self, row: trove_store::ApiTokenRow) -> Result<Identity, AuthError> {
+        let inner = &self.inner;
+        if row.expires.is_some_and(|e| e <= trove_core::now_millis()) {
+            return Err(AuthError::TokenExpired);
+        }
+        if UserStatus::parse(&row.user_status) != UserStatus::Active {
+            return Err(AuthError::Disabled);
+        }
+        inner.policy.ensure_user_known(&row.user_id, true).await;
+        inner.meta.api_tokens().note_use(&row.id);
+        Ok(Identity {
+            principal: Principal::User {
+                id: row.user_id.clone(),
+                name: row.user.clone(),
+            },
+            token: None,
+            api_token: Some(TokenGrant::from_row(&row)),
+        })
     }
 
     async fn basic(&self, encoded: &str) -> Result<Principal, AuthError> {
@@ -395,4 +493,54 @@ impl Authenticator {
             cache_hits: self.inner.hits.load(Ordering::Relaxed),
         }
     }
+}
+
+/// The API token in an `Authorization` header split at its first space, if there is one: the
+/// bare header (cargo), `Bearer <token>`, or `Basic` whose password is one (any user name).
+fn api_token_in(scheme: &str, rest: &str) -> Option<String> {
+    if rest.is_empty() && api_token::selector(scheme).is_some() {
+        return Some(scheme.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("bearer") && api_token::selector(rest).is_some() {
+        return Some(rest.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = BASE64.decode(rest).ok()?;
+        let text = std::str::from_utf8(&decoded).ok()?;
+        let (_, password) = text.split_once(':')?;
+        return api_token::selector(password).map(|_| password.to_owned());
+    }
+    None
+}
+
+/// Whom an `Authorization` header claims to be, for recording a failed sign-in without its
+/// secret: `("user", name)` for Basic with a password, `("token", "trove_<selector>")` for an API
+/// token in any form, `("credentials", scheme)` otherwise (a bearer JWT, garbage).
+pub fn claimed(authorization: Option<&str>) -> (&'static str, String) {
+    let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) else {
+        return ("credentials", "none".into());
+    };
+    if header.len() > MAX_HEADER_LEN {
+        return ("credentials", "oversized".into());
+    }
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    let rest = rest.trim();
+    if let Some(token) = api_token_in(scheme, rest)
+        && let Some(sel) = api_token::selector(&token)
+    {
+        return ("token", format!("{}{sel}", api_token::TOKEN_PREFIX));
+    }
+    if scheme.eq_ignore_ascii_case("basic")
+        && let Some(user) = BASE64
+            .decode(rest)
+            .ok()
+            .and_then(|d| String::from_utf8(d).ok())
+            .and_then(|t| t.split_once(':').map(|(u, _)| u.to_owned()))
+        && !user.is_empty()
+        && user.len() <= 128
+    {
+        return ("user", user);
+    }
+    let scheme: String = scheme.chars().take(16).collect();
+    ("credentials", scheme.to_ascii_lowercase())
 }

@@ -14,6 +14,7 @@
 //! auth.authorize(&id, Action::Read, repo, Some(image))?;        // 401 anonymous / 403
 //! ```
 
+pub mod api_token;
 mod authn;
 mod builtins;
 mod declare;
@@ -29,7 +30,8 @@ use std::time::Duration;
 use trove_core::{RepositoryConfig, Result};
 use trove_store::{MetadataStore, RoleDef};
 
-pub use authn::{AuthError, AuthStats, Authenticator, Identity, LoginHold};
+pub use api_token::{NewToken, TOKEN_PREFIX, TokenGrant};
+pub use authn::{AuthError, AuthStats, Authenticator, Identity, LoginHold, claimed};
 pub use builtins::{ADMIN_ROLE, ANONYMOUS_READ_ROLE, BOOTSTRAP_ADMIN_USER, METRICS_ROLE};
 pub use declare::{PrivilegeDecl, RoleDecl, SecurityDecl, UserDecl};
 pub use model::{
@@ -135,6 +137,7 @@ impl Auth {
         repo: &RepositoryConfig,
         resource: Option<&str>,
     ) -> std::result::Result<Grant, Denied> {
+        narrowing(identity, action, repo)?;
         if let (Some(claims), Some(name)) = (&identity.token, resource)
             && !claims.allows(&repo.id, name, action)
         {
@@ -149,6 +152,70 @@ impl Auth {
             });
         }
         self.authorizer.check(&identity.principal, action, repo)
+    }
+
+    /// What the caller's rights allow, leaving a bearer token's scope aside: its roles, cut
+    /// down by an API token's narrowing. What decides whether a repository is visible to the
+    /// caller, and whether a bearer token merely lacks a scope the caller could get.
+    pub fn authorize_rights(
+        &self,
+        identity: &Identity,
+        action: Action,
+        repo: &RepositoryConfig,
+    ) -> std::result::Result<Grant, Denied> {
+        narrowing(identity, action, repo)?;
+        self.authorizer.check(&identity.principal, action, repo)
+    }
+
+    /// Whether the caller is an administrator: an API token narrowed to some repositories or
+    /// actions never is.
+    pub fn is_admin(&self, identity: &Identity) -> bool {
+        !identity
+            .api_token
+            .as_ref()
+            .is_some_and(TokenGrant::is_narrowed)
+            && self.authorizer.is_admin(&identity.principal)
+    }
+
+    /// Whether the caller holds application permission `name` (`metrics`); a narrowed API
+    /// token holds none.
+    pub fn may(&self, identity: &Identity, name: &str) -> bool {
+        !identity
+            .api_token
+            .as_ref()
+            .is_some_and(TokenGrant::is_narrowed)
+            && self.authorizer.may(&identity.principal, name)
+    }
+
+    /// Makes an API token for user `user` (who must exist), shown once: the returned
+    /// [`NewToken::token`] is the only copy. `created_by` is who asked (the user, or an
+    /// administrator).
+    pub async fn create_api_token(
+        &self,
+        user: &str,
+        name: &str,
+        repositories: Option<Vec<String>>,
+        actions: Option<ActionSet>,
+        expires: Option<i64>,
+        created_by: &str,
+    ) -> Result<(NewToken, trove_store::ApiTokenRow)> {
+        validate_name("token", name)?;
+        let token = api_token::generate();
+        let row = self
+            .meta
+            .api_tokens()
+            .create(&trove_store::NewApiToken {
+                id: token.id.clone(),
+                user: user.to_owned(),
+                name: name.to_owned(),
+                token_hash: token.hash.clone(),
+                repositories,
+                actions: actions.map(ActionSet::to_list_string),
+                created_by: created_by.to_owned(),
+                expires,
+            })
+            .await?;
+        Ok((token, row))
     }
 
     /// Allowed or denied and why, for `trove access explain` (reads the latest policy first).
@@ -254,6 +321,26 @@ impl Auth {
 
     pub fn anonymous_enabled(&self) -> bool {
         self.authorizer.anonymous_enabled()
+    }
+}
+
+/// An API token's narrowing: refuses what it does not cover, whatever the roles allow.
+fn narrowing(
+    identity: &Identity,
+    action: Action,
+    repo: &RepositoryConfig,
+) -> std::result::Result<(), Denied> {
+    match &identity.api_token {
+        Some(g) if !g.covers(repo.name.as_str(), action) => Err(Denied {
+            principal: identity.principal.clone(),
+            action,
+            repo: repo.name.to_string(),
+            reason: format!(
+                "the API token {} does not grant {action} on repository {}",
+                g.name, repo.name
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use trove_core::{Error, RepositoryConfig, Result};
 use trove_store::MetadataStore;
 
-use crate::authn::AuthError;
+use crate::authn::{AuthError, Identity};
 use crate::model::{Action, ActionSet, Principal};
 use crate::policy::Authorizer;
 
@@ -90,6 +90,10 @@ pub struct Claims {
     pub uid: Option<String>,
     #[serde(default)]
     pub access: Vec<AccessClaim>,
+    /// The API token this token was minted from (its selector): it must still be valid at
+    /// every use, and its narrowing applies (see `Authenticator::identify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<String>,
 }
 
 impl Claims {
@@ -228,9 +232,25 @@ impl TokenService {
     /// intersection the docker token spec asks for). Entries left with no action are dropped; a
     /// token with no access at all is still valid (it only proves who the caller is).
     pub fn issue(&self, principal: &Principal, requested: &[RequestedAccess<'_>]) -> Result<Token> {
+        self.issue_for(&Identity::of(principal.clone()), requested)
+    }
+
+    /// [`Self::issue`] for a caller who may have come with an API token: what it grants is
+    /// narrowed by the API token too, and the token names it (`tid`), so revoking the API
+    /// token stops this one at its next use.
+    pub fn issue_for(
+        &self,
+        identity: &Identity,
+        requested: &[RequestedAccess<'_>],
+    ) -> Result<Token> {
+        let principal = &identity.principal;
         let mut access: Vec<(AccessClaim, ActionSet)> = Vec::new();
         for r in requested {
             let allowed = self.inner.authorizer.allowed_actions(principal, r.repo);
+            let allowed = match &identity.api_token {
+                Some(g) => g.narrow(r.repo.name.as_str(), allowed),
+                None => allowed,
+            };
             let granted: Vec<&ScopeAction> = r
                 .actions
                 .iter()
@@ -289,6 +309,7 @@ impl TokenService {
                 Principal::User { id, .. } => Some(id.clone()),
             },
             access,
+            tid: identity.api_token.as_ref().map(|g| g.id.clone()),
         };
         let token = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),

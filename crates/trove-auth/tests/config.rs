@@ -148,10 +148,7 @@ async fn s3_anonymous_pull_only() {
     .unwrap();
     assert!(
         auth.authorize(
-            &Identity {
-                principal: Principal::Anonymous,
-                token: None
-            },
+            &Identity::of(Principal::Anonymous),
             Action::Read,
             &proxy,
             None

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod api_tokens;
 mod basic;
 mod config;
 mod matrix;

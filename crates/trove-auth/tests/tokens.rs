@@ -161,10 +161,7 @@ async fn valid_token_is_accepted_and_bound_to_its_repository() {
         "{}",
         denied.reason
     );
-    let basic_id = Identity {
-        principal: pusher.clone(),
-        token: None,
-    };
+    let basic_id = Identity::of(pusher.clone());
     f.auth
         .authorize(&basic_id, Action::Read, &f.b, Some("img"))
         .unwrap();

@@ -39,11 +39,11 @@ pub struct Ctx {
 
 const SIDES: [&str; 2] = ["trove", "reference"];
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn mib(kib: u64) -> f64 {
+pub(crate) fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
@@ -56,7 +56,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[i.clamp(1, sorted.len()) - 1]
 }
 
-fn sides_of(names: &[&str], samples: Vec<Vec<Sample>>) -> Vec<Side> {
+pub(crate) fn sides_of(names: &[&str], samples: Vec<Vec<Sample>>) -> Vec<Side> {
     names
         .iter()
         .zip(samples)
@@ -146,7 +146,7 @@ impl Ctx {
         self.cases.push(case);
     }
 
-    fn measured(&mut self, r: Rec, res: Result<Vec<Side>>) {
+    pub(crate) fn measured(&mut self, r: Rec, res: Result<Vec<Side>>) {
         let outcome = match res {
             Ok(s) => Outcome::Measured(s),
             Err(e) => Outcome::Failed(format!("{e:#}")),
@@ -160,7 +160,7 @@ impl Ctx {
         self.record(case);
     }
 
-    fn failed(&mut self, r: Rec, e: &anyhow::Error) {
+    pub(crate) fn failed(&mut self, r: Rec, e: &anyhow::Error) {
         let case = r.finish(Outcome::Failed(format!("{e:#}")));
         self.record(case);
     }

@@ -6,6 +6,7 @@
 mod cases;
 mod http;
 mod machine;
+mod npm;
 mod registry;
 mod relay;
 mod report;
@@ -23,7 +24,7 @@ use crate::cases::Ctx;
 
 const GROUPS: &[&str] = &[
     "sha", "startup", "head", "manifest", "auth", "tags", "catalog", "push", "pull", "memory",
-    "proxy", "docker",
+    "proxy", "docker", "npm",
 ];
 
 /// Benchmarks Trove against Debian's docker-registry on loopback.
@@ -42,7 +43,7 @@ struct Cli {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these groups (comma-separated): sha, startup, head, manifest, auth, tags,
-    /// catalog, push, pull, memory, proxy, docker.
+    /// catalog, push, pull, memory, proxy, docker, npm.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Rounds per case (overrides the mode's default; each round runs every side once).
@@ -130,6 +131,9 @@ fn run() -> Result<bool> {
     }
     if ctx.want("docker") {
         cases::docker_pull(&mut ctx);
+    }
+    if ctx.want("npm") {
+        npm::npm(&mut ctx);
     }
     let elapsed = t0.elapsed();
 

@@ -103,6 +103,8 @@ pub enum Mode {
     Hosted,
     /// A pull-through cache of this base URL.
     Proxy(String),
+    /// Trove only: these `[[repository]]` blocks (other formats), reached on the main port.
+    Repos(String),
 }
 
 /// A running registry: `addr` serves `/v2/<image>/...` (Trove: the repository's connector port;
@@ -174,6 +176,7 @@ impl Registry {
                 "[[repository]]\nname = \"{TROVE_REPO}\"\nformat = \"docker\"\nkind = \"proxy\"\n\
                  remote = \"{remote}\"\nconnector = {{ http = {conn} }}\n"
             ),
+            Mode::Repos(repos) => repos.clone(),
         };
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:{main}\"\ndata_dir = \"{data}\"\n\n{security}\n\
@@ -192,8 +195,11 @@ impl Registry {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        let addr: SocketAddr = ([127, 0, 0, 1], conn).into();
         let main_addr: SocketAddr = ([127, 0, 0, 1], main).into();
+        let addr: SocketAddr = match opts.mode {
+            Mode::Repos(_) => main_addr,
+            _ => ([127, 0, 0, 1], conn).into(),
+        };
         Registry::spawn(
             Kind::Trove,
             cmd,
@@ -217,6 +223,7 @@ impl Registry {
         let proxy = match mode {
             Mode::Hosted => String::new(),
             Mode::Proxy(remote) => format!("proxy:\n  remoteurl: {remote}\n"),
+            Mode::Repos(_) => bail!("the reference registry serves docker only"),
         };
         let config = format!(
             "version: 0.1\nlog:\n  level: info\n  fields:\n    service: registry\n\
@@ -311,6 +318,11 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn start(root: &Path) -> Result<Nginx> {
+        Nginx::start_with(root, "")
+    }
+
+    /// [`Nginx::start`] with extra directives in the `server` block (`location`s).
+    pub fn start_with(root: &Path, server_extra: &str) -> Result<Nginx> {
         let dir = tempdir("tb-nginx.")?;
         let d = dir.path();
         let port = free_port()?;
@@ -324,7 +336,7 @@ impl Nginx {
              \x20 client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fcgi;\n\
              \x20 uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
              \x20 types {{ }}\n  default_type application/octet-stream;\n\
-             \x20 server {{ listen {addr}; root {root}; }}\n}}\n",
+             \x20 server {{ listen {addr}; root {root}; {server_extra} }}\n}}\n",
             d = d.display(),
             root = root.display()
         );

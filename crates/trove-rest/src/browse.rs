@@ -10,7 +10,6 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use trove_auth::Principal;
 use trove_service::{AssetView, ComponentView, RepoContent, Service};
 
 use super::{ApiError, Caller, no_content};
@@ -70,7 +69,7 @@ pub(super) async fn delete_asset(
 
 async fn delete(
     svc: &Service,
-    caller: &Principal,
+    caller: &trove_service::Actor,
     repo: &str,
     component: &str,
     reference: &str,

@@ -14,8 +14,8 @@
 //! `{"error": {"code": "INVALID", "message": "...", "field": "name"}}`, also for bodies and
 //! query strings actix refuses, unknown paths (404) and methods (405).
 //!
-//! Authentication: the `Authorization` header only (Basic with a local user, or a Bearer token
-//! from `/v2/token`), checked by a middleware before any extractor runs, so a request without
+//! Authentication: the `Authorization` header only (Basic with a local user, a Bearer token
+//! from `/v2/token`, or an API token in any form), checked by a middleware before any extractor runs, so a request without
 //! credentials is answered 401 before its body is read. No cookies (the console's sessions are
 //! not accepted here), hence no CSRF tokens; bodies must be `application/json`, which a
 //! cross-site form cannot send.
@@ -24,6 +24,7 @@
 
 mod browse;
 mod formats;
+mod governance;
 #[cfg(test)]
 mod openapi_tests;
 mod repos;
@@ -40,9 +41,7 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::{self, Next};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, Route, web};
 use serde::Serialize;
-use trove_auth::Principal;
-
-use trove_service::{Service, ServiceError};
+use trove_service::{Actor, FrontEnd, Service, ServiceError};
 
 pub use status::OPENAPI;
 
@@ -200,6 +199,24 @@ fn endpoints() -> Vec<Endpoint> {
         ep(M::GET, "/service/rest/v1/security/access/explain", |r| {
             r.to(security::explain)
         }),
+        // API tokens and the audit log (issue 16).
+        ep(M::GET, "/service/rest/v1/security/user-tokens", |r| {
+            r.to(governance::tokens)
+        }),
+        ep(M::POST, "/service/rest/v1/security/user-tokens", |r| {
+            r.to(governance::create_token)
+        }),
+        ep(
+            M::DELETE,
+            "/service/rest/v1/security/user-tokens/{name}",
+            |r| r.to(governance::revoke_token),
+        ),
+        ep(M::GET, "/service/rest/v1/audit/export", |r| {
+            r.to(governance::export)
+        }),
+        ep(M::GET, "/service/rest/v1/audit", |r| {
+            r.to(governance::audit)
+        }),
         // Routing rules.
         ep(M::POST, "/service/rest/v1/routing-rules/preview", |r| {
             r.to(rules::preview)
@@ -311,7 +328,7 @@ fn query_config() -> web::QueryConfig {
 
 /// What the middleware made of the `Authorization` header, for [`Caller`].
 #[derive(Clone)]
-struct Authenticated(Result<Principal, ServiceError>);
+struct Authenticated(Result<Actor, ServiceError>);
 
 /// Authenticates before routing and extraction: a missing or bad `Authorization` header is
 /// answered 401 by [`Caller`] before a body extractor can answer 400. Endpoints without a
@@ -321,13 +338,26 @@ async fn authenticate<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error> {
     if let Some(service) = req.app_data::<web::Data<Service>>() {
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let ip = service.client_ip(
+            req.peer_addr().map(|a| a.ip()),
+            Some(forwarded.join(","))
+                .as_deref()
+                .filter(|f| !f.is_empty()),
+        );
+        let from = Actor::anonymous(FrontEnd::Rest, ip);
         let outcome = match req.headers().get(header::AUTHORIZATION).map(|v| v.to_str()) {
-            None => service.authenticate(None).await,
-            Some(Ok(value)) => service.authenticate(Some(value)).await,
+            None => service.identify(None, &from).await,
+            Some(Ok(value)) => service.identify(Some(value), &from).await,
             Some(Err(_)) => Err(ServiceError::Unauthenticated {
                 message: "the Authorization header is not valid text".into(),
             }),
-        };
+        }
+        .map(|identity| Actor::new(identity, FrontEnd::Rest, ip));
         let authenticated = outcome.is_ok();
         req.extensions_mut().insert(Authenticated(outcome));
         // actix's JSON extractor also reads `text/json`; the docs promise 415 for anything but
@@ -361,13 +391,13 @@ fn json_or_absent(req: &ServiceRequest) -> bool {
         && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
 }
 
-/// The authenticated caller of a request: `Principal::Anonymous` when there are no credentials
-/// and anonymous access is on; a 401 otherwise.
-pub(crate) struct Caller(Principal);
+/// The authenticated caller of a request (anonymous when there are no credentials and
+/// anonymous access is on; a 401 otherwise), with its address and the API token it used.
+pub(crate) struct Caller(Actor);
 
 impl std::ops::Deref for Caller {
-    type Target = Principal;
-    fn deref(&self) -> &Principal {
+    type Target = Actor;
+    fn deref(&self) -> &Actor {
         &self.0
     }
 }

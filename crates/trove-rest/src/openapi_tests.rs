@@ -235,7 +235,9 @@ async fn openapi_document_and_routes_cannot_drift() {
 /// The documented input schemas list exactly the keys the input types accept.
 #[test]
 fn openapi_input_schemas_match_the_input_types() {
-    use trove_service::{PrivilegeInput, RepoInput, RoleInput, RuleInput, UserInput, UserUpdate};
+    use trove_service::{
+        PrivilegeInput, RepoInput, RoleInput, RuleInput, TokenInput, UserInput, UserUpdate,
+    };
     let doc = openapi();
     let inputs = [
         ("RepoInput", serde_json::to_value(RepoInput::default())),
@@ -247,6 +249,7 @@ fn openapi_input_schemas_match_the_input_types() {
             serde_json::to_value(PrivilegeInput::default()),
         ),
         ("RuleInput", serde_json::to_value(RuleInput::default())),
+        ("TokenInput", serde_json::to_value(TokenInput::default())),
     ];
     for (name, value) in inputs {
         let schema = &doc["components"]["schemas"][name];

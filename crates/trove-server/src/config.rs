@@ -27,6 +27,8 @@ pub struct Config {
     pub users: Vec<UserConfig>,
     #[serde(default, rename = "routing_rule")]
     pub routing_rules: Vec<trove_routing::RoutingRuleDecl>,
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// `repositories` as rows, built by the checks of [`Config::from_toml_str`].
     #[serde(skip)]
     declared: Vec<DeclaredRepo>,
@@ -44,6 +46,22 @@ pub struct SecurityConfig {
     pub realms: Option<Vec<String>>,
     /// Bearer token lifetime in seconds (default 300).
     pub token_ttl: Option<u64>,
+}
+
+/// `[audit]`: the audit log (issue 16).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Days an entry is kept (default 365); `0` keeps every entry.
+    pub retention_days: Option<u64>,
+}
+
+impl AuditConfig {
+    pub const DEFAULT_RETENTION_DAYS: u64 = 365;
+
+    pub fn retention_days(&self) -> u64 {
+        self.retention_days.unwrap_or(Self::DEFAULT_RETENTION_DAYS)
+    }
 }
 
 /// `[[user]]`. Passwords are read from an environment variable or a file, never written in the

@@ -9,6 +9,7 @@
 
 pub mod config;
 mod connectors;
+pub mod governance;
 mod registry;
 
 use std::net::SocketAddr;
@@ -35,6 +36,8 @@ pub struct Running {
     main: ServerEntry,
     trove: Arc<Trove>,
     janitor: tokio::task::JoinHandle<()>,
+    /// Token uses and audit retention (`governance::jobs`).
+    governance: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -71,9 +74,11 @@ impl Running {
         let _ = self.main.1.await;
         self.trove.connectors.stop_all().await;
         self.janitor.abort();
+        self.governance.abort();
         if let Err(e) = self.trove.meta.flush_downloads().await {
             tracing::warn!(error = %e, "recording last downloads failed");
         }
+        governance::flush_token_uses(&self.trove).await;
         self.trove.meta.close().await;
     }
 }
@@ -186,11 +191,13 @@ impl Trove {
     /// each declared user's password (an argon2 run each, ~25 ms).
     async fn settle_passwords(&self, config: &Config) -> anyhow::Result<()> {
         finish_bootstrap_admin(&self.meta, &config.server.data_dir).await?;
+        let before = governance::state(self).await;
         let report = self
             .auth
             .apply_config(&config.security_decl()?)
             .await
             .context("applying the declared passwords")?;
+        governance::record_since(self, &governance::config_file(), before).await;
         if !report.is_empty() {
             tracing::info!(?report, "declared passwords applied");
         }
@@ -207,6 +214,14 @@ impl Trove {
     /// [`Self::settle_passwords`], and the metadata store becomes durable before anything can
     /// be served (connectors start in `refresh`).
     async fn apply_with(&self, config: &Config, opening: bool) -> anyhow::Result<()> {
+        // The audit log records what the file changed (issue 16).
+        let before = governance::state(self).await;
+        let applied = self.apply_unrecorded(config, opening).await;
+        governance::record_since(self, &governance::config_file(), before).await;
+        applied
+    }
+
+    async fn apply_unrecorded(&self, config: &Config, opening: bool) -> anyhow::Result<()> {
         let decl = config.security_decl()?;
         self.auth.tokens.set_ttl(
             config
@@ -385,6 +400,7 @@ impl Trove {
             self.front.blobs.clone(),
             self.clone(),
         )
+        .with_trusted_proxies(self.front.trusted_proxies.clone())
     }
 
     /// The routes of the main port.
@@ -477,6 +493,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     )?;
     tracing::info!(%main_addr, "main port listening");
     let ttl = Duration::from_secs(config.server.upload_ttl_hours * 3600);
+    let retention_days = config.audit.retention_days();
     let settling = trove.clone();
     tokio::spawn(async move {
         if let Err(e) = settling.settle_passwords(&config).await {
@@ -485,11 +502,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         drop(hold);
     });
     let janitor = tokio::spawn(background_jobs(trove.clone(), ttl));
+    let governance = tokio::spawn(governance::jobs(trove.clone(), retention_days));
     Ok(Running {
         main_addr,
         main,
         trove,
         janitor,
+        governance,
     })
 }
 

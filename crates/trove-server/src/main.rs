@@ -46,6 +46,13 @@ enum Command {
         #[command(subcommand)]
         command: RuleCommand,
     },
+    /// API tokens: add (printed once), list, revoke.
+    Token {
+        #[arg(long, env = "TROVE_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Explains access decisions.
     Access {
         #[arg(long, env = "TROVE_CONFIG", global = true)]
@@ -76,6 +83,28 @@ enum UserCommand {
     Disable { name: String },
     /// Enables a disabled user.
     Enable { name: String },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Makes an API token for USER and prints it (the only time it is shown).
+    Add {
+        user: String,
+        name: String,
+        /// Limit the token to this repository (repeat for several).
+        #[arg(long = "repository")]
+        repositories: Vec<String>,
+        /// Limit the token to this action: browse, read, add, edit, delete (repeat).
+        #[arg(long = "action")]
+        actions: Vec<String>,
+        /// The token stops working after this many days.
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// Lists tokens (of USER, or of everyone), without their secrets.
+    List { user: Option<String> },
+    /// Revokes USER's token NAME.
+    Revoke { user: String, name: String },
 }
 
 #[derive(Subcommand)]
@@ -182,6 +211,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Access { config, command } => admin(config, |t| Box::pin(access(t, command))),
+        Command::Token { config, command } => admin(config, |t| Box::pin(token(t, command))),
         Command::Config {
             command: ConfigCommand::Check { config },
         } => {
@@ -239,7 +269,14 @@ fn admin(
         .build()?;
     rt.block_on(async {
         let trove = trove_server::Trove::open(&config).await?;
+        // What the command changes is recorded in the audit log, as the operator's (issue 16).
+        let before = trove_service::audit::state(&trove.meta).await.ok();
         let result = job(&trove).await;
+        if let (Some(before), Ok(after)) = (before, trove_service::audit::state(&trove.meta).await)
+        {
+            let actor = trove_server::governance::cli();
+            trove_service::audit::record_changes(&trove.meta, &actor, &before, &after).await;
+        }
         trove.meta.close().await;
         result
     })
@@ -358,6 +395,55 @@ async fn role(t: &trove_server::Trove, command: RoleCommand) -> anyhow::Result<(
                     r.roles.join(", ")
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+async fn token(t: &trove_server::Trove, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Add {
+            user,
+            name,
+            repositories,
+            actions,
+            expires_days,
+        } => {
+            let repos = (!repositories.is_empty()).then_some(repositories);
+            let acts = (!actions.is_empty()).then_some(actions);
+            let (repos, acts) =
+                trove_auth::api_token::parse_narrowing(repos.as_deref(), acts.as_deref())?;
+            let expires =
+                expires_days.map(|d| trove_core::now_millis() + i64::from(d) * 86_400_000);
+            let operator = trove_server::governance::cli();
+            let (token, _) = t
+                .auth
+                .create_api_token(&user, &name, repos, acts, expires, operator.name())
+                .await?;
+            eprintln!("token {name} of {user} made; it is shown this once:");
+            println!("{}", token.token);
+        }
+        TokenCommand::List { user } => {
+            for r in t.meta.api_tokens().list(user.as_deref()).await? {
+                println!(
+                    "{}	{}	{}{}	repositories: {}	actions: {}	expires: {}	last used: {}",
+                    r.user,
+                    r.name,
+                    trove_auth::TOKEN_PREFIX,
+                    r.id,
+                    r.repositories.map_or("all".into(), |v| v.join(",")),
+                    r.actions.unwrap_or_else(|| "all".into()),
+                    r.expires.map_or("never".into(), |e| e.to_string()),
+                    r.last_used.map_or("never".into(), |e| e.to_string()),
+                );
+            }
+        }
+        TokenCommand::Revoke { user, name } => {
+            anyhow::ensure!(
+                t.meta.api_tokens().delete(&user, &name).await?.is_some(),
+                "user {user} has no token named {name}"
+            );
+            println!("revoked token {name} of {user}");
         }
     }
     Ok(())

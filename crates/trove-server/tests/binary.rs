@@ -203,6 +203,92 @@ fn user_role_and_access_cli() {
     let (code, out) = trove(&["role", "add", "bad", "--privilege", "docker-read"], "");
     assert_ne!(code, Some(0));
     assert!(out.contains("FORMAT:REPO:ACTIONS"), "{out}");
+
+    // API tokens: made (printed once), listed without the secret, revoked.
+    trove(&["user", "enable", "bob"], "");
+    let (code, out) = trove(
+        &[
+            "token",
+            "add",
+            "bob",
+            "ci",
+            "--repository",
+            "hosted",
+            "--action",
+            "read",
+            "--expires-days",
+            "30",
+        ],
+        "",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let token = out
+        .split_whitespace()
+        .find(|w| w.starts_with("trove_"))
+        .unwrap_or_else(|| panic!("no token in {out}"))
+        .to_owned();
+    let (code, out) = trove(&["token", "list", "bob"], "");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ci") && out.contains("repositories: hosted") && out.contains("actions: read"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&token),
+        "listings never show the secret: {out}"
+    );
+    let (code, out) = trove(&["token", "revoke", "bob", "ci"], "");
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = trove(&["token", "revoke", "bob", "ci"], "");
+    assert_ne!(code, Some(0), "{out}");
+
+    // What the commands changed is in the audit log, as the operator's, realm cli.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let entries = rt.block_on(async {
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join("data").join("trove.db").display()
+        );
+        let meta = trove_store::MetadataStore::open(&url).await.unwrap();
+        meta.audit()
+            .query(&trove_store::AuditQuery {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    });
+    let cli: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .filter(|e| e.front_end == "cli")
+        .map(|e| {
+            (
+                e.action.as_str(),
+                e.entity_type.as_str(),
+                e.entity_name.as_str(),
+            )
+        })
+        .collect();
+    for want in [
+        ("create", "role", "pullers"),
+        ("create", "user", "bob"),
+        ("update", "user", "bob"),
+        ("create", "token", "bob/ci"),
+        ("delete", "token", "bob/ci"),
+    ] {
+        assert!(cli.contains(&want), "{want:?} missing from {cli:?}");
+    }
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e.front_end == "cli")
+            .all(|e| e.realm.as_deref() == Some("cli"))
+    );
+    let text = serde_json::to_string(&entries).unwrap();
+    assert!(
+        !text.contains("s3cret") && !text.contains(&token),
+        "no secret in the log"
+    );
 }
 
 /// SIGHUP re-reads the config file and applies it: here a connector port appears without a

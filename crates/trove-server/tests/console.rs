@@ -97,12 +97,16 @@ where
     r.session().expect("a session cookie")
 }
 
-async fn admin_principal(trove: &trove_server::Trove) -> Principal {
+/// The test administrator as a console caller of the service layer.
+async fn admin_principal(trove: &trove_server::Trove) -> trove_service::Actor {
     let u = trove.meta.security().user("tester").await.unwrap().unwrap();
-    Principal::User {
-        id: u.id,
-        name: u.name,
-    }
+    trove_service::Actor::session(
+        Principal::User {
+            id: u.id,
+            name: u.name,
+        },
+        None,
+    )
 }
 
 #[actix_web::test]

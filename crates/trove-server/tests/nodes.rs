@@ -12,10 +12,13 @@ async fn a_console_change_on_one_node_reaches_the_other() {
     let a = support::open(&dir, "").await;
     let b = support::open(&dir, "").await;
     let tester = a.meta.security().user("tester").await.unwrap().unwrap();
-    let admin = Principal::User {
-        id: tester.id,
-        name: tester.name,
-    };
+    let admin = trove_service::Actor::session(
+        Principal::User {
+            id: tester.id,
+            name: tester.name,
+        },
+        None,
+    );
     assert!(
         !b.refresh_if_changed().await.unwrap(),
         "nothing changed yet"

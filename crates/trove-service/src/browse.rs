@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use trove_auth::{Action, Principal};
+use trove_auth::Action;
+
+use crate::Actor;
 use trove_core::{Ctx, KindConfig, RepoKind, Repository};
 use trove_formats::browse::{Browse, Detail, Listing, Nouns, Scope};
 
@@ -53,7 +55,7 @@ pub struct AssetView {
 impl Service {
     fn repo_for(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         name: &str,
         action: Action,
     ) -> ServiceResult<Arc<dyn Repository>> {
@@ -63,8 +65,7 @@ impl Service {
             .ok_or_else(|| ServiceError::not_found(format!("no online repository named {name}")))?;
         if self
             .auth
-            .authorizer
-            .check(caller, action, repo.config())
+            .authorize_rights(&caller.identity, action, repo.config())
             .is_err()
         {
             return Err(self.denied(caller, action, name));
@@ -72,7 +73,7 @@ impl Service {
         Ok(repo)
     }
 
-    fn ctx(caller: &Principal) -> Ctx {
+    fn ctx(caller: &Actor) -> Ctx {
         Ctx {
             user: (!caller.is_anonymous()).then(|| caller.name().to_owned()),
             ..Ctx::default()
@@ -90,12 +91,11 @@ impl Service {
             })
     }
 
-    fn may_delete(&self, caller: &Principal, repo: &dyn Repository) -> bool {
+    fn may_delete(&self, caller: &Actor, repo: &dyn Repository) -> bool {
         repo.config().kind() == RepoKind::Hosted
             && self
                 .auth
-                .authorizer
-                .check(caller, Action::Delete, repo.config())
+                .authorize_rights(&caller.identity, Action::Delete, repo.config())
                 .is_ok()
     }
 
@@ -110,7 +110,7 @@ impl Service {
         Ok(Self::views(r.as_ref())?.nouns())
     }
 
-    pub async fn browse(&self, caller: &Principal, repo: &str) -> ServiceResult<RepoContent> {
+    pub async fn browse(&self, caller: &Actor, repo: &str) -> ServiceResult<RepoContent> {
         let r = self.repo_for(caller, repo, Action::Browse)?;
         let members = match &r.config().kind {
             KindConfig::Group { members, .. } => members.clone(),
@@ -144,7 +144,7 @@ impl Service {
     /// The assets of component `name` of `repo`.
     pub async fn component(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         repo: &str,
         name: &str,
     ) -> ServiceResult<ComponentView> {
@@ -174,7 +174,7 @@ impl Service {
     /// Asset `reference` of component `component` of `repo`.
     pub async fn asset(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         repo: &str,
         component: &str,
         reference: &str,
@@ -210,7 +210,7 @@ impl Service {
     /// a tag, or a manifest by digest with its tags). Hosted repositories only.
     pub async fn delete_asset(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         repo: &str,
         component: &str,
         reference: &str,
@@ -232,6 +232,17 @@ impl Service {
         };
         if views.delete(&at, component, reference).await? {
             tracing::info!(repository = %repo, %component, %reference, by = %caller, "deleted");
+            self.record(
+                caller,
+                "delete",
+                "content",
+                &format!("{repo}:{component}:{reference}"),
+                Some(serde_json::json!({
+                    "repository": repo, "component": component, "reference": reference,
+                })),
+                None,
+            )
+            .await;
             Ok(())
         } else {
             Err(ServiceError::not_found(format!(

@@ -1,8 +1,8 @@
 //! The formats this build has, as the console's create form and `GET /formats` list them:
 //! straight from [`trove_formats::registry`].
 
+use crate::Actor;
 use serde::Serialize;
-use trove_auth::Principal;
 use trove_core::RepoKind;
 use trove_formats::{OptionField, OptionInput};
 
@@ -55,7 +55,7 @@ impl OptionFieldView {
 impl Service {
     /// Every format of this build, in the registry's order. Any authenticated caller (or
     /// anonymous, when anonymous access is on) may ask.
-    pub fn formats(&self, _caller: &Principal) -> Vec<FormatView> {
+    pub fn formats(&self, _caller: &Actor) -> Vec<FormatView> {
         trove_formats::registry()
             .list()
             .map(|f| {
@@ -72,7 +72,7 @@ impl Service {
     }
 
     /// One format, by id.
-    pub fn format(&self, caller: &Principal, id: &str) -> ServiceResult<FormatView> {
+    pub fn format(&self, caller: &Actor, id: &str) -> ServiceResult<FormatView> {
         self.formats(caller)
             .into_iter()
             .find(|f| f.id == id)

@@ -14,6 +14,8 @@
 //! It must never depend on `trove-server`, `trove-ui` or `trove-rest`, and its API has no
 //! HTTP framework types: the server it runs in is reached through the small [`Node`] trait.
 
+mod actor;
+pub mod audit;
 mod browse;
 mod formats;
 pub mod metrics;
@@ -25,15 +27,18 @@ mod sessions;
 mod status;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod tokens;
 pub mod validate;
 
 use std::sync::Arc;
 
 use serde::Serialize;
-use trove_auth::Principal;
+use trove_auth::{Identity, Principal};
 use trove_core::{BlobStore, ErrorKind};
 use trove_store::MetadataStore;
 
+pub use actor::{Actor, FrontEnd};
+pub use audit::AuditFilter;
 pub use browse::{AssetView, ComponentView, RepoContent};
 pub use formats::{FormatView, OptionFieldView};
 pub use node::{Node, NodeInfo, UpstreamView};
@@ -45,6 +50,7 @@ pub use security::{
 };
 pub use sessions::Session;
 pub use status::{BlobStoreView, Dashboard, Health};
+pub use tokens::{CreatedToken, TokenInput, TokenView};
 
 /// Who owns rows created through the console or the API.
 pub const UI: &str = "ui";
@@ -192,6 +198,8 @@ pub struct Service {
     auth: trove_auth::Auth,
     blobs: Arc<dyn BlobStore>,
     node: Arc<dyn Node>,
+    /// Peers whose `X-Forwarded-For` names the client (the audit log's address).
+    trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
 
 impl Service {
@@ -206,18 +214,36 @@ impl Service {
             auth,
             blobs,
             node,
+            trusted_proxies: Default::default(),
         }
+    }
+
+    /// Believes `X-Forwarded-For` from these peers when naming a caller's address
+    /// ([`Self::client_ip`]); `[server] trusted_proxies`.
+    pub fn with_trusted_proxies(mut self, trusted: Vec<ipnet::IpNet>) -> Self {
+        self.trusted_proxies = Arc::new(trusted);
+        self
+    }
+
+    /// The client's address from the peer's and the `X-Forwarded-For` header (believed only
+    /// from trusted proxies): what the audit log records.
+    pub fn client_ip(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        forwarded_for: Option<&str>,
+    ) -> Option<std::net::IpAddr> {
+        trove_formats::kit::external::client_ip(peer, forwarded_for, &self.trusted_proxies)
     }
 
     /// Whether `caller` holds the admin privilege (the console shows its administration
     /// pages then; every call still checks for itself).
-    pub fn is_admin(&self, caller: &Principal) -> bool {
-        self.auth.authorizer.is_admin(caller)
+    pub fn is_admin(&self, caller: &Actor) -> bool {
+        self.auth.is_admin(&caller.identity)
     }
 
     /// Administrators pass; anonymous callers are `Unauthenticated`, others `Forbidden`.
-    pub fn require_admin(&self, caller: &Principal) -> ServiceResult<()> {
-        if self.auth.authorizer.is_admin(caller) {
+    pub fn require_admin(&self, caller: &Actor) -> ServiceResult<()> {
+        if self.auth.is_admin(&caller.identity) {
             Ok(())
         } else if caller.is_anonymous() {
             Err(ServiceError::Unauthenticated {
@@ -239,6 +265,27 @@ impl Service {
             .map_err(|e| ServiceError::Unauthenticated {
                 message: e.to_string(),
             })
+    }
+
+    /// Authenticates an `Authorization` header value, keeping the API token (and its
+    /// narrowing) it came with, if any: what the REST API builds its [`Actor`] from. A failure
+    /// is recorded in the audit log as a failed sign-in (at most a few a second are: see
+    /// [`Self::record_failed_sign_in`]).
+    pub async fn identify(
+        &self,
+        authorization: Option<&str>,
+        from: &Actor,
+    ) -> ServiceResult<Identity> {
+        match self.auth.authenticator.identify(authorization).await {
+            Ok(id) => Ok(id),
+            Err(trove_auth::AuthError::Internal(e)) => Err(e.into()),
+            Err(e) => {
+                self.record_failed_sign_in(from, authorization, &e).await;
+                Err(ServiceError::Unauthenticated {
+                    message: e.to_string(),
+                })
+            }
+        }
     }
 
     /// After a change in the database: rebuild what runs from it, here and on other nodes.

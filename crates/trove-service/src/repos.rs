@@ -3,7 +3,10 @@
 //! the console is one vocabulary.
 
 use serde::{Deserialize, Serialize};
-use trove_auth::{Action, Principal};
+use trove_auth::Action;
+
+use crate::Actor;
+use crate::audit::json_of;
 use trove_core::{ConnectorSpec, KindConfig, RepoKind, RepositoryConfig, WritePolicy};
 use trove_store::{DeclaredRepo, RepoRecord, RepoUsage};
 
@@ -148,10 +151,10 @@ pub fn write_policy_name(w: WritePolicy) -> &'static str {
 
 impl Service {
     /// The repositories `caller` may browse (every one for an administrator), by name.
-    pub async fn repositories(&self, caller: &Principal) -> ServiceResult<Vec<RepoView>> {
+    pub async fn repositories(&self, caller: &Actor) -> ServiceResult<Vec<RepoView>> {
         let records = self.meta.repos().records().await?;
         let usage = self.meta.assets().usage().await?;
-        let admin = self.auth.authorizer.is_admin(caller);
+        let admin = self.is_admin(caller);
         Ok(records
             .iter()
             .filter(|r| admin || self.may(caller, Action::Browse, &r.config))
@@ -167,15 +170,13 @@ impl Service {
     }
 
     /// One repository, if `caller` may browse it.
-    pub async fn repository(&self, caller: &Principal, name: &str) -> ServiceResult<RepoView> {
+    pub async fn repository(&self, caller: &Actor, name: &str) -> ServiceResult<RepoView> {
         let records = self.meta.repos().records().await?;
         let record = records
             .iter()
             .find(|r| r.config.name.as_str() == name)
             .ok_or_else(|| ServiceError::not_found(format!("no repository named {name}")))?;
-        if !self.auth.authorizer.is_admin(caller)
-            && !self.may(caller, Action::Browse, &record.config)
-        {
+        if !self.is_admin(caller) && !self.may(caller, Action::Browse, &record.config) {
             return Err(self.denied(caller, Action::Browse, name));
         }
         let usage = self.meta.assets().usage().await?;
@@ -184,20 +185,31 @@ impl Service {
 
     pub async fn create_repository(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         input: &RepoInput,
     ) -> ServiceResult<RepoView> {
         self.require_admin(caller)?;
         let decl = self.validate_repo(input, None).await?;
         self.meta.repos().create(&decl, UI).await?;
-        self.refresh().await?;
+        let applied = self.refresh().await;
         tracing::info!(repository = %decl.name, by = %caller, "repository created");
-        self.repository(caller, decl.name.as_str()).await
+        let after = self.repository(caller, decl.name.as_str()).await;
+        self.record(
+            caller,
+            "create",
+            "repository",
+            decl.name.as_str(),
+            None,
+            after.as_ref().ok().and_then(json_of),
+        )
+        .await;
+        applied?;
+        after
     }
 
     pub async fn update_repository(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         name: &str,
         input: &RepoInput,
     ) -> ServiceResult<RepoView> {
@@ -209,15 +221,27 @@ impl Service {
             ));
         }
         let decl = self.validate_repo(input, Some(name)).await?;
+        let before = self.repository(caller, name).await.ok();
         self.meta.repos().update(&decl, UI).await?;
-        self.refresh().await?;
+        let applied = self.refresh().await;
         tracing::info!(repository = %name, by = %caller, "repository updated");
-        self.repository(caller, name).await
+        let after = self.repository(caller, name).await;
+        self.record(
+            caller,
+            "update",
+            "repository",
+            name,
+            before.as_ref().and_then(json_of),
+            after.as_ref().ok().and_then(json_of),
+        )
+        .await;
+        applied?;
+        after
     }
 
     /// Deletes a repository and its content (other repositories' blobs stay). Groups that
     /// list it as a member are refused first.
-    pub async fn delete_repository(&self, caller: &Principal, name: &str) -> ServiceResult<()> {
+    pub async fn delete_repository(&self, caller: &Actor, name: &str) -> ServiceResult<()> {
         self.require_admin(caller)?;
         let records = self.meta.repos().records().await?;
         let in_groups: Vec<&str> = records
@@ -237,17 +261,29 @@ impl Service {
                 ),
             });
         }
+        let before = self.repository(caller, name).await.ok();
         self.meta.repos().delete(name, UI).await?;
-        self.refresh().await?;
+        let applied = self.refresh().await;
         tracing::info!(repository = %name, by = %caller, "repository deleted");
-        Ok(())
+        self.record(
+            caller,
+            "delete",
+            "repository",
+            name,
+            before.as_ref().and_then(json_of),
+            None,
+        )
+        .await;
+        applied
     }
 
-    fn may(&self, caller: &Principal, action: Action, repo: &RepositoryConfig) -> bool {
-        self.auth.authorizer.check(caller, action, repo).is_ok()
+    fn may(&self, caller: &Actor, action: Action, repo: &RepositoryConfig) -> bool {
+        self.auth
+            .authorize_rights(&caller.identity, action, repo)
+            .is_ok()
     }
 
-    pub(crate) fn denied(&self, caller: &Principal, action: Action, repo: &str) -> ServiceError {
+    pub(crate) fn denied(&self, caller: &Actor, action: Action, repo: &str) -> ServiceError {
         if caller.is_anonymous() {
             ServiceError::Unauthenticated {
                 message: "authentication required".into(),

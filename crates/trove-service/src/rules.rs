@@ -1,8 +1,9 @@
 //! Routing rules: list, create, edit, delete, and previews (a stored rule, or a draft from
 //! the edit form, against a request path).
 
+use crate::Actor;
+use crate::audit::json_of;
 use serde::{Deserialize, Serialize};
-use trove_auth::Principal;
 use trove_core::AssetPath;
 use trove_routing::{Mode, RoutingRule, RoutingRuleDecl};
 use trove_store::RuleRow;
@@ -117,7 +118,7 @@ fn test_path(rule: &RoutingRule, path: &str) -> ServiceResult<RuleTestView> {
 }
 
 impl Service {
-    pub async fn rules(&self, caller: &Principal) -> ServiceResult<Vec<RuleView>> {
+    pub async fn rules(&self, caller: &Actor) -> ServiceResult<Vec<RuleView>> {
         self.require_admin(caller)?;
         let records = self.meta.repos().records().await?;
         Ok(self
@@ -142,25 +143,32 @@ impl Service {
             .collect())
     }
 
-    pub async fn rule(&self, caller: &Principal, name: &str) -> ServiceResult<RuleView> {
+    pub async fn rule(&self, caller: &Actor, name: &str) -> ServiceResult<RuleView> {
         named(self.rules(caller).await?, name, "routing rule", |r| &r.name)
     }
 
-    pub async fn create_rule(
-        &self,
-        caller: &Principal,
-        input: &RuleInput,
-    ) -> ServiceResult<RuleView> {
+    pub async fn create_rule(&self, caller: &Actor, input: &RuleInput) -> ServiceResult<RuleView> {
         self.require_admin(caller)?;
         let rule = compile(input)?;
         self.meta.rules().create(&row(&rule)).await?;
-        self.refresh().await?;
-        self.rule(caller, rule.name()).await
+        let applied = self.refresh().await;
+        let after = self.rule(caller, rule.name()).await;
+        self.record(
+            caller,
+            "create",
+            "routing-rule",
+            rule.name(),
+            None,
+            after.as_ref().ok().and_then(json_of),
+        )
+        .await;
+        applied?;
+        after
     }
 
     pub async fn update_rule(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         name: &str,
         input: &RuleInput,
     ) -> ServiceResult<RuleView> {
@@ -172,21 +180,44 @@ impl Service {
             ));
         }
         let rule = compile(input)?;
+        let before = self.rule(caller, name).await.ok();
         self.meta.rules().update(&row(&rule)).await?;
-        self.refresh().await?;
-        self.rule(caller, name).await
+        let applied = self.refresh().await;
+        let after = self.rule(caller, name).await;
+        self.record(
+            caller,
+            "update",
+            "routing-rule",
+            name,
+            before.as_ref().and_then(json_of),
+            after.as_ref().ok().and_then(json_of),
+        )
+        .await;
+        applied?;
+        after
     }
 
-    pub async fn delete_rule(&self, caller: &Principal, name: &str) -> ServiceResult<()> {
+    pub async fn delete_rule(&self, caller: &Actor, name: &str) -> ServiceResult<()> {
         self.require_admin(caller)?;
+        let before = self.rule(caller, name).await.ok();
         self.meta.rules().delete(name, UI).await?;
-        self.refresh().await
+        let applied = self.refresh().await;
+        self.record(
+            caller,
+            "delete",
+            "routing-rule",
+            name,
+            before.as_ref().and_then(json_of),
+            None,
+        )
+        .await;
+        applied
     }
 
     /// Would the routing rule called `name` let `path` through, and why.
     pub async fn test_rule(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         name: &str,
         path: &str,
     ) -> ServiceResult<RuleTestView> {
@@ -200,7 +231,7 @@ impl Service {
     /// The same for a rule not saved yet (the console's live preview while editing).
     pub fn preview_rule(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         draft: &RuleInput,
         path: &str,
     ) -> ServiceResult<RuleTestView> {

@@ -8,7 +8,8 @@ use trove_auth::{
 };
 use trove_store::{KEY_ANONYMOUS, KEY_REALMS, RoleDef};
 
-use crate::{Service, ServiceError, ServiceResult, UI, named, read_only_reason};
+use crate::audit::json_of;
+use crate::{Actor, Service, ServiceError, ServiceResult, UI, named, read_only_reason};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct UserView {
@@ -141,6 +142,15 @@ pub struct ExplainView {
     pub explanation: String,
 }
 
+/// A user's view for the log, saying that a password was set (never which).
+fn with_password(view: Option<serde_json::Value>, set: bool) -> Option<serde_json::Value> {
+    let mut view = view?;
+    if set {
+        view["password"] = serde_json::json!("set");
+    }
+    Some(view)
+}
+
 fn validate_password(field: &str, pw: &str) -> ServiceResult<()> {
     if pw.chars().count() < 8 {
         return Err(ServiceError::invalid(field, "use at least 8 characters"));
@@ -163,7 +173,7 @@ fn owned_here(what: &str, name: &str, managed_by: &str) -> ServiceResult<()> {
 impl Service {
     // ---- users ---------------------------------------------------------------------------
 
-    pub async fn users(&self, caller: &Principal) -> ServiceResult<Vec<UserView>> {
+    pub async fn users(&self, caller: &Actor) -> ServiceResult<Vec<UserView>> {
         self.require_admin(caller)?;
         let sec = self.meta.security();
         let mut out = Vec::new();
@@ -183,15 +193,11 @@ impl Service {
         Ok(out)
     }
 
-    pub async fn user(&self, caller: &Principal, name: &str) -> ServiceResult<UserView> {
+    pub async fn user(&self, caller: &Actor, name: &str) -> ServiceResult<UserView> {
         named(self.users(caller).await?, name, "user", |u| &u.name)
     }
 
-    pub async fn create_user(
-        &self,
-        caller: &Principal,
-        input: &UserInput,
-    ) -> ServiceResult<UserView> {
+    pub async fn create_user(&self, caller: &Actor, input: &UserInput) -> ServiceResult<UserView> {
         self.require_admin(caller)?;
         let name = input.name.trim();
         if self.meta.security().user(name).await?.is_some() {
@@ -209,14 +215,24 @@ impl Service {
                 _ => e.into(),
             })?;
         tracing::info!(user = %name, by = %caller, "user created");
-        self.user(caller, name).await
+        let after = self.user(caller, name).await?;
+        self.record(
+            caller,
+            "create",
+            "user",
+            name,
+            None,
+            with_password(json_of(&after), true),
+        )
+        .await;
+        Ok(after)
     }
 
     /// Roles, status and password. Users declared in trove.toml are read-only here; the
     /// anonymous user's roles may change (they are what anonymous requests get).
     pub async fn update_user(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         name: &str,
         update: &UserUpdate,
     ) -> ServiceResult<UserView> {
@@ -250,11 +266,12 @@ impl Service {
         if let Some(pw) = &update.password {
             validate_password("password", pw)?;
         }
+        let before = self.user(caller, name).await.ok();
         if let Some(roles) = &update.roles {
             self.check_roles_exist("roles", roles).await?;
             if caller.name() == name
                 && !roles.iter().any(|r| r == ADMIN_ROLE)
-                && self.auth.authorizer.is_admin(caller)
+                && self.is_admin(caller)
             {
                 // Not a hard rule of the model, but the usual way people lock themselves out.
                 tracing::warn!(user = %name, "an administrator changed their own roles");
@@ -277,10 +294,20 @@ impl Service {
             self.auth.set_password(name, pw).await?;
         }
         tracing::info!(user = %name, by = %caller, "user updated");
-        self.user(caller, name).await
+        let after = self.user(caller, name).await?;
+        self.record(
+            caller,
+            "update",
+            "user",
+            name,
+            before.as_ref().and_then(json_of),
+            with_password(json_of(&after), update.password.is_some()),
+        )
+        .await;
+        Ok(after)
     }
 
-    pub async fn delete_user(&self, caller: &Principal, name: &str) -> ServiceResult<()> {
+    pub async fn delete_user(&self, caller: &Actor, name: &str) -> ServiceResult<()> {
         self.require_admin(caller)?;
         let user = self
             .meta
@@ -297,7 +324,17 @@ impl Service {
         if caller.name() == name {
             return Err(ServiceError::invalid("name", "you cannot delete yourself"));
         }
+        let before = self.user(caller, name).await.ok();
         self.meta.security().delete_user(name).await?;
+        self.record(
+            caller,
+            "delete",
+            "user",
+            name,
+            before.as_ref().and_then(json_of),
+            None,
+        )
+        .await;
         self.auth.reload().await?;
         tracing::info!(user = %name, by = %caller, "user deleted");
         Ok(())
@@ -307,10 +344,10 @@ impl Service {
     /// changed at first sign-in). Needs the current one.
     pub async fn change_own_password(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         change: &PasswordChange,
     ) -> ServiceResult<()> {
-        let Principal::User { name, .. } = caller else {
+        let Principal::User { name, .. } = caller.principal() else {
             return Err(ServiceError::Unauthenticated {
                 message: "authentication required".into(),
             });
@@ -346,26 +383,49 @@ impl Service {
         }
         self.auth.set_password(name, &change.new).await?;
         tracing::info!(user = %name, "password changed by its owner");
+        self.record(
+            caller,
+            "update",
+            "user",
+            name,
+            None,
+            Some(serde_json::json!({"name": name, "password": "changed"})),
+        )
+        .await;
         Ok(())
     }
 
     /// Checks a user name and password (the console's sign-in): the same check, cache and
     /// single flight as HTTP Basic. Returns the principal and whether the password must be
     /// changed before anything else.
-    pub async fn sign_in(&self, user: &str, password: &str) -> ServiceResult<(Principal, bool)> {
+    ///
+    /// Both outcomes are recorded in the audit log (`sign-in`, `sign-in-failed`), from `from`
+    /// (the console, with the client's address).
+    pub async fn sign_in(
+        &self,
+        user: &str,
+        password: &str,
+        from: &crate::Actor,
+    ) -> ServiceResult<(Principal, bool)> {
         use base64::Engine;
         let header = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
         );
-        let principal = self
-            .auth
-            .authenticator
-            .authenticate(Some(&header))
-            .await
-            .map_err(|_| ServiceError::Unauthenticated {
-                message: "wrong user name or password, or the user is disabled".into(),
-            })?;
+        let principal = match self.auth.authenticator.authenticate(Some(&header)).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.record_failed_sign_in(from, Some(&header), &e).await;
+                return Err(ServiceError::Unauthenticated {
+                    message: "wrong user name or password, or the user is disabled".into(),
+                });
+            }
+        };
+        let mut signed_in = from.clone();
+        signed_in.identity = trove_auth::Identity::of(principal.clone());
+        signed_in.realm = Some("basic".into());
+        self.record_event(&signed_in, "sign-in", "user", principal.name(), None)
+            .await;
         let must_change = self
             .meta
             .security()
@@ -387,7 +447,7 @@ impl Service {
 
     // ---- roles ---------------------------------------------------------------------------
 
-    pub async fn roles(&self, caller: &Principal) -> ServiceResult<Vec<RoleView>> {
+    pub async fn roles(&self, caller: &Actor) -> ServiceResult<Vec<RoleView>> {
         self.require_admin(caller)?;
         Ok(self
             .meta
@@ -406,7 +466,7 @@ impl Service {
             .collect())
     }
 
-    pub async fn role(&self, caller: &Principal, name: &str) -> ServiceResult<RoleView> {
+    pub async fn role(&self, caller: &Actor, name: &str) -> ServiceResult<RoleView> {
         named(self.roles(caller).await?, name, "role", |r| &r.name)
     }
 
@@ -439,11 +499,7 @@ impl Service {
         })
     }
 
-    pub async fn create_role(
-        &self,
-        caller: &Principal,
-        input: &RoleInput,
-    ) -> ServiceResult<RoleView> {
+    pub async fn create_role(&self, caller: &Actor, input: &RoleInput) -> ServiceResult<RoleView> {
         self.require_admin(caller)?;
         let def = self.role_def(input).await?;
         if self.meta.security().role(&def.name).await?.is_some() {
@@ -452,12 +508,15 @@ impl Service {
             });
         }
         self.write_role(&def).await?;
-        self.role(caller, &def.name).await
+        let after = self.role(caller, &def.name).await?;
+        self.record(caller, "create", "role", &def.name, None, json_of(&after))
+            .await;
+        Ok(after)
     }
 
     pub async fn update_role(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         name: &str,
         input: &RoleInput,
     ) -> ServiceResult<RoleView> {
@@ -473,8 +532,19 @@ impl Service {
             return Err(ServiceError::invalid("name", "a role cannot be renamed"));
         }
         let def = self.role_def(input).await?;
+        let before = self.role(caller, name).await.ok();
         self.write_role(&def).await?;
-        self.role(caller, name).await
+        let after = self.role(caller, name).await?;
+        self.record(
+            caller,
+            "update",
+            "role",
+            name,
+            before.as_ref().and_then(json_of),
+            json_of(&after),
+        )
+        .await;
+        Ok(after)
     }
 
     async fn write_role(&self, def: &RoleDef) -> ServiceResult<()> {
@@ -496,7 +566,7 @@ impl Service {
         Ok(())
     }
 
-    pub async fn delete_role(&self, caller: &Principal, name: &str) -> ServiceResult<()> {
+    pub async fn delete_role(&self, caller: &Actor, name: &str) -> ServiceResult<()> {
         self.require_admin(caller)?;
         let existing = self
             .meta
@@ -505,14 +575,24 @@ impl Service {
             .await?
             .ok_or_else(|| ServiceError::not_found(format!("no role named {name}")))?;
         owned_here("role", name, &existing.managed_by)?;
+        let before = self.role(caller, name).await.ok();
         self.meta.security().delete_role(name).await?;
         self.auth.reload().await?;
+        self.record(
+            caller,
+            "delete",
+            "role",
+            name,
+            before.as_ref().and_then(json_of),
+            None,
+        )
+        .await;
         Ok(())
     }
 
     // ---- privileges ----------------------------------------------------------------------
 
-    pub async fn privileges(&self, caller: &Principal) -> ServiceResult<Vec<PrivilegeView>> {
+    pub async fn privileges(&self, caller: &Actor) -> ServiceResult<Vec<PrivilegeView>> {
         self.require_admin(caller)?;
         Ok(self
             .meta
@@ -534,7 +614,7 @@ impl Service {
             .collect())
     }
 
-    pub async fn privilege(&self, caller: &Principal, name: &str) -> ServiceResult<PrivilegeView> {
+    pub async fn privilege(&self, caller: &Actor, name: &str) -> ServiceResult<PrivilegeView> {
         named(self.privileges(caller).await?, name, "privilege", |p| {
             &p.name
         })
@@ -542,7 +622,7 @@ impl Service {
 
     pub async fn create_privilege(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         input: &PrivilegeInput,
     ) -> ServiceResult<PrivilegeView> {
         self.require_admin(caller)?;
@@ -575,21 +655,26 @@ impl Service {
             });
         }
         self.meta.security().upsert_privilege(&def, UI).await?;
-        self.privilege(caller, &name).await
+        let after = self.privilege(caller, &name).await?;
+        self.record(caller, "create", "privilege", &name, None, json_of(&after))
+            .await;
+        Ok(after)
     }
 
-    pub async fn delete_privilege(&self, caller: &Principal, name: &str) -> ServiceResult<()> {
+    pub async fn delete_privilege(&self, caller: &Actor, name: &str) -> ServiceResult<()> {
         self.require_admin(caller)?;
         let p = self.privilege(caller, name).await?;
         owned_here("privilege", name, &p.managed_by)?;
         self.meta.security().delete_privilege(name).await?;
         self.auth.reload().await?;
+        self.record(caller, "delete", "privilege", name, json_of(&p), None)
+            .await;
         Ok(())
     }
 
     // ---- anonymous access and realms -----------------------------------------------------
 
-    pub async fn anonymous(&self, caller: &Principal) -> ServiceResult<AnonymousView> {
+    pub async fn anonymous(&self, caller: &Actor) -> ServiceResult<AnonymousView> {
         self.require_admin(caller)?;
         let sec = self.meta.security();
         Ok(AnonymousView {
@@ -604,7 +689,7 @@ impl Service {
 
     pub async fn set_anonymous(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         enabled: bool,
     ) -> ServiceResult<AnonymousView> {
         let current = self.anonymous(caller).await?;
@@ -615,10 +700,20 @@ impl Service {
         }
         self.auth.set_anonymous_enabled(enabled, UI).await?;
         tracing::info!(enabled, by = %caller, "anonymous access switched");
-        self.anonymous(caller).await
+        let after = self.anonymous(caller).await?;
+        self.record(
+            caller,
+            "update",
+            "anonymous",
+            "anonymous-access",
+            json_of(&current),
+            json_of(&after),
+        )
+        .await;
+        Ok(after)
     }
 
-    pub async fn realms(&self, caller: &Principal) -> ServiceResult<RealmsView> {
+    pub async fn realms(&self, caller: &Actor) -> ServiceResult<RealmsView> {
         self.require_admin(caller)?;
         let owner = self.meta.security().setting_owner(KEY_REALMS).await?;
         Ok(RealmsView {
@@ -631,11 +726,7 @@ impl Service {
         })
     }
 
-    pub async fn set_realms(
-        &self,
-        caller: &Principal,
-        active: &[String],
-    ) -> ServiceResult<RealmsView> {
+    pub async fn set_realms(&self, caller: &Actor, active: &[String]) -> ServiceResult<RealmsView> {
         let current = self.realms(caller).await?;
         if let Some(why) = current.read_only {
             return Err(ServiceError::forbidden(format!(
@@ -650,14 +741,24 @@ impl Service {
             ));
         }
         self.auth.set_realms(realms, UI).await?;
-        self.realms(caller).await
+        let after = self.realms(caller).await?;
+        self.record(
+            caller,
+            "update",
+            "realms",
+            "realms",
+            json_of(&current),
+            json_of(&after),
+        )
+        .await;
+        Ok(after)
     }
 
     // ---- explanations --------------------------------------------------------------------
 
     pub async fn explain(
         &self,
-        caller: &Principal,
+        caller: &Actor,
         user: &str,
         repo: &str,
         action: &str,

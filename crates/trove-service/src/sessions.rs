@@ -38,7 +38,7 @@ impl Service {
             name: user.name.clone(),
         };
         Ok(Some(Session {
-            admin: self.is_admin(&principal),
+            admin: self.auth.authorizer.is_admin(&principal),
             principal,
             user: user.name,
             csrf: row.csrf,

@@ -1,7 +1,7 @@
 //! Health, the dashboard and the Prometheus text.
 
+use crate::Actor;
 use serde::Serialize;
-use trove_auth::Principal;
 
 use crate::metrics::MetricsSnapshot;
 use crate::{RepoView, Service, ServiceError, ServiceResult};
@@ -90,7 +90,7 @@ impl Service {
         self.node.info().blob_dir
     }
 
-    pub async fn blob_store(&self, caller: &Principal) -> ServiceResult<BlobStoreView> {
+    pub async fn blob_store(&self, caller: &Actor) -> ServiceResult<BlobStoreView> {
         self.require_admin(caller)?;
         self.blob_store_view().await
     }
@@ -109,7 +109,7 @@ impl Service {
         })
     }
 
-    pub async fn dashboard(&self, caller: &Principal) -> ServiceResult<Dashboard> {
+    pub async fn dashboard(&self, caller: &Actor) -> ServiceResult<Dashboard> {
         self.require_admin(caller)?;
         self.dashboard_view().await
     }
@@ -126,9 +126,9 @@ impl Service {
     /// Prometheus text exposition (version 0.0.4) of requests, repositories, storage and
     /// upstreams. Needs the `metrics` application permission (the built-in role `metrics`, so
     /// a scraper's credential can read it and nothing else), which administrators have.
-    pub async fn prometheus(&self, caller: &Principal) -> ServiceResult<String> {
+    pub async fn prometheus(&self, caller: &Actor) -> ServiceResult<String> {
         use std::fmt::Write;
-        if !self.auth.authorizer.may(caller, trove_auth::METRICS) {
+        if !self.auth.may(&caller.identity, trove_auth::METRICS) {
             return Err(if caller.is_anonymous() {
                 ServiceError::Unauthenticated {
                     message: "authentication required".into(),

@@ -3,7 +3,7 @@
 //! tests), and the modes of the files they keep ([`files`]: the user's alone).
 //!
 //! The metadata store is split by sub-API (`repos`, `assets`, `uploads`, `rules`, `sessions`,
-//! `security/*`) over one backend module, `sqlite`, which alone knows SQLite's pragmas,
+//! `security/*`, `api_tokens`, `audit`) over one backend module, `sqlite`, which alone knows SQLite's pragmas,
 //! transaction syntax, error codes and dialect; its public API exposes no sqlx types, so a
 //! PostgreSQL backend can arrive behind the same API (docs/decisions/0011). Both kinds of store
 //! have a contract suite in [`testing`] that every backend must pass.
@@ -13,7 +13,9 @@
 //! graph) and, for now, the reconcile rules of rows declared in trove.toml. It must never
 //! depend on HTTP frameworks, on `trove-auth`, or on any format or repository kind.
 
+mod api_tokens;
 mod assets;
+mod audit;
 pub mod files;
 mod fs_blobs;
 mod links;
@@ -29,7 +31,9 @@ mod uploads;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use api_tokens::{ApiTokenRow, ApiTokens, NewApiToken};
 pub use assets::{Assets, PutOutcome, RepoUsage};
+pub use audit::{Audit, AuditEntry, AuditQuery, MAX_PAGE as AUDIT_MAX_PAGE, NewAuditEntry};
 pub use fs_blobs::FsBlobStore;
 pub use links::{Links, StoredLink};
 pub use mem_blobs::MemBlobStore;

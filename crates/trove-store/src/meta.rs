@@ -25,6 +25,8 @@ pub struct MetadataStore {
     downloads: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(String, String), i64>>>,
     /// The key file signing keys are derived with (see `Security::signing_key`).
     keys: Arc<KeyFile>,
+    /// API token uses noted since the last flush (`api_tokens().flush_uses`).
+    token_uses: crate::api_tokens::PendingUses,
 }
 
 impl MetadataStore {
@@ -54,6 +56,7 @@ impl MetadataStore {
             pool,
             downloads: Default::default(),
             keys: Arc::new(keys),
+            token_uses: Default::default(),
         })
     }
 
@@ -108,6 +111,18 @@ impl MetadataStore {
             pool: &self.pool,
             keys: &self.keys,
         }
+    }
+
+    /// API tokens: stored hashed, found by their selector, last use noted in memory.
+    pub fn api_tokens(&self) -> crate::api_tokens::ApiTokens<'_> {
+        crate::api_tokens::ApiTokens {
+            pool: &self.pool,
+            pending: &self.token_uses,
+        }
+    }
+    /// The audit log: append, read, prune.
+    pub fn audit(&self) -> crate::audit::Audit<'_> {
+        crate::audit::Audit(&self.pool)
     }
 
     /// Notes that an asset was served (its `last_downloaded`): a map insert, no I/O.

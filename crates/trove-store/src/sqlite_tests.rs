@@ -44,6 +44,8 @@ conformance!(
     signing_keys_conformance,
     security_snapshot_conformance,
     security_reconcile_conformance,
+    api_tokens_conformance,
+    audit_conformance,
 );
 
 #[tokio::test]

@@ -348,10 +348,7 @@ impl Target {
         else {
             return Ok(());
         };
-        let roles = c
-            .auth
-            .authorizer
-            .check(&c.identity.principal, action, repo.config());
+        let roles = c.auth.authorize_rights(&c.identity, action, repo.config());
         // A token that lacks the scope while the role would allow it: challenge for the scope
         // the call needs (docker then fetches a new token), as distribution does, instead of a
         // final 403.
@@ -363,14 +360,34 @@ impl Target {
         }
         let visible = c
             .auth
-            .authorizer
-            .check(&c.identity.principal, Action::Browse, repo.config())
+            .authorize_rights(&c.identity, Action::Browse, repo.config())
             .is_ok();
         if d.kind() == trove_core::ErrorKind::Unauthenticated && !self.scopes.is_empty() {
             return Err(c.challenge(d.to_string(), &self.scopes));
         }
         Err(c.denied(d, image, visible))
     }
+}
+
+/// A delete that succeeded goes into the audit log (issue 16).
+async fn deleted(
+    front: &crate::kit::Frontend,
+    req: &HttpRequest,
+    target: &Target,
+    what: &str,
+    answer: Result<HttpResponse, OciError>,
+) -> Result<HttpResponse, OciError> {
+    if answer.is_ok() {
+        crate::kit::audit::content_deleted(
+            front,
+            req,
+            &target.caller.identity,
+            target.repo.config().name.as_str(),
+            what,
+        )
+        .await;
+    }
+    answer
 }
 
 pub(crate) fn asset_path(s: String) -> Result<AssetPath, OciError> {
@@ -508,10 +525,20 @@ async fn dispatch(
                     referrers::list(&target, req, &name, &digest).await
                 }
                 (Route::Manifest { name, reference }, Method::DELETE) => {
-                    manifests::delete(&target, &name, &reference).await
+                    let answer = manifests::delete(&target, &name, &reference).await;
+                    let what = format!("/v2/{name}/manifests/{}", reference.as_string());
+                    deleted(front, req, &target, &what, answer).await
                 }
                 (Route::Blob { name, digest }, Method::DELETE) => {
-                    blobs::delete(&target, &name, &digest).await
+                    let answer = blobs::delete(&target, &name, &digest).await;
+                    deleted(
+                        front,
+                        req,
+                        &target,
+                        &format!("/v2/{name}/blobs/{digest}"),
+                        answer,
+                    )
+                    .await
                 }
                 (Route::Manifest { name, reference }, Method::PUT) => {
                     // Moving an existing tag also needs edit, checked in `put`.

@@ -1,5 +1,6 @@
 //! The Docker token endpoint (`GET .../v2/token?service=&scope=...`), the realm of the Bearer
-//! challenges: Basic credentials or nobody (when anonymous access is on) in, a signed JWT whose
+//! challenges: Basic credentials (a password, or an API token as the password: `docker login`
+//! with a token) or nobody (when anonymous access is on) in, a signed JWT whose
 //! access is the intersection of the requested scopes and the caller's privileges out
 //! (https://distribution.github.io/distribution/spec/auth/token/).
 
@@ -13,7 +14,6 @@ use trove_core::Repository;
 use super::errors::{OciCode, OciError, Subject};
 use super::{route, scope};
 use crate::kit::Frontend;
-use crate::kit::caller::authorization;
 
 /// Which repository a token request is for.
 pub(crate) enum Fixed {
@@ -76,8 +76,10 @@ pub(crate) async fn issue(
             OciError::new(OciCode::Unsupported, "the docker token realm is turned off").status(404),
         );
     }
-    let principal = match auth.authenticator.authenticate(authorization(req)).await {
-        Ok(p) => p,
+    // Basic with a password or an API token (whose narrowing then bounds the grant), or
+    // nobody.
+    let identity = match crate::kit::caller::identify(auth, req).await {
+        Ok(id) => id,
         Err(AuthError::Internal(e)) => return Err(OciError::from_core(e, Subject::Repository)),
         Err(e) => {
             return Err(OciError::new(OciCode::Unauthorized, e.to_string())
@@ -109,7 +111,7 @@ pub(crate) async fn issue(
         .collect();
     let token = auth
         .tokens
-        .issue(&principal, &requested)
+        .issue_for(&identity, &requested)
         .map_err(|e| OciError::from_core(e, Subject::Repository))?;
     Ok(HttpResponse::Ok().json(json!({
         "token": token.token,

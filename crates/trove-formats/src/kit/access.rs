@@ -63,8 +63,7 @@ pub fn would_see(auth: &Auth, identity: &Identity, format: &FormatId, name: &str
         force_basic_auth: false,
         routing_rule: None,
     };
-    auth.authorizer
-        .check(&identity.principal, Action::Browse, &hypothetical)
+    auth.authorize_rights(identity, Action::Browse, &hypothetical)
         .is_ok()
 }
 
@@ -106,8 +105,7 @@ pub fn check(
         return Err(Refusal::Challenge(d.to_string()));
     }
     let visible = auth
-        .authorizer
-        .check(&identity.principal, Action::Browse, repo)
+        .authorize_rights(identity, Action::Browse, repo)
         .is_ok();
     tracing::info!(principal = %d.principal, action = %d.action, repo = %d.repo, reason = %d.reason, "denied");
     Err(if visible {

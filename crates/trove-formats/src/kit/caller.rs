@@ -1,5 +1,6 @@
 //! Who is calling: the `Authorization` header, checked the same way for every format (Basic
-//! with argon2 behind a short cache, Trove's bearer tokens, or nobody). What a refusal looks
+//! with argon2 behind a short cache, Trove's bearer tokens, API tokens in any of the forms
+//! clients send them, or nobody). What a refusal looks
 //! like is the format's business (its challenge and error shape).
 
 use actix_web::HttpRequest;
@@ -16,16 +17,20 @@ pub fn authorization(req: &HttpRequest) -> Option<&str> {
 /// The caller's identity: `Anonymous` without credentials, an error for bad ones.
 pub async fn identify(auth: &Auth, req: &HttpRequest) -> Result<Identity, AuthError> {
     let id = auth.authenticator.identify(authorization(req)).await;
+    if let Err(e) = &id {
+        super::audit::registry_sign_in_failed(req, e).await;
+    }
     if let Ok(id) = &id {
-        super::request::note(req, |f| f.principal = Some(id.principal.name().to_owned()));
+        let who = match &id.api_token {
+            None => id.principal.name().to_owned(),
+            Some(t) => format!("{} (token {})", id.principal.name(), t.name),
+        };
+        super::request::note(req, |f| f.principal = Some(who));
     }
     id
 }
 
 /// Nobody: what a challenge is built for before credentials were checked.
 pub fn nobody() -> Identity {
-    Identity {
-        principal: Principal::Anonymous,
-        token: None,
-    }
+    Identity::of(Principal::Anonymous)
 }

@@ -105,7 +105,106 @@ impl External {
     }
 }
 
+// ---- the client's address (the audit log's "from where") ------------------------------------
+
+/// The client's address: the peer's, or, when the peer is a trusted proxy, the nearest address
+/// of `X-Forwarded-For` that is not a trusted proxy itself (read from the right, since only the
+/// entries our own proxies appended can be believed; a client can write anything on the left).
+/// When every entry is a trusted proxy, the leftmost one. A value that does not parse stops
+/// the walk there (the proxy chain is broken; the last believed hop answers).
+pub fn client_ip(
+    peer: Option<std::net::IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &[ipnet::IpNet],
+) -> Option<std::net::IpAddr> {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let peer = peer?;
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut nearest = peer;
+    for hop in forwarded_for.unwrap_or_default().rsplit(',').map(str::trim) {
+        let Some(ip) = parse_hop(hop) else {
+            break;
+        };
+        nearest = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    Some(nearest)
+}
+
+/// An `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5`, `[::1]:5`).
+fn parse_hop(hop: &str) -> Option<std::net::IpAddr> {
+    if let Ok(ip) = hop.parse() {
+        return Some(ip);
+    }
+    hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
+}
+
+/// [`client_ip`] of a request, from its peer and every `X-Forwarded-For` header (joined in
+/// order, as proxies may send several).
+pub fn client_ip_of(req: &HttpRequest, trusted: &[ipnet::IpNet]) -> Option<std::net::IpAddr> {
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        Some(&forwarded.join(","))
+            .filter(|f| !f.is_empty())
+            .map(String::as_str),
+        trusted,
+    )
+}
+
 /// A host name or address with an optional port: no path, no user info.
 fn valid_host(h: &str) -> bool {
     !h.contains(['/', '@', '?', '#']) && h.len() <= 255
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use super::client_ip;
+
+    #[test]
+    fn only_trusted_hops_are_believed() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| Some(s.parse().unwrap());
+        // A client talking to us directly: its own address, whatever it claims.
+        assert_eq!(
+            client_ip(ip("192.0.2.1"), Some("6.6.6.6"), &trusted),
+            ip("192.0.2.1")
+        );
+        // Through our proxy: the address it appended.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), Some("192.0.2.9"), &trusted),
+            ip("192.0.2.9")
+        );
+        // A forged entry on the left is not believed; the nearest untrusted hop is.
+        assert_eq!(
+            client_ip(
+                ip("10.0.0.2"),
+                Some("6.6.6.6, 192.0.2.9, 10.0.0.3"),
+                &trusted
+            ),
+            ip("192.0.2.9")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), Some("[2001:db8::1]:443"), &trusted),
+            ip("2001:db8::1")
+        );
+        assert_eq!(client_ip(ip("10.0.0.2"), None, &trusted), ip("10.0.0.2"));
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), Some("garbage"), &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), Some("10.0.0.9"), &trusted),
+            ip("10.0.0.9")
+        );
+        assert_eq!(client_ip(None, Some("192.0.2.9"), &trusted), None);
+    }
 }

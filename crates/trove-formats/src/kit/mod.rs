@@ -6,6 +6,7 @@
 //! ([`errors`]).
 
 pub mod access;
+pub mod audit;
 pub mod body;
 pub mod caller;
 pub mod checksums;

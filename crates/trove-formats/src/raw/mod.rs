@@ -165,7 +165,14 @@ async fn serve(req: RepoRequest) -> Answer {
         Method::GET | Method::HEAD if folder => list(&req, repo.as_ref(), &ctx, &path).await,
         Method::GET | Method::HEAD => get(&req, repo.as_ref(), &ctx, &path).await,
         Method::PUT => put(req, repo, &ctx, &identity, &path).await,
-        _ => delete(repo.as_ref(), &ctx, &path).await,
+        _ => {
+            let answer = delete(repo.as_ref(), &ctx, &path).await;
+            if answer.is_ok() {
+                crate::kit::audit::content_deleted(front, &req.http, &identity, &req.name, &path)
+                    .await;
+            }
+            answer
+        }
     }
 }
 

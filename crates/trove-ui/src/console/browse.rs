@@ -229,11 +229,11 @@ struct RepositoryPage {
 pub(crate) async fn repository(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
     let ctx = page_ctx!(req, svc);
     let name = name(&req);
-    let repo = match svc.repository(&ctx.principal, &name).await {
+    let repo = match svc.repository(&ctx.actor, &name).await {
         Ok(r) => r,
         Err(e) => return ctx.error(&e),
     };
-    let (content, content_error) = match svc.browse(&ctx.principal, &name).await {
+    let (content, content_error) = match svc.browse(&ctx.actor, &name).await {
         Ok(c) => (Some(ContentView::of(&c)), None),
         Err(e @ ServiceError::Forbidden { .. }) => return ctx.error(&e),
         Err(e) => (None, Some(e.message().to_owned())),
@@ -261,14 +261,14 @@ pub(crate) async fn view(req: HttpRequest, svc: web::Data<Service>) -> HttpRespo
     };
     let q = Form::query(&req);
     if view == nouns.component {
-        match svc.component(&ctx.principal, &repo, q.get("name")).await {
+        match svc.component(&ctx.actor, &repo, q.get("name")).await {
             Ok(v) => component_page(&ctx, v),
             Err(e) => ctx.error(&e),
         }
     } else if view == nouns.asset {
         match svc
             .asset(
-                &ctx.principal,
+                &ctx.actor,
                 &repo,
                 q.get(nouns.component),
                 q.get("reference"),
@@ -418,18 +418,14 @@ pub(crate) async fn delete(
     };
     let (component, reference) = (form.get(nouns.component), form.get("reference"));
     if let Err(e) = svc
-        .delete_asset(&ctx.principal, &repo, component, reference)
+        .delete_asset(&ctx.actor, &repo, component, reference)
         .await
     {
         return ctx.error(&e);
     }
     let notice = format!("Deleted {component}:{reference}.");
     let urls = Urls { repo: &repo, nouns };
-    if svc
-        .component(&ctx.principal, &repo, component)
-        .await
-        .is_ok()
-    {
+    if svc.component(&ctx.actor, &repo, component).await.is_ok() {
         ctx.done(&urls.component(component), &notice)
     } else {
         ctx.done(&format!("/admin/repository/{}", enc(&repo)), &notice)

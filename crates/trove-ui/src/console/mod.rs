@@ -40,6 +40,7 @@ macro_rules! try_page {
 
 mod browse;
 mod form;
+pub(crate) mod governance;
 mod repos;
 mod rules;
 mod security;
@@ -137,7 +138,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/rules/new", post().to(rules::create))
         .route("/admin/rule/{name}", get().to(rules::edit_form))
         .route("/admin/rule/{name}", post().to(rules::update))
-        .route("/admin/rule/{name}/delete", post().to(rules::delete));
+        .route("/admin/rule/{name}/delete", post().to(rules::delete))
+        // API tokens and the audit log (issue 16).
+        .route("/admin/tokens", get().to(governance::tokens))
+        .route("/admin/tokens", post().to(governance::create_token))
+        .route("/admin/tokens/revoke", post().to(governance::revoke_token))
+        .route("/admin/audit", get().to(governance::audit))
+        .route("/admin/audit/export", get().to(governance::export));
 }
 
 async fn css() -> HttpResponse {

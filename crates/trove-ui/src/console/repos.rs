@@ -22,7 +22,7 @@ struct ListPage {
 
 pub(crate) async fn list(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
     let ctx = page_ctx!(req, svc);
-    match svc.repositories(&ctx.principal).await {
+    match svc.repositories(&ctx.actor).await {
         Ok(repos) => ctx.page(
             StatusCode::OK,
             &ListPage {
@@ -350,11 +350,11 @@ async fn form_page(
     read_only: Option<&'static str>,
     status: StatusCode,
 ) -> HttpResponse {
-    let rules = match svc.rules(&ctx.principal).await {
+    let rules = match svc.rules(&ctx.actor).await {
         Ok(r) => r,
         Err(e) => return ctx.error(&e),
     };
-    let repos = match svc.repositories(&ctx.principal).await {
+    let repos = match svc.repositories(&ctx.actor).await {
         Ok(r) => r,
         Err(e) => return ctx.error(&e),
     };
@@ -382,7 +382,7 @@ async fn form_page(
             &chosen(&f.writable_member),
         ),
         others: others.iter().map(|r| r.name.clone()).collect(),
-        formats: FormatChoice::list(&svc.formats(&ctx.principal), &f, creating),
+        formats: FormatChoice::list(&svc.formats(&ctx.actor), &f, creating),
         f,
         err,
         read_only,
@@ -392,7 +392,7 @@ async fn form_page(
 
 pub(crate) async fn new_form(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
     let ctx = page_ctx!(req, svc);
-    if let Err(e) = svc.require_admin(&ctx.principal) {
+    if let Err(e) = svc.require_admin(&ctx.actor) {
         return ctx.error(&e);
     }
     let q = Form::query(&req);
@@ -401,7 +401,7 @@ pub(crate) async fn new_form(req: HttpRequest, svc: web::Data<Service>) -> HttpR
         _ => "hosted".to_owned(),
     };
     // The format asked for, else the first that can be this kind.
-    let formats = svc.formats(&ctx.principal);
+    let formats = svc.formats(&ctx.actor);
     let format = formats
         .iter()
         .find(|f| f.id == q.get("format"))
@@ -436,10 +436,10 @@ pub(crate) async fn create(
 
 pub(crate) async fn edit_form(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
     let ctx = page_ctx!(req, svc);
-    if let Err(e) = svc.require_admin(&ctx.principal) {
+    if let Err(e) = svc.require_admin(&ctx.actor) {
         return ctx.error(&e);
     }
-    let repo = match svc.repository(&ctx.principal, &name(&req)).await {
+    let repo = match svc.repository(&ctx.actor, &name(&req)).await {
         Ok(r) => r,
         Err(e) => return ctx.error(&e),
     };
@@ -476,18 +476,18 @@ async fn save(ctx: &Ctx, svc: &Service, form: &Form, existing: Option<String>) -
     }
     // Options the form does not show stay as they are on an edit.
     let kept = match &existing {
-        Some(name) => match svc.repository(&ctx.principal, name).await {
+        Some(name) => match svc.repository(&ctx.actor, name).await {
             Ok(r) if r.format == f.format => r.options,
             Ok(_) => Default::default(),
             Err(e) => return ctx.error(&e),
         },
         None => Default::default(),
     };
-    let format = svc.format(&ctx.principal, &f.format).ok();
+    let format = svc.format(&ctx.actor, &f.format).ok();
     let result = match (f.to_input(format.as_ref(), kept), &existing) {
         (Err(e), _) => Err(e),
-        (Ok(input), None) => svc.create_repository(&ctx.principal, &input).await,
-        (Ok(input), Some(name)) => svc.update_repository(&ctx.principal, name, &input).await,
+        (Ok(input), None) => svc.create_repository(&ctx.actor, &input).await,
+        (Ok(input), Some(name)) => svc.update_repository(&ctx.actor, name, &input).await,
     };
     let creating = existing.is_none();
     match result {
@@ -529,7 +529,7 @@ pub(crate) async fn delete(
             "tick the box to confirm that the repository and its content are deleted",
         ));
     }
-    match svc.delete_repository(&ctx.principal, &name).await {
+    match svc.delete_repository(&ctx.actor, &name).await {
         Ok(()) => ctx.done(
             "/admin/repositories",
             &format!("Deleted repository {name} and its content."),

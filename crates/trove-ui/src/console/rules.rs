@@ -20,7 +20,7 @@ struct ListPage {
 
 pub(crate) async fn list(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
     let ctx = page_ctx!(req, svc);
-    match svc.rules(&ctx.principal).await {
+    match svc.rules(&ctx.actor).await {
         Ok(rules) => ctx.page(
             StatusCode::OK,
             &ListPage {
@@ -93,7 +93,7 @@ fn draft(form: &Form, name: Option<String>) -> RuleInput {
 
 pub(crate) async fn new_form(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
     let ctx = page_ctx!(req, svc);
-    if let Err(e) = svc.require_admin(&ctx.principal) {
+    if let Err(e) = svc.require_admin(&ctx.actor) {
         return ctx.error(&e);
     }
     let input = RuleInput {
@@ -105,7 +105,7 @@ pub(crate) async fn new_form(req: HttpRequest, svc: web::Data<Service>) -> HttpR
 
 pub(crate) async fn edit_form(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
     let ctx = page_ctx!(req, svc);
-    let rule = match svc.rule(&ctx.principal, &name(&req)).await {
+    let rule = match svc.rule(&ctx.actor, &name(&req)).await {
         Ok(r) => r,
         Err(e) => return ctx.error(&e),
     };
@@ -121,7 +121,7 @@ pub(crate) async fn edit_form(req: HttpRequest, svc: web::Data<Service>) -> Http
     let q = Form::query(&req);
     let mut status = StatusCode::OK;
     if let Some(path) = q.opt("path") {
-        match svc.test_rule(&ctx.principal, &rule.name, &path).await {
+        match svc.test_rule(&ctx.actor, &rule.name, &path).await {
             Ok(t) => page.test = Some(t),
             Err(e) => {
                 status = status_of(&e);
@@ -145,13 +145,13 @@ async fn save_or_preview(
     let input = draft(form, existing.clone());
     let mut page = FormPage::new(ctx, creating, &input);
     if let Some(name) = &existing
-        && let Ok(rule) = svc.rule(&ctx.principal, name).await
+        && let Ok(rule) = svc.rule(&ctx.actor, name).await
     {
         page.used_by = rule.used_by;
     }
     if form.get("action") == "preview" {
         page.preview_path = form.get("path").trim().to_owned();
-        return match svc.preview_rule(&ctx.principal, &input, &page.preview_path) {
+        return match svc.preview_rule(&ctx.actor, &input, &page.preview_path) {
             Ok(t) => {
                 page.preview = Some(t);
                 ctx.page(StatusCode::OK, &page)
@@ -164,8 +164,8 @@ async fn save_or_preview(
         };
     }
     let result = match &existing {
-        None => svc.create_rule(&ctx.principal, &input).await,
-        Some(name) => svc.update_rule(&ctx.principal, name, &input).await,
+        None => svc.create_rule(&ctx.actor, &input).await,
+        Some(name) => svc.update_rule(&ctx.actor, name, &input).await,
     };
     match result {
         Ok(r) => ctx.done(
@@ -212,7 +212,7 @@ pub(crate) async fn delete(
     let form = Form::parse(&body);
     let ctx = post_ctx!(req, svc, form);
     let name = name(&req);
-    match svc.delete_rule(&ctx.principal, &name).await {
+    match svc.delete_rule(&ctx.actor, &name).await {
         Ok(()) => ctx.done("/admin/rules", &format!("Deleted routing rule {name}.")),
         Err(e) => ctx.error(&e),
     }

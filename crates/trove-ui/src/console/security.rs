@@ -22,7 +22,7 @@ struct UsersPage {
 
 pub(crate) async fn users(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
     let ctx = page_ctx!(req, svc);
-    let users = try_page!(ctx, svc.users(&ctx.principal).await);
+    let users = try_page!(ctx, svc.users(&ctx.actor).await);
     ctx.page(
         StatusCode::OK,
         &UsersPage {
@@ -61,7 +61,7 @@ async fn user_form(
     err: FormError,
     code: StatusCode,
 ) -> HttpResponse {
-    let roles = try_page!(ctx, svc.roles(&ctx.principal).await);
+    let roles = try_page!(ctx, svc.roles(&ctx.actor).await);
     let title = if creating {
         "New user".to_owned()
     } else {
@@ -110,7 +110,7 @@ pub(crate) async fn create_user(
         password: form.get("password").to_owned(),
         roles: form.all("roles"),
     };
-    match svc.create_user(&ctx.principal, &input).await {
+    match svc.create_user(&ctx.actor, &input).await {
         Ok(u) => ctx.done(
             &format!("/admin/user/{}", enc(&u.name)),
             &format!("Created user {}.", u.name),
@@ -135,7 +135,7 @@ pub(crate) async fn create_user(
 
 pub(crate) async fn edit_user_form(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
     let ctx = page_ctx!(req, svc);
-    let u = try_page!(ctx, svc.user(&ctx.principal, &name(&req)).await);
+    let u = try_page!(ctx, svc.user(&ctx.actor, &name(&req)).await);
     user_form(
         &ctx,
         &svc,
@@ -166,13 +166,13 @@ pub(crate) async fn update_user(
         roles: Some(form.all("roles")),
         status: (!anonymous).then(|| form.get("status").to_owned()),
     };
-    match svc.update_user(&ctx.principal, &name, &update).await {
+    match svc.update_user(&ctx.actor, &name, &update).await {
         Ok(u) => ctx.done(
             &format!("/admin/user/{}", enc(&u.name)),
             &format!("Saved user {}.", u.name),
         ),
         Err(e) if shown_on_form(&e) => {
-            let user = svc.user(&ctx.principal, &name).await.ok();
+            let user = svc.user(&ctx.actor, &name).await.ok();
             user_form(
                 &ctx,
                 &svc,
@@ -198,7 +198,7 @@ pub(crate) async fn delete_user(
     let form = Form::parse(&body);
     let ctx = post_ctx!(req, svc, form);
     let name = name(&req);
-    try_page!(ctx, svc.delete_user(&ctx.principal, &name).await);
+    try_page!(ctx, svc.delete_user(&ctx.actor, &name).await);
     ctx.done("/admin/users", &format!("Deleted user {name}."))
 }
 
@@ -213,7 +213,7 @@ struct RolesPage {
 
 pub(crate) async fn roles(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
     let ctx = page_ctx!(req, svc);
-    let roles = try_page!(ctx, svc.roles(&ctx.principal).await);
+    let roles = try_page!(ctx, svc.roles(&ctx.actor).await);
     ctx.page(
         StatusCode::OK,
         &RolesPage {
@@ -245,8 +245,8 @@ async fn role_form(
     err: FormError,
     code: StatusCode,
 ) -> HttpResponse {
-    let privileges = try_page!(ctx, svc.privileges(&ctx.principal).await);
-    let roles = try_page!(ctx, svc.roles(&ctx.principal).await);
+    let privileges = try_page!(ctx, svc.privileges(&ctx.actor).await);
+    let roles = try_page!(ctx, svc.roles(&ctx.actor).await);
     let title = if creating {
         "New role".to_owned()
     } else {
@@ -309,7 +309,7 @@ pub(crate) async fn create_role(
 
 pub(crate) async fn edit_role_form(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
     let ctx = page_ctx!(req, svc);
-    let r = try_page!(ctx, svc.role(&ctx.principal, &name(&req)).await);
+    let r = try_page!(ctx, svc.role(&ctx.actor, &name(&req)).await);
     let read_only = r.read_only;
     let input = RoleInput {
         name: r.name,
@@ -348,8 +348,8 @@ async fn save_role(
 ) -> HttpResponse {
     let input = role_input(form, existing.clone());
     let result = match &existing {
-        None => svc.create_role(&ctx.principal, &input).await,
-        Some(name) => svc.update_role(&ctx.principal, name, &input).await,
+        None => svc.create_role(&ctx.actor, &input).await,
+        Some(name) => svc.update_role(&ctx.actor, name, &input).await,
     };
     let creating = existing.is_none();
     match result {
@@ -385,7 +385,7 @@ pub(crate) async fn delete_role(
     let form = Form::parse(&body);
     let ctx = post_ctx!(req, svc, form);
     let name = name(&req);
-    try_page!(ctx, svc.delete_role(&ctx.principal, &name).await);
+    try_page!(ctx, svc.delete_role(&ctx.actor, &name).await);
     ctx.done("/admin/roles", &format!("Deleted role {name}."))
 }
 
@@ -413,8 +413,8 @@ async fn privileges_page(
     err: FormError,
     code: StatusCode,
 ) -> HttpResponse {
-    let privileges = try_page!(ctx, svc.privileges(&ctx.principal).await);
-    let repos = try_page!(ctx, svc.repositories(&ctx.principal).await);
+    let privileges = try_page!(ctx, svc.privileges(&ctx.actor).await);
+    let repos = try_page!(ctx, svc.repositories(&ctx.actor).await);
     let chosen_repo = vec![input.repository.clone()];
     let page = PrivilegesPage {
         chrome: ctx.chrome("Privileges", "privileges"),
@@ -455,7 +455,7 @@ pub(crate) async fn create_privilege(
         actions: form.all("actions"),
         description: form.get("description").trim().to_owned(),
     };
-    match svc.create_privilege(&ctx.principal, &input).await {
+    match svc.create_privilege(&ctx.actor, &input).await {
         Ok(p) => ctx.done(
             "/admin/privileges",
             &format!("Created privilege {}.", p.name),
@@ -475,7 +475,7 @@ pub(crate) async fn delete_privilege(
     let form = Form::parse(&body);
     let ctx = post_ctx!(req, svc, form);
     let name = form.get("name");
-    try_page!(ctx, svc.delete_privilege(&ctx.principal, name).await);
+    try_page!(ctx, svc.delete_privilege(&ctx.actor, name).await);
     ctx.done("/admin/privileges", &format!("Deleted privilege {name}."))
 }
 
@@ -492,8 +492,8 @@ struct AccessPage {
 }
 
 async fn access_page(ctx: &Ctx, svc: &Service, err: FormError, code: StatusCode) -> HttpResponse {
-    let anonymous = try_page!(ctx, svc.anonymous(&ctx.principal).await);
-    let realms = try_page!(ctx, svc.realms(&ctx.principal).await);
+    let anonymous = try_page!(ctx, svc.anonymous(&ctx.actor).await);
+    let realms = try_page!(ctx, svc.realms(&ctx.actor).await);
     let page = AccessPage {
         chrome: ctx.chrome("Anonymous access and realms", "access"),
         realm_choices: Choice::list(realms.available.iter().copied(), &realms.active),
@@ -517,7 +517,7 @@ pub(crate) async fn set_anonymous(
     let form = Form::parse(&body);
     let ctx = post_ctx!(req, svc, form);
     let enabled = form.get("enabled") == "true";
-    try_page!(ctx, svc.set_anonymous(&ctx.principal, enabled).await);
+    try_page!(ctx, svc.set_anonymous(&ctx.actor, enabled).await);
     ctx.done(
         "/admin/access",
         if enabled {
@@ -535,7 +535,7 @@ pub(crate) async fn set_realms(
 ) -> HttpResponse {
     let form = Form::parse(&body);
     let ctx = post_ctx!(req, svc, form);
-    match svc.set_realms(&ctx.principal, &form.all("realm")).await {
+    match svc.set_realms(&ctx.actor, &form.all("realm")).await {
         Ok(r) => ctx.done(
             "/admin/access",
             &format!("Active realms: {}.", r.active.join(", ")),
@@ -563,12 +563,12 @@ struct ExplainPage {
 pub(crate) async fn explain(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
     let ctx = page_ctx!(req, svc);
     let q = Form::query(&req);
-    let users = try_page!(ctx, svc.users(&ctx.principal).await);
-    let repos = try_page!(ctx, svc.repositories(&ctx.principal).await);
+    let users = try_page!(ctx, svc.users(&ctx.actor).await);
+    let repos = try_page!(ctx, svc.repositories(&ctx.actor).await);
     let (user, repo, action) = (q.get("user"), q.get("repository"), q.get("action"));
     let (mut result, mut err, mut code) = (None, FormError::none(), StatusCode::OK);
     if !user.is_empty() && !repo.is_empty() && !action.is_empty() {
-        match svc.explain(&ctx.principal, user, repo, action).await {
+        match svc.explain(&ctx.actor, user, repo, action).await {
             Ok(r) => result = Some(r),
             Err(e) if shown_on_form(&e) => {
                 code = status_of(&e);

@@ -11,11 +11,10 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use base64::Engine as _;
-use trove_auth::Principal;
 use trove_formats::kit::{Frontend, external::first_header};
 
 use super::{Chrome, ErrorPage, Form, FormError, refuse, render, see_other};
-use trove_service::{PasswordChange, Service, ServiceError};
+use trove_service::{Actor, PasswordChange, Service, ServiceError};
 
 pub(crate) const SESSION_COOKIE: &str = "trove_session";
 const NOTICE_COOKIE: &str = "trove_notice";
@@ -24,7 +23,9 @@ pub(crate) const LIFETIME_HOURS: i64 = 12;
 
 /// The signed-in caller of a console request.
 pub(crate) struct Ctx {
-    pub principal: Principal,
+    /// The signed-in user, with the client's address, for the service's checks and its audit
+    /// log.
+    pub actor: Actor,
     pub user: String,
     /// Shows the administration pages in the navigation (the service decides access).
     pub admin: bool,
@@ -116,6 +117,21 @@ fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The client's address, through trusted proxies (the audit log's "from where").
+fn client_ip(req: &HttpRequest, svc: &Service) -> Option<std::net::IpAddr> {
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    svc.client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        Some(forwarded.join(","))
+            .as_deref()
+            .filter(|f| !f.is_empty()),
+    )
+}
+
 /// Whether the direct peer is one of `[server] trusted_proxies`.
 fn from_trusted_proxy(req: &HttpRequest) -> bool {
     req.app_data::<web::Data<Frontend>>()
@@ -193,7 +209,7 @@ async fn current(req: &HttpRequest, svc: &Service) -> Result<Option<Ctx>, HttpRe
         return Ok(None);
     };
     Ok(Some(Ctx {
-        principal: s.principal,
+        actor: Actor::session(s.principal, client_ip(req, svc)),
         user: s.user,
         admin: s.admin,
         csrf: s.csrf,
@@ -332,7 +348,8 @@ pub(crate) async fn login(
     let form = Form::parse(&body);
     let user = form.get("user").trim().to_owned();
     let next = safe_next(form.get("next")).unwrap_or("").to_owned();
-    let (principal, must_change) = match svc.sign_in(&user, form.get("password")).await {
+    let from = Actor::anonymous(trove_service::FrontEnd::Console, client_ip(&req, &svc));
+    let (principal, must_change) = match svc.sign_in(&user, form.get("password"), &from).await {
         Ok(ok) => ok,
         Err(e) => {
             tracing::info!(%user, "console sign-in refused");
@@ -379,6 +396,7 @@ pub(crate) async fn logout(
     if let Err(e) = svc.end_session(&ctx.token_hash).await {
         return internal(e);
     }
+    svc.record_sign_out(&ctx.actor).await;
     let mut res = see_other("/admin/login?signed_out=1");
     let _ = res.add_removal_cookie(&session_cookie(String::new(), ctx.secure));
     res
@@ -426,7 +444,7 @@ pub(crate) async fn change_password(
         ))
     } else {
         svc.change_own_password(
-            &ctx.principal,
+            &ctx.actor,
             &PasswordChange {
                 current: form.get("current").to_owned(),
                 new: form.get("new").to_owned(),

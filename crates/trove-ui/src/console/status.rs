@@ -20,7 +20,7 @@ struct DashboardPage {
 
 pub(crate) async fn dashboard(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
     let ctx = page_ctx!(req, svc);
-    let d = match svc.dashboard(&ctx.principal).await {
+    let d = match svc.dashboard(&ctx.actor).await {
         Ok(d) => d,
         Err(e) => return ctx.error(&e),
     };
@@ -66,7 +66,7 @@ struct BlobStorePage {
 
 pub(crate) async fn blob_store(req: HttpRequest, svc: web::Data<Service>) -> HttpResponse {
     let ctx = page_ctx!(req, svc);
-    match svc.blob_store(&ctx.principal).await {
+    match svc.blob_store(&ctx.actor).await {
         Ok(b) => ctx.page(
             StatusCode::OK,
             &BlobStorePage {

@@ -7,7 +7,9 @@
 //! other on one store, as [`metadata_store_conformance`] runs them. They only assume the store
 //! was empty before the first one. Each panics on the first violation.
 
+mod api_tokens;
 mod assets;
+mod audit;
 mod links;
 mod repos;
 mod rules;
@@ -19,7 +21,9 @@ mod uploads;
 use serde_json::json;
 use trove_core::{Algorithm, BlobInfo, KindConfig, NewAsset, RepoName, WritePolicy};
 
+pub use api_tokens::api_tokens_conformance;
 pub use assets::assets_conformance;
+pub use audit::audit_conformance;
 pub use links::{links_conformance, options_conformance};
 pub use repos::repos_conformance;
 pub use rules::rules_conformance;
@@ -50,6 +54,8 @@ pub async fn metadata_store_conformance(store: &MetadataStore) {
     signing_keys_conformance(store).await;
     security_snapshot_conformance(store).await;
     security_reconcile_conformance(store).await;
+    api_tokens_conformance(store).await;
+    audit_conformance(store).await;
 }
 
 /// The store itself: the change counter, the write probe.
