@@ -14,6 +14,7 @@ pub mod dockerd;
 pub mod faults;
 pub mod flows;
 pub mod images;
+pub mod maven;
 pub mod nginx;
 pub mod npm;
 pub mod proxy;

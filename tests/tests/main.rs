@@ -8,6 +8,7 @@ mod console_browser;
 mod disk_full;
 mod harness_selfcheck;
 mod hosted_docker;
+mod maven;
 mod npm;
 mod proxy_docker;
 mod raw_files;
