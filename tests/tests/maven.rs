@@ -135,6 +135,9 @@ members = ["maven-releases", "maven-snapshots", "maven-central"]
                 "a redeploy must fail:\n{}",
                 text(&out)
             );
+            for l in text(&out).lines().filter(|l| l.contains("409")) {
+                eprintln!("[e2e] mvn printed: {l}");
+            }
             assert!(
                 text(&out).contains("409")
                     && text(&out).contains("Repository does not allow updating assets"),
