@@ -53,10 +53,24 @@ pub struct MavenUpstream {
 
 impl MavenUpstream {
     pub fn start() -> MavenUpstream {
+        MavenUpstream::start_with(None)
+    }
+
+    /// With `extra`, paths under `/com/example/checked/` are served from `extra` (files a test
+    /// writes: an artifact with a wrong `.sha256`).
+    pub fn start_with(extra: Option<&Path>) -> MavenUpstream {
         check_debian_repo();
         let port = free_port();
+        let extra = extra
+            .map(|d| {
+                format!(
+                    "        location /com/example/checked/ {{ root {}; }}\n",
+                    d.display()
+                )
+            })
+            .unwrap_or_default();
         let server = format!(
-            "    server {{\n        listen 127.0.0.1:{port};\n        root {DEBIAN_REPO};\n    }}"
+            "    server {{\n        listen 127.0.0.1:{port};\n        root {DEBIAN_REPO};\n{extra}    }}"
         );
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         MavenUpstream {

@@ -33,7 +33,29 @@ fn curl(args: &[&str]) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mvn_deploys_releases_and_snapshots_and_builds_through_a_group_with_a_proxy() {
-    let upstream = blocking(MavenUpstream::start).await;
+    // Beside Debian's tree, two artifacts with a `.sha256`: one right, one wrong.
+    let checked = tempfile::tempdir().unwrap();
+    for (name, body, claimed) in [
+        ("good", &b"good jar"[..], &b"good jar"[..]),
+        ("bad", &b"tampered jar"[..], &b"original jar"[..]),
+    ] {
+        let d = checked
+            .path()
+            .join(format!("com/example/checked/{name}/1.0"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(format!("{name}-1.0.jar")), body).unwrap();
+        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(claimed));
+        std::fs::write(
+            d.join(format!("{name}-1.0.jar.sha256")),
+            format!("{sha256}  {name}-1.0.jar\n"),
+        )
+        .unwrap();
+    }
+    let upstream = blocking({
+        let d = checked.path().to_owned();
+        move || MavenUpstream::start_with(Some(&d))
+    })
+    .await;
     let passwords = tempfile::tempdir().unwrap();
     std::fs::write(passwords.path().join("deployer"), "deploy-pass-1").unwrap();
     let trove = TroveInstance::start_secured(&format!(
@@ -87,7 +109,7 @@ members = ["maven-releases", "maven-snapshots", "maven-central"]
     let w = work.path().to_owned();
 
     let consumer = blocking({
-        let (w, group) = (w.clone(), group.clone());
+        let (w, group, base) = (w.clone(), group.clone(), base.clone());
         move || {
             let deployer = Mvn::new(&group, &[("trove-deploy", "deployer", "deploy-pass-1")]);
             let project = w.join("library");
@@ -188,6 +210,32 @@ members = ["maven-releases", "maven-snapshots", "maven-central"]
                     && doc.contains("<latest>1.1-SNAPSHOT</latest>"),
                 "{doc}"
             );
+
+            // The proxy checks a release file against the upstream's `.sha256`.
+            let checked = format!("{group}com/example/checked");
+            let (code, body) = curl(&[&format!("{checked}/good/1.0/good-1.0.jar")]);
+            assert_eq!((code.as_str(), body.as_str()), ("200", "good jar"));
+            // The tampered one streams while it downloads, so its status is already sent when
+            // the digest is known: the body ends in an error (never the bytes whole), nothing is
+            // cached, and the next request fails the same way.
+            for _ in 0..2 {
+                let out = std::process::Command::new("curl")
+                    .args([
+                        "-sS",
+                        "-o",
+                        "/dev/null",
+                        &format!("{checked}/bad/1.0/bad-1.0.jar"),
+                    ])
+                    .output()
+                    .unwrap();
+                assert!(!out.status.success(), "tampered bytes were served whole");
+            }
+            let (code, _) = curl(&[
+                "-u",
+                "deployer:deploy-pass-1",
+                &format!("{base}/maven-central/com/example/checked/good/1.0/good-1.0.jar.sha256"),
+            ]);
+            assert_eq!(code, "200", "the checksum file is served too");
 
             // A clean project, empty local repository, anonymous: everything through the group.
             let user = Mvn::new(&group, &[]);
