@@ -520,3 +520,81 @@ async fn credentials_are_challenged_and_groups_merge_metadata() {
         text(&r)
     );
 }
+
+#[actix_web::test]
+async fn the_rest_api_browses_artifacts_versions_and_files() {
+    let t = maven().await;
+    let app = main_app!(t.trove);
+    for v in ["1.9", "1.10"] {
+        deploy(
+            &app,
+            "releases",
+            &format!("{LIB}/{v}/lib-{v}.jar"),
+            v.as_bytes(),
+        )
+        .await;
+        deploy(
+            &app,
+            "releases",
+            &format!("{LIB}/{v}/lib-{v}.pom"),
+            b"<project/>",
+        )
+        .await;
+    }
+    let api = "/service/rest/v1/repositories/releases";
+    let r = call(&app, get(&format!("{api}/components"))).await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let listed = r.json();
+    assert_eq!(listed["nouns"]["component"], "artifact");
+    let e = &listed["components"]["entries"][0];
+    assert_eq!(e["key"], "org.example:lib");
+    assert_eq!(
+        e["facts"]["latest"], "1.10",
+        "Maven's order, not the string's"
+    );
+    assert_eq!(e["facts"]["versions"], 2);
+    let r = call(
+        &app,
+        get(&format!(
+            "{api}/components/assets?component=org.example:lib"
+        )),
+    )
+    .await;
+    let rows = r.json()["assets"]["entries"].as_array().unwrap().clone();
+    let order: Vec<&str> = rows.iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(order, ["1.10", "1.9"], "newest first");
+    assert_eq!(rows[0]["facts"]["files"], 2);
+    let r = call(
+        &app,
+        get(&format!(
+            "{api}/assets?component=org.example:lib&reference=1.10"
+        )),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let d = r.json();
+    let files = d["detail"]["sections"][0]["listing"]["entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let jar = files
+        .iter()
+        .find(|f| f["facts"]["extension"] == "jar")
+        .unwrap();
+    assert_eq!(jar["facts"]["size"], 4);
+    assert_eq!(jar["facts"]["sha1"], sha1(b"1.10"));
+    let snippet = d["detail"]["document"]["text"].as_str().unwrap_or_default();
+    assert_eq!(
+        snippet,
+        "<dependency>\n  <groupId>org.example</groupId>\n  <artifactId>lib</artifactId>\n  <version>1.10</version>\n</dependency>",
+        "{d}"
+    );
+    let r = call(
+        &app,
+        get(&format!(
+            "{api}/components/assets?component=not-a-coordinate"
+        )),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", text(&r));
+}
