@@ -40,6 +40,12 @@ name = "maven-public"
 format = "maven"
 kind = "group"
 members = ["releases", "snapshots"]
+[[repository]]
+name = "maven-deploy"
+format = "maven"
+kind = "group"
+members = ["releases", "snapshots"]
+writable_member = "releases"
 [[role]]
 name = "maven-read"
 privileges = [{ format = "maven", repo = "*", actions = ["browse", "read"] }]
@@ -504,7 +510,8 @@ async fn credentials_are_challenged_and_groups_merge_metadata() {
     )
     .await;
     assert_eq!(r.status, 404);
-    // A group has no writable member here: a deploy to it is refused.
+    // A group without a writable member refuses deploys; one with goes to the member, under
+    // the member's policies.
     let r = call(
         &app,
         put(
@@ -513,12 +520,45 @@ async fn credentials_are_challenged_and_groups_merge_metadata() {
         ),
     )
     .await;
-    assert!(
-        r.status == 405 || r.status == 400,
-        "{}: {}",
+    assert_eq!(r.status, 405, "{}", text(&r));
+    let r = call(
+        &app,
+        put(
+            &format!("/repository/maven-deploy{LIB}/3.0/lib-3.0.jar"),
+            "three",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let r = call(
+        &app,
+        get(&format!("/repository/releases{LIB}/3.0/lib-3.0.jar")),
+    )
+    .await;
+    assert_eq!((r.status, &r.body[..]), (200, &b"three"[..]));
+    let r = call(
+        &app,
+        put(
+            &format!("/repository/maven-deploy{LIB}/3.1-SNAPSHOT/lib-3.1-SNAPSHOT.jar"),
+            "x",
+        ),
+    )
+    .await;
+    assert_eq!(
         r.status,
+        400,
+        "the member holds releases only: {}",
         text(&r)
     );
+    let r = call(
+        &app,
+        put(
+            &format!("/repository/maven-deploy{LIB}/3.0/lib-3.0.jar"),
+            "again",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", text(&r));
 }
 
 #[actix_web::test]

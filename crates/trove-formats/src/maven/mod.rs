@@ -300,10 +300,20 @@ impl Call {
         AssetPath::parse(&self.path).expect("checked by file::path_of")
     }
 
-    /// The policies of the repository addressed (a group has none of its own: what it
-    /// forwards to its writable member is checked by that member's write policy).
+    /// The policies of the repository a write lands in: the one addressed, or a group's
+    /// writable member (a group has none of its own; a deploy through it must meet the
+    /// member's).
     pub fn spec(&self) -> MavenSpec {
-        spec_of(self.repo.config())
+        let cfg = self.repo.config();
+        if let trove_core::KindConfig::Group {
+            writable_member: Some(member),
+            ..
+        } = &cfg.kind
+            && let Some(m) = self.front.repos.get(member)
+        {
+            return spec_of(m.config());
+        }
+        spec_of(cfg)
     }
 }
 
