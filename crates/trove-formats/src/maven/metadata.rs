@@ -286,6 +286,18 @@ pub fn version_level(dir: &str, rows: &[AssetMeta]) -> Option<Metadata> {
     })
 }
 
+/// Whether `m` names versions (artifact level) or builds (snapshot version level), rather
+/// than only plugins (group level).
+pub fn has_versions(m: &Metadata) -> bool {
+    m.versioning.as_ref().is_some_and(|v| {
+        v.versions.as_ref().is_some_and(|vs| !vs.version.is_empty())
+            || v.snapshot_versions
+                .as_ref()
+                .is_some_and(|s| !s.snapshot_version.is_empty())
+            || v.snapshot.is_some()
+    })
+}
+
 /// What a group serves: the members' documents merged. Versions are a union, `latest` and
 /// `release` are recomputed in Maven's order, `lastUpdated` is the newest, the snapshot is the
 /// newest build, `snapshotVersions` are a union per classifier, extension and value (the newest

@@ -46,6 +46,9 @@ pub const VERSION_POLICY: &str = "version_policy";
 /// `permissive`.
 pub const LAYOUT_POLICY: &str = "layout_policy";
 
+/// Whether a group mixes proxy members' metadata into an artifact a hosted member has.
+pub const MERGE_HOSTED_WITH_PROXIED: &str = "merge_hosted_with_proxied";
+
 const OPTIONS: &[OptionField] = &[
     OptionField {
         key: VERSION_POLICY,
@@ -60,6 +63,13 @@ const OPTIONS: &[OptionField] = &[
         help: "strict (the default: uploads must follow the Maven layout) or permissive (any path)",
         kinds: &[RepoKind::Hosted],
         input: OptionInput::Text,
+    },
+    OptionField {
+        key: MERGE_HOSTED_WITH_PROXIED,
+        label: "Merge hosted with proxied",
+        help: "off (the default): versions of an artifact a hosted member has hide what proxy members list for it in maven-metadata.xml (the dependency-confusion guard)",
+        kinds: &[RepoKind::Group],
+        input: OptionInput::Checkbox,
     },
 ];
 
@@ -92,7 +102,12 @@ impl Format for Maven {
                         ));
                     }
                 }
-                VERSION_POLICY | LAYOUT_POLICY => {
+                MERGE_HOSTED_WITH_PROXIED if kind == RepoKind::Group => {
+                    if !v.is_boolean() {
+                        return Err(format!("maven option {k} must be true or false"));
+                    }
+                }
+                VERSION_POLICY | LAYOUT_POLICY | MERGE_HOSTED_WITH_PROXIED => {
                     return Err(format!(
                         "maven option {k} is not a setting of a {} repository",
                         kind.as_str()
@@ -154,6 +169,11 @@ fn spec_of(repo: &RepositoryConfig) -> MavenSpec {
         kind,
         version_policy,
         layout_policy,
+        merge_hosted_with_proxied: repo
+            .options
+            .get(MERGE_HOSTED_WITH_PROXIED)
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     }
 }
 
@@ -462,6 +482,21 @@ mod tests {
             (RepoKind::Hosted, json!({LAYOUT_POLICY: true}), false),
             (RepoKind::Proxy, json!({LAYOUT_POLICY: "strict"}), false),
             (RepoKind::Group, json!({VERSION_POLICY: "mixed"}), false),
+            (
+                RepoKind::Group,
+                json!({MERGE_HOSTED_WITH_PROXIED: true}),
+                true,
+            ),
+            (
+                RepoKind::Group,
+                json!({MERGE_HOSTED_WITH_PROXIED: "yes"}),
+                false,
+            ),
+            (
+                RepoKind::Hosted,
+                json!({MERGE_HOSTED_WITH_PROXIED: true}),
+                false,
+            ),
             (RepoKind::Hosted, json!({"x": 1}), false),
         ] {
             assert_eq!(

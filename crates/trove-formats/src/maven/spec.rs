@@ -73,6 +73,9 @@ pub struct MavenSpec {
     pub kind: RepoKind,
     pub version_policy: VersionPolicy,
     pub layout_policy: LayoutPolicy,
+    /// Group: mix proxy members' metadata into an artifact a hosted member has (off: the
+    /// dependency-confusion guard).
+    pub merge_hosted_with_proxied: bool,
 }
 
 fn text(hex: &str) -> Generated {
@@ -279,9 +282,21 @@ impl FormatSpec for MavenSpec {
         if !self.merges(path) {
             return None;
         }
-        let docs: Vec<Metadata> = parts
+        let parsed: Vec<(RepoKind, Metadata)> = parts
             .iter()
-            .filter_map(|p| Metadata::parse(&p.doc.bytes).ok())
+            .filter_map(|p| Some((p.kind, Metadata::parse(&p.doc.bytes).ok()?)))
+            .collect();
+        // The dependency-confusion guard: versions of an artifact (or builds of a snapshot) a
+        // hosted member has hide what proxy members say of it, so a public `9.9.9` of a
+        // private coordinate never becomes `latest`. Group-level plugin lists still merge.
+        let hosted_owns = !self.merge_hosted_with_proxied
+            && parsed
+                .iter()
+                .any(|(k, m)| *k == RepoKind::Hosted && metadata::has_versions(m));
+        let docs: Vec<Metadata> = parsed
+            .into_iter()
+            .filter(|(k, _)| !(hosted_owns && *k == RepoKind::Proxy))
+            .map(|(_, m)| m)
             .collect();
         Some(xml(&metadata::merge(&docs).unwrap_or_default()))
     }
@@ -336,6 +351,7 @@ mod tests {
             kind,
             version_policy: VersionPolicy::Mixed,
             layout_policy: LayoutPolicy::Strict,
+            merge_hosted_with_proxied: false,
         }
     }
 
@@ -532,6 +548,77 @@ mod tests {
             .unwrap();
         let m = Metadata::parse(&merged.bytes).unwrap();
         assert_eq!(m.versioning.unwrap().release.as_deref(), Some("2.0"));
+    }
+
+    #[test]
+    fn a_hosted_artifact_hides_what_proxies_say_of_it() {
+        let part = |kind: RepoKind, body: &str| MergePart {
+            member: "m".into(),
+            kind,
+            doc: Generated {
+                bytes: Bytes::from(body.to_owned()),
+                content_type: "application/xml".into(),
+            },
+        };
+        let versions = |v: &str| {
+            format!(
+                "<metadata><versioning><versions><version>{v}</version></versions></versioning></metadata>"
+            )
+        };
+        let path = p("/com/private/lib/maven-metadata.xml");
+        let parts = || {
+            vec![
+                part(RepoKind::Hosted, &versions("1.0")),
+                part(RepoKind::Proxy, &versions("9.9.9")),
+            ]
+        };
+        let s = spec(RepoKind::Group);
+        let m = Metadata::parse(&s.merge(&path, parts()).unwrap().bytes).unwrap();
+        let v = m.versioning.unwrap();
+        assert_eq!(v.versions.unwrap().version, ["1.0"]);
+        assert_eq!(v.latest.as_deref(), Some("1.0"));
+        let mixing = MavenSpec {
+            merge_hosted_with_proxied: true,
+            ..s.clone()
+        };
+        let m = Metadata::parse(&mixing.merge(&path, parts()).unwrap().bytes).unwrap();
+        assert_eq!(
+            m.versioning.unwrap().versions.unwrap().version,
+            ["1.0", "9.9.9"]
+        );
+        // Without a hosted version, proxies merge; plugin lists always merge.
+        let only_proxies = vec![
+            part(RepoKind::Proxy, &versions("2.0")),
+            part(RepoKind::Proxy, &versions("3.0")),
+        ];
+        let m = Metadata::parse(&s.merge(&path, only_proxies).unwrap().bytes).unwrap();
+        assert_eq!(
+            m.versioning.unwrap().versions.unwrap().version,
+            ["2.0", "3.0"]
+        );
+        let plugins = |prefix: &str| {
+            format!(
+                "<metadata><plugins><plugin><prefix>{prefix}</prefix><artifactId>{prefix}-plugin</artifactId></plugin></plugins></metadata>"
+            )
+        };
+        let merged = s
+            .merge(
+                &p("/org/example/maven-metadata.xml"),
+                vec![
+                    part(RepoKind::Hosted, &plugins("ours")),
+                    part(RepoKind::Proxy, &plugins("theirs")),
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            Metadata::parse(&merged.bytes)
+                .unwrap()
+                .plugins
+                .unwrap()
+                .plugin
+                .len(),
+            2
+        );
     }
 
     #[test]
