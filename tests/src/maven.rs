@@ -56,16 +56,17 @@ impl MavenUpstream {
         MavenUpstream::start_with(None)
     }
 
-    /// With `extra`, paths under `/com/example/checked/` are served from `extra` (files a test
-    /// writes: an artifact with a wrong `.sha256`).
+    /// With `extra`, paths under `/com/example/checked/` and `/org/example/trove/` are served
+    /// from `extra` (files a test writes: an artifact with a wrong `.sha256`; a public
+    /// artifact with the coordinates of a private one).
     pub fn start_with(extra: Option<&Path>) -> MavenUpstream {
         check_debian_repo();
         let port = free_port();
         let extra = extra
             .map(|d| {
                 format!(
-                    "        location /com/example/checked/ {{ root {}; }}\n",
-                    d.display()
+                    "        location /com/example/checked/ {{ root {d}; }}\n        location /org/example/trove/ {{ root {d}; }}\n",
+                    d = d.display()
                 )
             })
             .unwrap_or_default();

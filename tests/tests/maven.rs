@@ -51,6 +51,15 @@ async fn mvn_deploys_releases_and_snapshots_and_builds_through_a_group_with_a_pr
         )
         .unwrap();
     }
+    // A public "9.9.9" of the private coordinates the test deploys (dependency confusion).
+    let confusion = checked.path().join("org/example/trove/lib");
+    std::fs::create_dir_all(confusion.join("9.9.9")).unwrap();
+    std::fs::write(
+        confusion.join("maven-metadata.xml"),
+        "<metadata><groupId>org.example.trove</groupId><artifactId>lib</artifactId><versioning><latest>9.9.9</latest><release>9.9.9</release><versions><version>9.9.9</version></versions></versioning></metadata>",
+    )
+    .unwrap();
+    std::fs::write(confusion.join("9.9.9/lib-9.9.9.jar"), "not ours").unwrap();
     let upstream = blocking({
         let d = checked.path().to_owned();
         move || MavenUpstream::start_with(Some(&d))
@@ -209,6 +218,19 @@ members = ["maven-releases", "maven-snapshots", "maven-central"]
                     && doc.contains("<release>1.0</release>")
                     && doc.contains("<latest>1.1-SNAPSHOT</latest>"),
                 "{doc}"
+            );
+            assert!(
+                !doc.contains("9.9.9"),
+                "the hosted artifact hides the proxied one: {doc}"
+            );
+            let (code, doc) = curl(&[
+                "-u",
+                "deployer:deploy-pass-1",
+                &format!("{base}/maven-central/org/example/trove/lib/maven-metadata.xml"),
+            ]);
+            assert!(
+                code == "200" && doc.contains("9.9.9"),
+                "the proxy has it: {code} {doc}"
             );
 
             // The proxy checks a release file against the upstream's `.sha256`.
