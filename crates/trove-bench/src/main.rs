@@ -6,6 +6,7 @@
 mod cases;
 mod http;
 mod machine;
+mod maven;
 mod npm;
 mod registry;
 mod relay;
@@ -24,7 +25,7 @@ use crate::cases::Ctx;
 
 const GROUPS: &[&str] = &[
     "sha", "startup", "head", "manifest", "auth", "tags", "catalog", "push", "pull", "memory",
-    "proxy", "docker", "npm",
+    "proxy", "docker", "npm", "maven",
 ];
 
 /// Benchmarks Trove against Debian's docker-registry on loopback.
@@ -43,7 +44,7 @@ struct Cli {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these groups (comma-separated): sha, startup, head, manifest, auth, tags,
-    /// catalog, push, pull, memory, proxy, docker, npm.
+    /// catalog, push, pull, memory, proxy, docker, npm, maven.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Rounds per case (overrides the mode's default; each round runs every side once).
@@ -134,6 +135,9 @@ fn run() -> Result<bool> {
     }
     if ctx.want("npm") {
         npm::npm(&mut ctx);
+    }
+    if ctx.want("maven") {
+        maven::maven(&mut ctx);
     }
     let elapsed = t0.elapsed();
 
