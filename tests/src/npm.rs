@@ -15,15 +15,7 @@ use tempfile::TempDir;
 use crate::upstream::http_status;
 use crate::util::{poll_until, run, run_unchecked, send_signal, tail_file};
 
-/// Where `scripts/test` installs the npm and PyPI tools the tests start: `$TROVE_TEST_TOOLS`,
-/// else `~/.cache/trove-tests`.
-pub fn tools_dir() -> PathBuf {
-    match std::env::var_os("TROVE_TEST_TOOLS") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-            .join(".cache/trove-tests"),
-    }
-}
+pub use crate::util::tools_dir;
 
 /// The Verdaccio executable; panics (a failure, never a skip) when it is not installed.
 pub fn verdaccio_bin() -> PathBuf {
@@ -229,6 +221,61 @@ impl NpmClient {
     /// Runs npm whatever the outcome.
     pub fn run_unchecked(&self, cwd: &Path, args: &[&str]) -> Output {
         run_unchecked(&mut self.command(cwd, args))
+    }
+
+    /// `npm login --auth-type=legacy --registry <registry>`, answering its prompts for the user
+    /// name and password on stdin; npm keeps the token it is given in this client's config.
+    /// Each prompt reads stdin afresh (whatever is buffered past its line is lost), so the
+    /// password is written only once npm has asked for it.
+    pub fn login(&self, cwd: &Path, registry: &str, user: &str, password: &str) -> Output {
+        use std::io::{Read, Write};
+        let mut cmd = self.command(
+            cwd,
+            &["login", "--auth-type=legacy", "--registry", registry],
+        );
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("npm login");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let errors = std::thread::spawn(move || {
+            let mut e = Vec::new();
+            let _ = stderr.read_to_end(&mut e);
+            e
+        });
+        let mut seen = Vec::new();
+        let mut answered = (false, false);
+        let mut buf = [0u8; 512];
+        loop {
+            let text = String::from_utf8_lossy(&seen).into_owned();
+            if !answered.0 && text.contains("Username:") {
+                stdin
+                    .write_all(format!("{user}\n").as_bytes())
+                    .expect("user name");
+                answered.0 = true;
+            }
+            if !answered.1 && text.contains("Password:") {
+                stdin
+                    .write_all(format!("{password}\n").as_bytes())
+                    .expect("password");
+                answered.1 = true;
+            }
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+        drop(stdin);
+        let status = child.wait().expect("npm login");
+        let stderr = errors.join().expect("stderr reader");
+        eprintln!("[e2e] `npm login --registry {registry}` as {user} -> {status}");
+        Output {
+            status,
+            stdout: seen,
+            stderr,
+        }
     }
 }
 

@@ -150,3 +150,15 @@ pub fn unmount_below(dir: &Path) {
         let _ = Command::new("umount").arg("-l").arg(&p).output();
     }
 }
+
+/// Where `scripts/test` installs the npm and PyPI tools the tests start (Verdaccio, the OIDC
+/// provider, ...): `$TROVE_TEST_TOOLS`, else `~/.cache/trove-tests`.
+pub fn tools_dir() -> std::path::PathBuf {
+    match std::env::var_os("TROVE_TEST_TOOLS") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".cache/trove-tests")
+        }
+    }
+}

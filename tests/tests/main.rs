@@ -3,11 +3,13 @@
 //! 2-core CI machine). `.config/nextest.toml` runs them one at a time.
 
 mod auth_docker;
+mod bundles;
 mod connectors;
 mod console_browser;
 mod disk_full;
 mod harness_selfcheck;
 mod hosted_docker;
+mod ldap_docker;
 mod maven;
 mod npm;
 mod proxy_docker;
@@ -15,4 +17,5 @@ mod raw_files;
 mod scenario_s1;
 mod scenario_s2;
 mod scenario_s3;
+mod sso_browser;
 mod tokens_docker;

@@ -4,7 +4,7 @@
 //! deprecate, unpublish, the errors npm prints, then `npm install` and `npm ci` from a
 //! lockfile through a group of the hosted repository and a proxy of Verdaccio, with lockfile
 //! integrity values unchanged (a public package named like a private one stays hidden), and
-//! again with Verdaccio stopped. One Verdaccio and one Trove
+//! again with Verdaccio stopped; npm login, whoami and logout with an API token. One Verdaccio and one Trove
 //! for the whole group of checks.
 
 use std::path::Path;
@@ -246,6 +246,35 @@ writable_member = "npm-hosted"
                 e.contains("403") && e.contains("cannot publish over the previously published versions: 1.0.0"),
                 "{e}"
             );
+
+            // npm login (user name and password) gives npm an API token of carol's: whoami
+            // says carol, her role still decides (no publish), and npm logout revokes it, so
+            // the very token is refused afterwards.
+            let carol = NpmClient::new();
+            let out = carol.login(&w, &hosted, "carol", "wrong-pass");
+            assert!(!out.status.success(), "{}", text(&out));
+            assert!(text(&out).contains("invalid username or password"), "{}", text(&out));
+            let out = carol.login(&w, &hosted, "carol", "carol-pass-1");
+            assert!(out.status.success(), "npm login: {}", text(&out));
+            assert!(text(&out).contains("Logged in"), "{}", text(&out));
+            let rc = std::fs::read_to_string(carol.userconfig()).unwrap();
+            let token = rc
+                .lines()
+                .find_map(|l| l.split_once(":_authToken=").map(|(_, t)| t.to_owned()))
+                .unwrap_or_else(|| panic!("no token saved: {rc}"));
+            assert!(token.starts_with("trove_"), "{rc}");
+            let who = carol.run(&w, &["whoami", "--registry", &hosted]);
+            assert_eq!(String::from_utf8_lossy(&who.stdout).trim(), "carol");
+            let e = fails(&carol, &w.join("my-lib-3"), &["publish", "--registry", &hosted]);
+            assert!(e.contains("403 Forbidden"), "{e}");
+            carol.run(&w, &["logout", "--registry", &hosted]);
+            let status = std::process::Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+                .arg(format!("Authorization: Bearer {token}"))
+                .arg(format!("{hosted}-/whoami"))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&status.stdout), "401", "revoked at once");
 
             // Install through the group, anonymously: hosted packages and upstream ones.
             let user = NpmClient::new();

@@ -3,6 +3,10 @@
 //! - `Basic`: argon2id verify on a blocking thread; successes are cached for a few seconds
 //!   (docker sends Basic on every request of a pull), keyed by a salted SHA-256 of the
 //!   credentials, never the plaintext.
+//!   With the LDAP realm on, the same credentials are tried against the directory too, in the
+//!   order of `[security] realms` (see `basic` below and `crate::ldap`); a directory that
+//!   cannot answer makes a login that no realm accepted a 503 "directory unavailable", never
+//!   "wrong password", and leaves local users working.
 //! - `Bearer`: a Trove JWT (see [`crate::TokenService::verify`]).
 //! - nothing: anonymous, if anonymous access is on.
 //! - an API token (`trove_...`, see [`crate::api_token`]) in any of the forms clients send it:
@@ -23,9 +27,10 @@ use trove_core::{Error, ErrorKind};
 use trove_store::{MetadataStore, UserStatus};
 
 use crate::api_token::{self, TokenGrant};
-use crate::model::Principal;
+use crate::ldap::{Directory, LdapConfig, LdapDirectory, Lookup};
+use crate::model::{Principal, Realm};
 use crate::password;
-use crate::policy::PolicyCache;
+use crate::policy::{Policy, PolicyCache};
 use crate::token::{Claims, TokenService};
 
 /// Headers longer than this are refused before any parsing or hashing.
@@ -63,21 +68,58 @@ pub enum AuthError {
     /// The database failed; not the caller's fault.
     #[error("{0}")]
     Internal(Error),
+    // ---- external realms (LDAP, OIDC) -------------------------------------------------
+    /// The directory (or identity provider) that might know the caller cannot answer, and no
+    /// other realm accepted the credentials: `ErrorKind::Unavailable`, which front ends answer
+    /// with 503 in their own shape. Not "wrong password": trying again later may work.
+    #[error("{0}")]
+    Unavailable(Error),
+    /// The directory (or provider) knows the caller, but none of their groups is mapped to a
+    /// Trove role (`[[role]] external_groups`).
+    #[error("signed in through {0}, but none of your groups is mapped to a Trove role")]
+    NoMappedRole(&'static str),
 }
+
+/// What an LDAP user is told while the directory cannot answer (the detail is in the log).
+pub const DIRECTORY_UNAVAILABLE: &str =
+    "directory unavailable: the LDAP server cannot be reached or did not answer; try again later";
 
 impl AuthError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            AuthError::Internal(e) => e.kind.clone(),
+            AuthError::Internal(e) | AuthError::Unavailable(e) => e.kind.clone(),
             _ => ErrorKind::Unauthenticated,
         }
+    }
+
+    /// Whether this is a failure that is not the caller's (`Internal`, `Unavailable`), which
+    /// front ends map through their own error table; otherwise a refusal (401 with a
+    /// challenge).
+    pub fn service_failure(&self) -> Option<&Error> {
+        match self {
+            AuthError::Internal(e) | AuthError::Unavailable(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// `Ok` with the error to map for a failure that is not the caller's, `Err(self)` for a
+    /// refusal.
+    pub fn into_service_failure(self) -> Result<Error, AuthError> {
+        match self {
+            AuthError::Internal(e) | AuthError::Unavailable(e) => Ok(e),
+            e => Err(e),
+        }
+    }
+
+    fn directory_unavailable() -> AuthError {
+        AuthError::Unavailable(Error::new(ErrorKind::Unavailable, DIRECTORY_UNAVAILABLE))
     }
 }
 
 impl From<AuthError> for Error {
     fn from(e: AuthError) -> Error {
         match e {
-            AuthError::Internal(e) => e,
+            AuthError::Internal(e) | AuthError::Unavailable(e) => e,
             e => Error::new(ErrorKind::Unauthenticated, e.to_string()),
         }
     }
@@ -126,12 +168,16 @@ pub struct AuthStats {
     /// users so timing does not reveal which names exist).
     pub password_verifications: u64,
     pub cache_hits: u64,
+    /// Logins sent to the LDAP directory (cache misses of the LDAP realm).
+    pub directory_lookups: u64,
 }
 
+/// Successful logins of every password realm, each entry with its realm's TTL (`basic`: a few
+/// seconds; `ldap`: `[ldap] cache_ttl`).
 struct BasicCache {
     ttl: Duration,
     salt: [u8; 32],
-    entries: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+    entries: Mutex<HashMap<[u8; 32], (Principal, Instant, Duration)>>,
 }
 
 impl BasicCache {
@@ -156,7 +202,7 @@ impl BasicCache {
     fn get(&self, key: &[u8; 32]) -> Option<Principal> {
         let mut entries = self.entries.lock().expect("cache lock");
         match entries.get(key) {
-            Some((p, at)) if at.elapsed() < self.ttl => Some(p.clone()),
+            Some((p, at, ttl)) if at.elapsed() < *ttl => Some(p.clone()),
             Some(_) => {
                 entries.remove(key);
                 None
@@ -165,19 +211,18 @@ impl BasicCache {
         }
     }
 
-    fn put(&self, key: [u8; 32], p: Principal) {
-        if self.ttl.is_zero() {
+    fn put(&self, key: [u8; 32], p: Principal, ttl: Duration) {
+        if ttl.is_zero() {
             return;
         }
         let mut entries = self.entries.lock().expect("cache lock");
         if entries.len() >= MAX_CACHE_ENTRIES {
-            let ttl = self.ttl;
-            entries.retain(|_, (_, at)| at.elapsed() < ttl);
+            entries.retain(|_, (_, at, ttl)| at.elapsed() < *ttl);
             if entries.len() >= MAX_CACHE_ENTRIES {
                 entries.clear();
             }
         }
-        entries.insert(key, (p, Instant::now()));
+        entries.insert(key, (p, Instant::now(), ttl));
     }
 
     fn clear(&self) {
@@ -219,7 +264,21 @@ struct Inner {
     /// Read before a password is looked up; written by a [`LoginHold`] while declared
     /// passwords are still being hashed, so a login then waits instead of failing.
     settling: Arc<tokio::sync::RwLock<()>>,
+    /// The LDAP client of the current `[ldap]`, rebuilt when it changes.
+    directory: Mutex<Option<ConfiguredDirectory>>,
+    /// Used instead of the LDAP client when set (tests).
+    directory_override: Mutex<Option<Arc<dyn Directory>>>,
+    /// After the directory failed, logins skip it until then (a directory that times out
+    /// would otherwise make every local login wait when `ldap` is listed first).
+    directory_down_until: Mutex<Option<Instant>>,
+    directory_lookups: AtomicU64,
 }
+
+/// A directory client and the `[ldap]` it was built from.
+type ConfiguredDirectory = (Arc<LdapConfig>, Arc<dyn Directory>);
+
+/// How long logins skip a directory that just failed.
+const DIRECTORY_BACKOFF: Duration = Duration::from_secs(2);
 
 /// While held, password logins wait (see [`Authenticator::hold_logins`]).
 #[must_use = "logins wait only while the hold is kept"]
@@ -259,6 +318,10 @@ impl Authenticator {
                 verifications: AtomicU64::new(0),
                 hits: AtomicU64::new(0),
                 settling: Default::default(),
+                directory: Mutex::new(None),
+                directory_override: Mutex::new(None),
+                directory_down_until: Mutex::new(None),
+                directory_lookups: AtomicU64::new(0),
             }),
         }
     }
@@ -303,7 +366,7 @@ impl Authenticator {
             return self.api_token(&token).await;
         }
         if scheme.eq_ignore_ascii_case("basic") {
-            if !policy.realms.basic {
+            if !policy.realms.basic && !policy.realms.ldap {
                 return Err(AuthError::RealmDisabled("basic"));
             }
             let principal = self.basic(rest).await?;
@@ -448,6 +511,40 @@ impl Authenticator {
         if user.is_empty() {
             return Err(AuthError::InvalidCredentials);
         }
+        // The password realms in their order: the first that knows the user decides.
+        let policy = inner.policy.current();
+        let mut outage = false;
+        for realm in policy.realms.password_realms() {
+            let found = match realm {
+                Realm::Basic => self.local(user, password).await?,
+                Realm::Ldap => match self.ldap(&policy, user, password).await {
+                    Err(AuthError::Unavailable(_)) => {
+                        outage = true;
+                        None
+                    }
+                    other => other?,
+                },
+                Realm::DockerToken => None,
+            };
+            if let Some((principal, ttl)) = found {
+                inner.cache.put(key, principal.clone(), ttl);
+                return Ok(principal);
+            }
+        }
+        if outage {
+            return Err(AuthError::directory_unavailable());
+        }
+        Err(AuthError::InvalidCredentials)
+    }
+
+    /// The `basic` realm: a local user with this password. `None` for an unknown user, one
+    /// without a password (LDAP and OIDC users) or a wrong password.
+    async fn local(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Option<(Principal, Duration)>, AuthError> {
+        let inner = &self.inner;
         // Waits out a hold (only ever taken at start); free otherwise.
         drop(inner.settling.read().await);
         let row = inner
@@ -467,7 +564,7 @@ impl Authenticator {
         .map_err(AuthError::Internal)?;
         let row = match row {
             Some(row) if ok && known => row,
-            _ => return Err(AuthError::InvalidCredentials),
+            _ => return Ok(None),
         };
         if UserStatus::parse(&row.status) != UserStatus::Active {
             return Err(AuthError::Disabled);
@@ -477,8 +574,112 @@ impl Authenticator {
             id: row.id,
             name: row.name,
         };
-        inner.cache.put(key, principal.clone());
-        Ok(principal)
+        Ok(Some((principal, inner.cache.ttl)))
+    }
+
+    /// The `ldap` realm: a bind as the directory's user of this name (`crate::ldap`), then the
+    /// user's row and roles (`crate::external`). `None` when the directory has no such user or
+    /// the password is wrong; `Unavailable` when it cannot answer.
+    async fn ldap(
+        &self,
+        policy: &Policy,
+        user: &str,
+        password: &str,
+    ) -> Result<Option<(Principal, Duration)>, AuthError> {
+        let inner = &self.inner;
+        let Some((config, directory)) = self.directory(policy) else {
+            return Ok(None);
+        };
+        if inner
+            .directory_down_until
+            .lock()
+            .expect("directory lock")
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return Err(AuthError::directory_unavailable());
+        }
+        inner.directory_lookups.fetch_add(1, Ordering::Relaxed);
+        match directory.authenticate(user, password).await {
+            Err(down) => {
+                tracing::warn!(user = %user, url = %config.url, error = %down, "LDAP directory unavailable");
+                *inner.directory_down_until.lock().expect("directory lock") =
+                    Some(Instant::now() + DIRECTORY_BACKOFF);
+                Err(AuthError::directory_unavailable())
+            }
+            Ok(Lookup::NoSuchUser | Lookup::WrongPassword) => Ok(None),
+            Ok(Lookup::Found { dn, groups }) => {
+                tracing::debug!(user = %user, dn = %dn, ?groups, "LDAP bind succeeded");
+                let principal = crate::external::sign_in(
+                    &inner.meta,
+                    &inner.policy,
+                    crate::external::LDAP_REALM,
+                    user,
+                    &groups,
+                )
+                .await?;
+                Ok(Some((principal, config.cache_ttl())))
+            }
+        }
+    }
+
+    /// The directory of the current `[ldap]` (or the test's), if one is configured.
+    fn directory(&self, policy: &Policy) -> Option<ConfiguredDirectory> {
+        let config = policy.ldap.clone()?;
+        if let Some(d) = self
+            .inner
+            .directory_override
+            .lock()
+            .expect("directory lock")
+            .clone()
+        {
+            return Some((config, d));
+        }
+        let mut current = self.inner.directory.lock().expect("directory lock");
+        if let Some((c, d)) = current.as_ref()
+            && **c == *config
+        {
+            return Some((c.clone(), d.clone()));
+        }
+        let d: Arc<dyn Directory> = Arc::new(LdapDirectory::new((*config).clone()));
+        *current = Some((config.clone(), d.clone()));
+        *self
+            .inner
+            .directory_down_until
+            .lock()
+            .expect("directory lock") = None;
+        Some((config, d))
+    }
+
+    /// Puts `directory` in place of the LDAP client of `[ldap]` (which must still be
+    /// configured): tests of the realm without a directory server.
+    pub fn use_directory(&self, directory: Arc<dyn Directory>) {
+        *self
+            .inner
+            .directory_override
+            .lock()
+            .expect("directory lock") = Some(directory);
+        *self
+            .inner
+            .directory_down_until
+            .lock()
+            .expect("directory lock") = None;
+    }
+
+    /// Signs in a user an OIDC provider vouched for (their name and groups): the same row and
+    /// role rules as LDAP users (`crate::external`).
+    pub async fn sign_in_oidc(
+        &self,
+        name: &str,
+        groups: &[String],
+    ) -> Result<Principal, AuthError> {
+        crate::external::sign_in(
+            &self.inner.meta,
+            &self.inner.policy,
+            crate::external::OIDC_REALM,
+            name,
+            groups,
+        )
+        .await
     }
 
     /// Forgets every cached Basic login (after a password change or a user is disabled; the
@@ -491,6 +692,7 @@ impl Authenticator {
         AuthStats {
             password_verifications: self.inner.verifications.load(Ordering::Relaxed),
             cache_hits: self.inner.hits.load(Ordering::Relaxed),
+            directory_lookups: self.inner.directory_lookups.load(Ordering::Relaxed),
         }
     }
 }

@@ -73,6 +73,10 @@ pub struct RoleDecl {
     /// Roles whose privileges this role includes.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// External groups whose members get this role: LDAP group DNs (`cn=devs,ou=groups,..`)
+    /// and values of the OIDC groups claim (compared case-insensitively).
+    #[serde(default)]
+    pub external_groups: Vec<String>,
 }
 
 impl RoleDecl {
@@ -122,6 +126,11 @@ pub struct SecurityDecl {
     pub realms: Option<Vec<String>>,
     pub roles: Vec<RoleDecl>,
     pub users: Vec<UserDecl>,
+    /// `[ldap]`; `None` removes an LDAP configuration the file had set (one set in the console
+    /// stays).
+    pub ldap: Option<crate::ldap::LdapConfig>,
+    /// `[oidc]`; `None` as for `ldap`.
+    pub oidc: Option<crate::oidc::OidcConfig>,
 }
 
 /// Validates `decl` and builds the store's declaration. Passwords are hashed on a blocking
@@ -142,6 +151,7 @@ pub(crate) async fn resolve_with(
     if let Some(realms) = &decl.realms {
         Realms::parse(realms)?;
     }
+    validate_external(decl)?;
     let mut roles = Vec::with_capacity(decl.roles.len());
     for r in &decl.roles {
         validate_name("role", &r.name)?;
@@ -199,4 +209,33 @@ pub(crate) async fn resolve_with(
         users,
         roles,
     })
+}
+
+/// `[ldap]`, `[oidc]` and `external_groups`, checked before anything is written.
+pub fn validate_external(decl: &SecurityDecl) -> Result<()> {
+    if let Some(l) = &decl.ldap {
+        l.validate()?;
+    }
+    if let Some(o) = &decl.oidc {
+        o.validate()?;
+    }
+    if let Some(realms) = &decl.realms
+        && Realms::parse(realms)?.ldap
+        && decl.ldap.is_none()
+    {
+        return Err(Error::invalid(
+            "[security] realms lists ldap, but there is no [ldap] section",
+        ));
+    }
+    for r in &decl.roles {
+        for g in &r.external_groups {
+            if g.trim().is_empty() || g.len() > 1024 {
+                return Err(Error::invalid(format!(
+                    "role {}: external_groups entries are group names or DNs of 1 to 1024 bytes",
+                    r.name
+                )));
+            }
+        }
+    }
+    Ok(())
 }

@@ -18,7 +18,10 @@ pub mod api_token;
 mod authn;
 mod builtins;
 mod declare;
+pub mod external;
+pub mod ldap;
 mod model;
+pub mod oidc;
 pub mod password;
 mod policy;
 mod rules;
@@ -31,9 +34,11 @@ use trove_core::{RepositoryConfig, Result};
 use trove_store::{MetadataStore, RoleDef};
 
 pub use api_token::{NewToken, TOKEN_PREFIX, TokenGrant};
-pub use authn::{AuthError, AuthStats, Authenticator, Identity, LoginHold, claimed};
+pub use authn::{
+    AuthError, AuthStats, Authenticator, DIRECTORY_UNAVAILABLE, Identity, LoginHold, claimed,
+};
 pub use builtins::{ADMIN_ROLE, ANONYMOUS_READ_ROLE, BOOTSTRAP_ADMIN_USER, METRICS_ROLE};
-pub use declare::{PrivilegeDecl, RoleDecl, SecurityDecl, UserDecl};
+pub use declare::{PrivilegeDecl, RoleDecl, SecurityDecl, UserDecl, validate_external};
 pub use model::{
     ADMIN_PRIVILEGE, APPLICATIONS, Action, ActionSet, METRICS, Pattern, Principal, Privilege,
     Realm, Realms,
@@ -47,6 +52,9 @@ pub use token::{
 pub use trove_store::{ANONYMOUS_USER, PrivilegeKind, SecurityReport, UserStatus};
 
 use policy::PolicyCache;
+
+/// An OIDC client and the `[oidc]` it was built from.
+type ConfiguredOidc = (oidc::OidcConfig, Arc<oidc::OidcClient>);
 
 /// Tunables; the defaults suit a single node as well as several.
 #[derive(Debug, Clone)]
@@ -81,6 +89,8 @@ pub struct Auth {
     pub tokens: TokenService,
     meta: MetadataStore,
     policy: Arc<PolicyCache>,
+    /// The OIDC client of the current `[oidc]` (discovery and keys cached inside).
+    oidc: Arc<std::sync::Mutex<Option<ConfiguredOidc>>>,
 }
 
 impl Auth {
@@ -116,6 +126,7 @@ impl Auth {
             tokens,
             meta,
             policy,
+            oidc: Default::default(),
         })
     }
 
@@ -233,7 +244,8 @@ impl Auth {
     /// `trove_store::Security::reconcile`), then reloads.
     pub async fn apply_config(&self, decl: &SecurityDecl) -> Result<SecurityReport> {
         let declared = declare::resolve(&self.meta, decl).await?;
-        let report = self.meta.security().reconcile(&declared).await?;
+        let mut report = self.meta.security().reconcile(&declared).await?;
+        self.apply_external(decl, &mut report).await?;
         self.reload().await?;
         Ok(report)
     }
@@ -243,11 +255,239 @@ impl Auth {
     /// start runs before it listens, under a [`LoginHold`] kept until the full apply is done.
     pub async fn apply_config_quick(&self, decl: &SecurityDecl) -> Result<SecurityReport> {
         let declared = declare::resolve_with(&self.meta, decl, false).await?;
-        let report = self.meta.security().reconcile(&declared).await?;
+        let mut report = self.meta.security().reconcile(&declared).await?;
+        self.apply_external(decl, &mut report).await?;
         self.reload().await?;
         Ok(report)
     }
 
+    // ---- external realms (LDAP, OIDC; issue 16) ------------------------------------------
+
+    /// The declared `[ldap]`, `[oidc]` and roles' `external_groups`, after the reconcile (which
+    /// created the roles). Idempotent: an unchanged file reports nothing.
+    async fn apply_external(&self, decl: &SecurityDecl, report: &mut SecurityReport) -> Result<()> {
+        let sec = self.meta.security();
+        let ldap = decl
+            .ldap
+            .as_ref()
+            .map(|l| serde_json::to_string(l).expect("serialises"));
+        if sec
+            .apply_config_setting(trove_store::KEY_LDAP, ldap.as_deref())
+            .await?
+        {
+            report.settings_changed.push(trove_store::KEY_LDAP.into());
+        }
+        let oidc = decl
+            .oidc
+            .as_ref()
+            .map(|o| serde_json::to_string(o).expect("serialises"));
+        if sec
+            .apply_config_setting(trove_store::KEY_OIDC, oidc.as_deref())
+            .await?
+        {
+            report.settings_changed.push(trove_store::KEY_OIDC.into());
+        }
+        for role in &decl.roles {
+            let groups: Vec<String> = role
+                .external_groups
+                .iter()
+                .map(|g| external::normalise_group(g))
+                .collect();
+            if sec.set_role_external_groups(&role.name, &groups).await?
+                && !report.roles_created.contains(&role.name)
+                && !report.roles_updated.contains(&role.name)
+            {
+                report.roles_updated.push(role.name.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets a role's external groups (console, REST API), normalised.
+    pub async fn set_role_external_groups(&self, role: &str, groups: &[String]) -> Result<()> {
+        let groups: Vec<String> = groups
+            .iter()
+            .map(|g| external::normalise_group(g))
+            .collect();
+        self.meta
+            .security()
+            .set_role_external_groups(role, &groups)
+            .await?;
+        Ok(())
+    }
+
+    /// The LDAP configuration in force, if any.
+    pub fn ldap_config(&self) -> Option<ldap::LdapConfig> {
+        self.policy.current().ldap.as_deref().cloned()
+    }
+
+    /// The OIDC configuration in force, if any.
+    pub fn oidc_config(&self) -> Option<oidc::OidcConfig> {
+        self.policy.current().oidc.as_deref().cloned()
+    }
+
+    /// Saves an LDAP configuration made in the console or the API (`managed_by`), checked.
+    pub async fn set_ldap_config(&self, config: &ldap::LdapConfig, managed_by: &str) -> Result<()> {
+        config.validate()?;
+        let value = serde_json::to_string(config).expect("serialises");
+        self.meta
+            .security()
+            .set_setting(trove_store::KEY_LDAP, &value, managed_by)
+            .await?;
+        self.reload().await
+    }
+
+    /// "Test user login": binds as `user` against `config` (not necessarily saved) without
+    /// signing anyone in or caching anything; says what was found and which roles the user's
+    /// groups map to.
+    pub async fn test_ldap_login(
+        &self,
+        config: &ldap::LdapConfig,
+        user: &str,
+        password: &str,
+    ) -> Result<LdapLoginReport> {
+        config.validate()?;
+        let dir = ldap::LdapDirectory::new(config.clone());
+        use ldap::Directory as _;
+        match dir.authenticate(user, password).await {
+            Err(down) => Err(trove_core::Error::new(
+                trove_core::ErrorKind::Unavailable,
+                format!("directory unavailable: {down}"),
+            )),
+            Ok(ldap::Lookup::NoSuchUser) => Ok(LdapLoginReport {
+                outcome: format!("no entry matches the user filter for {user}"),
+                ..Default::default()
+            }),
+            Ok(ldap::Lookup::WrongPassword) => Ok(LdapLoginReport {
+                outcome: format!("{user} exists, but the bind with this password was refused"),
+                ..Default::default()
+            }),
+            Ok(ldap::Lookup::Found { dn, groups }) => {
+                let normalised: Vec<String> = groups
+                    .iter()
+                    .map(|g| external::normalise_group(g))
+                    .collect();
+                let roles = self
+                    .meta
+                    .security()
+                    .roles_of_external_groups(&normalised)
+                    .await?;
+                Ok(LdapLoginReport {
+                    outcome: if roles.is_empty() {
+                        format!(
+                            "bound as {dn}, but no group is mapped to a Trove role: sign-in would be refused"
+                        )
+                    } else {
+                        format!("bound as {dn}")
+                    },
+                    signed_in: !roles.is_empty(),
+                    dn: Some(dn),
+                    groups,
+                    roles,
+                })
+            }
+        }
+    }
+}
+
+/// How long a browser may take between leaving for the identity provider and coming back.
+const SIGN_IN_FLOW_TTL_MILLIS: i64 = 10 * 60 * 1000;
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+impl Auth {
+    /// The OIDC client of the `[oidc]` in force, if any (rebuilt when it changes).
+    pub fn oidc_client(&self) -> Result<Option<Arc<oidc::OidcClient>>> {
+        let Some(config) = self.oidc_config() else {
+            return Ok(None);
+        };
+        let mut current = self.oidc.lock().expect("oidc lock");
+        if let Some((c, client)) = current.as_ref()
+            && *c == config
+        {
+            return Ok(Some(client.clone()));
+        }
+        let client = Arc::new(oidc::OidcClient::new(config.clone())?);
+        *current = Some((config, client.clone()));
+        Ok(Some(client))
+    }
+
+    /// Starts an OIDC sign-in: the flow's nonce and PKCE verifier are kept in the database
+    /// under the SHA-256 of its `state` (any node may receive the callback). Returns the URL
+    /// to send the browser to and the `state`, which the console also puts in a cookie.
+    pub async fn oidc_begin(&self, redirect_uri: &str, next: &str) -> Result<(String, String)> {
+        let client = self.oidc_client()?.ok_or_else(|| {
+            trove_core::Error::not_found("single sign-on is not configured ([oidc])")
+        })?;
+        let flow = client.begin(redirect_uri).await?;
+        self.meta
+            .sign_in_flows()
+            .create(
+                &sha256_hex(&flow.state),
+                &trove_store::SignInFlow {
+                    nonce: flow.nonce,
+                    verifier: flow.verifier,
+                    next: next.to_owned(),
+                },
+                trove_core::now_millis() + SIGN_IN_FLOW_TTL_MILLIS,
+            )
+            .await?;
+        Ok((flow.authorization_url, flow.state))
+    }
+
+    /// Ends an OIDC sign-in: takes the flow of `state` (once), redeems `code` with its PKCE
+    /// verifier, checks the ID token (see `oidc`), and signs the user in with the roles their
+    /// groups map to. Returns the principal and the `next` page recorded at the start.
+    pub async fn oidc_finish(
+        &self,
+        state: &str,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<(Principal, String)> {
+        let refused = |why: &str| {
+            trove_core::Error::new(
+                trove_core::ErrorKind::Unauthenticated,
+                format!("single sign-on refused: {why}"),
+            )
+        };
+        let client = self
+            .oidc_client()?
+            .ok_or_else(|| refused("single sign-on is not configured"))?;
+        let flow = self
+            .meta
+            .sign_in_flows()
+            .take(&sha256_hex(state))
+            .await?
+            .ok_or_else(|| refused("this sign-in is unknown, used or expired; start again"))?;
+        let who = client
+            .finish(code, redirect_uri, &flow.verifier, &flow.nonce)
+            .await?;
+        tracing::info!(user = %who.username, subject = %who.subject, groups = ?who.groups, "OIDC identity verified");
+        let principal = self
+            .authenticator
+            .sign_in_oidc(&who.username, &who.groups)
+            .await?;
+        Ok((principal, flow.next))
+    }
+}
+
+/// What "test user login" found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LdapLoginReport {
+    /// One sentence for the operator.
+    pub outcome: String,
+    /// Whether a real sign-in would succeed.
+    pub signed_in: bool,
+    pub dn: Option<String>,
+    pub groups: Vec<String>,
+    /// The Trove roles the groups map to.
+    pub roles: Vec<String>,
+}
+
+impl Auth {
     /// Creates a user (`managed_by` e.g. `ui` or `cli`) with an optional password and roles.
     pub async fn add_user(
         &self,

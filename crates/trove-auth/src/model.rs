@@ -384,14 +384,18 @@ pub enum Realm {
     Basic,
     /// The Docker bearer-token realm: `/v2/token` mints JWTs, requests carry `Bearer`.
     DockerToken,
+    /// Users of an LDAP directory (`[ldap]`), who authenticate by bind with the same HTTP
+    /// Basic credentials; tried before or after `basic` as listed.
+    Ldap,
 }
 
 impl Realm {
-    pub const ALL: [Realm; 2] = [Realm::Basic, Realm::DockerToken];
+    pub const ALL: [Realm; 3] = [Realm::Basic, Realm::DockerToken, Realm::Ldap];
     pub fn as_str(self) -> &'static str {
         match self {
             Realm::Basic => "basic",
             Realm::DockerToken => "docker-token",
+            Realm::Ldap => "ldap",
         }
     }
     pub fn parse(s: &str) -> Result<Realm> {
@@ -399,16 +403,23 @@ impl Realm {
             .into_iter()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
-                Error::invalid(format!("unknown realm {s:?}: use basic or docker-token"))
+                Error::invalid(format!(
+                    "unknown realm {s:?}: use basic, ldap or docker-token"
+                ))
             })
     }
 }
 
-/// Which realms are on. Default (never configured): both.
+/// Which realms are on, and which of the two password realms is tried first. Default (never
+/// configured): basic and docker-token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Realms {
     pub basic: bool,
     pub docker_token: bool,
+    pub ldap: bool,
+    /// `ldap` is listed before `basic`: Basic credentials are tried against the directory
+    /// first.
+    pub ldap_first: bool,
 }
 
 impl Default for Realms {
@@ -416,20 +427,33 @@ impl Default for Realms {
         Realms {
             basic: true,
             docker_token: true,
+            ldap: false,
+            ldap_first: false,
         }
     }
 }
 
 impl Realms {
+    /// Nothing on.
+    pub const NONE: Realms = Realms {
+        basic: false,
+        docker_token: false,
+        ldap: false,
+        ldap_first: false,
+    };
+
+    /// Realm names in order; the order of `basic` and `ldap` is the order Basic credentials
+    /// are tried in.
     pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Realms> {
-        let mut r = Realms {
-            basic: false,
-            docker_token: false,
-        };
+        let mut r = Realms::NONE;
         for n in names {
             match Realm::parse(n.as_ref())? {
                 Realm::Basic => r.basic = true,
                 Realm::DockerToken => r.docker_token = true,
+                Realm::Ldap => {
+                    r.ldap = true;
+                    r.ldap_first = !r.basic;
+                }
             }
         }
         Ok(r)
@@ -438,14 +462,30 @@ impl Realms {
         match realm {
             Realm::Basic => self.basic,
             Realm::DockerToken => self.docker_token,
+            Realm::Ldap => self.ldap,
         }
     }
+    /// The realms that check a user name and password (HTTP Basic, the console's sign-in), in
+    /// the order they are tried.
+    pub fn password_realms(self) -> Vec<Realm> {
+        let order = if self.ldap_first {
+            [Realm::Ldap, Realm::Basic]
+        } else {
+            [Realm::Basic, Realm::Ldap]
+        };
+        order.into_iter().filter(|r| self.contains(*r)).collect()
+    }
+    /// The names of the realms that are on, the password realms in their order.
     pub fn names(self) -> Vec<String> {
-        Realm::ALL
+        let mut names: Vec<String> = self
+            .password_realms()
             .into_iter()
-            .filter(|r| self.contains(*r))
             .map(|r| r.as_str().to_owned())
-            .collect()
+            .collect();
+        if self.docker_token {
+            names.push(Realm::DockerToken.as_str().to_owned());
+        }
+        names
     }
 }
 
@@ -485,7 +525,14 @@ mod tests {
     #[test]
     fn realms() {
         assert_eq!(Realms::parse(&["basic"]).unwrap().names(), ["basic"]);
-        assert!(Realms::parse(&["ldap"]).is_err());
+        assert!(Realms::parse(&["kerberos"]).is_err());
         assert_eq!(Realms::default().names(), ["basic", "docker-token"]);
+        // The order of the password realms is kept; docker-token's place does not matter.
+        let r = Realms::parse(&["docker-token", "ldap", "basic"]).unwrap();
+        assert_eq!(r.password_realms(), [Realm::Ldap, Realm::Basic]);
+        assert_eq!(r.names(), ["ldap", "basic", "docker-token"]);
+        let r = Realms::parse(&["basic", "ldap"]).unwrap();
+        assert_eq!(r.password_realms(), [Realm::Basic, Realm::Ldap]);
+        assert_eq!(Realms::parse(&["ldap"]).unwrap().names(), ["ldap"]);
     }
 }

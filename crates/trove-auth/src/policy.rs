@@ -29,6 +29,31 @@ pub(crate) struct Policy {
     roles: HashMap<String, CompiledRole>,
     users_by_id: HashMap<String, UserEntry>,
     ids_by_name: HashMap<String, String>,
+    /// `[ldap]`, when configured and valid (the realm is used only when also listed in
+    /// `realms`).
+    pub(crate) ldap: Option<Arc<crate::ldap::LdapConfig>>,
+    /// `[oidc]`, when configured and valid.
+    pub(crate) oidc: Option<Arc<crate::oidc::OidcConfig>>,
+}
+
+/// A stored JSON setting, parsed and checked; a broken one is ignored with a warning (deny by
+/// default: a realm that cannot be read signs nobody in).
+fn stored_setting<T: serde::de::DeserializeOwned>(
+    settings: &HashMap<String, String>,
+    key: &str,
+    validate: impl Fn(&T) -> Result<()>,
+) -> Option<Arc<T>> {
+    let raw = settings.get(key)?;
+    match serde_json::from_str::<T>(raw)
+        .map_err(|e| Error::invalid(e.to_string()))
+        .and_then(|v| validate(&v).map(|_| v))
+    {
+        Ok(v) => Some(Arc::new(v)),
+        Err(e) => {
+            tracing::warn!(setting = key, error = %e.msg, "stored setting ignored");
+            None
+        }
+    }
 }
 
 /// Why a request was refused, before it is worded.
@@ -105,11 +130,26 @@ impl Policy {
             roles,
             users_by_id,
             ids_by_name,
+            ldap: stored_setting(
+                &s.settings,
+                trove_store::KEY_LDAP,
+                crate::ldap::LdapConfig::validate,
+            ),
+            oidc: stored_setting(
+                &s.settings,
+                trove_store::KEY_OIDC,
+                crate::oidc::OidcConfig::validate,
+            ),
         }
     }
 
     pub(crate) fn knows_user(&self, id: &str) -> bool {
         self.users_by_id.contains_key(id)
+    }
+
+    /// The direct roles of the user with `id`, if the snapshot knows them.
+    pub(crate) fn user_roles(&self, id: &str) -> Option<Vec<String>> {
+        self.users_by_id.get(id).map(|u| u.roles.clone())
     }
 
     /// Whether the user with `id` exists and is active now.

@@ -101,6 +101,7 @@ async fn passwords_users_and_status() {
         Realms {
             basic: false,
             docker_token: true,
+            ..Realms::NONE
         },
         "test",
     )

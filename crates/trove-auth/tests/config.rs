@@ -78,6 +78,7 @@ fn s3_config(anonymous_roles: &[&str]) -> SecurityDecl {
         realms: Some(vec!["basic".into(), "docker-token".into()]),
         roles: vec![],
         users: vec![user("anonymous", None, anonymous_roles)],
+        ..Default::default()
     }
 }
 
@@ -186,6 +187,7 @@ fn team_config() -> SecurityDecl {
             user("alice", Some("alice-pw"), &["developers"]),
             user("bob", Some("bob-pw"), &["docker-readers"]),
         ],
+        ..Default::default()
     }
 }
 
@@ -255,7 +257,7 @@ async fn apply_config_is_idempotent_and_validated() {
         ),
         (
             SecurityDecl {
-                realms: Some(vec!["ldap".into()]),
+                realms: Some(vec!["kerberos".into()]),
                 ..Default::default()
             },
             "unknown realm",

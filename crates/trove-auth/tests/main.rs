@@ -6,5 +6,7 @@ mod common;
 mod api_tokens;
 mod basic;
 mod config;
+mod ldap;
 mod matrix;
+mod oidc;
 mod tokens;

@@ -70,6 +70,7 @@ fn declaration() -> SecurityDecl {
             user("mallory", None, &["admins"]),
             user("anonymous", None, &["anon-pull"]),
         ],
+        ..Default::default()
     }
 }
 

@@ -386,6 +386,7 @@ async fn realm_switches_and_anonymous_tokens() {
             trove_auth::Realms {
                 basic: true,
                 docker_token: false,
+                ..trove_auth::Realms::NONE
             },
             "test",
         )

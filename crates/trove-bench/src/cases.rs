@@ -372,6 +372,26 @@ pub fn hosted(ctx: &mut Ctx) {
                 ctx.failed(after, &e);
             }
         }
+        // Memory that is given back: the same processes after a minute without requests.
+        let idle = rec(
+            "memory.after_idle",
+            "memory 60 s after the hosted cases (VmRSS)",
+            "MiB",
+            false,
+        )
+        .note("goal: within 10 MiB of memory.idle");
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        let m: Result<Vec<(u64, u64)>> = h.regs.iter().map(Registry::memory_kib).collect();
+        match m {
+            Ok(m) => ctx.measured(
+                idle,
+                Ok(sides_of(
+                    &SIDES,
+                    m.iter().map(|x| vec![Sample::new(mib(x.0))]).collect(),
+                )),
+            ),
+            Err(e) => ctx.failed(idle, &e),
+        }
     }
 }
 

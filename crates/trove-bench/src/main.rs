@@ -143,7 +143,21 @@ fn run() -> Result<bool> {
 
     let targets = report::targets(&ctx.cases, &ctx.large_label);
     let table = report::markdown_table(&ctx.cases);
-    let targets_md = report::targets_markdown(&targets);
+    // Only the targets this run measured (a `--only npm` run has none of issue 8's), once each.
+    let mut measured: Vec<report::Target> = Vec::new();
+    for t in targets.iter().filter(|t| t.met.is_some()) {
+        if !measured.iter().any(|m| m.target == t.target) {
+            measured.push(t.clone());
+        }
+    }
+    let targets_md = if measured.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Targets (issue 8):\n\n{}",
+            report::targets_markdown(&measured)
+        )
+    };
     let failed = ctx
         .cases
         .iter()
@@ -197,7 +211,7 @@ fn run() -> Result<bool> {
             ""
         },
     );
-    let md = format!("{header}\n{table}\nTargets (issue 8):\n\n{targets_md}");
+    let md = format!("{header}\n{table}\n{targets_md}");
     let md_path = out.with_extension("md");
     std::fs::write(&md_path, &md)?;
     println!("\n{md}");

@@ -338,6 +338,7 @@ pub fn markdown_table(cases: &[Case]) -> String {
 }
 
 /// A target of issue 8 and whether this run met it.
+#[derive(Clone)]
 pub struct Target {
     pub target: String,
     pub measured: String,

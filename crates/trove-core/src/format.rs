@@ -177,6 +177,29 @@ pub trait FormatSpec: Send + Sync {
         false
     }
 
+    /// The component (image, package) and version (tag) a stored `path` belongs to, in the
+    /// format's own terms, for selections such as a bundle's `--select 'library/*:1.*'`:
+    /// `Some((component, Some(version)))` for a path a version names (a docker tag), `Some((
+    /// component, None))` for the component's other content (digests, blobs, files), `None`
+    /// when the path belongs to no component. Default: no components (only whole
+    /// repositories can be selected).
+    fn component_of(&self, _path: &AssetPath) -> Option<(String, Option<String>)> {
+        None
+    }
+
+    /// Whether the content at `path` points at other stored content that must travel with it
+    /// ([`Self::references`]); only then are its bytes read. Default: nothing does.
+    fn refers(&self, _path: &AssetPath) -> bool {
+        false
+    }
+
+    /// The stored paths the content at `path` (its bytes: `doc`) needs to be served: a docker
+    /// manifest's config and layers, an index's child manifests. Unparsable content refers to
+    /// nothing (it was verified when it was stored).
+    fn references(&self, _path: &AssetPath, _doc: &[u8]) -> Vec<AssetPath> {
+        Vec::new()
+    }
+
     /// The `variant` of the document at `path`, made from its canonical form `doc` (what
     /// `generate` answers, a proxy cached or a group merged): npm's abbreviated packument, the
     /// HTML of a PEP 691 index. `None`: the canonical form is served as it is. Repositories

@@ -196,6 +196,16 @@ fn endpoints() -> Vec<Endpoint> {
         ep(M::PUT, "/service/rest/v1/security/realms/active", |r| {
             r.to(security::set_realms)
         }),
+        // The LDAP realm (issue 16).
+        ep(M::GET, "/service/rest/v1/security/ldap", |r| {
+            r.to(security::ldap)
+        }),
+        ep(M::PUT, "/service/rest/v1/security/ldap", |r| {
+            r.to(security::set_ldap)
+        }),
+        ep(M::POST, "/service/rest/v1/security/ldap/test", |r| {
+            r.to(security::test_ldap)
+        }),
         ep(M::GET, "/service/rest/v1/security/access/explain", |r| {
             r.to(security::explain)
         }),

@@ -195,3 +195,65 @@ pub(super) async fn explain(
         svc.explain(&caller, &q.user, &q.repo, &q.action).await?,
     ))
 }
+
+// ---- the LDAP realm (issue 16) ------------------------------------------------------------------
+
+pub(super) async fn ldap(
+    svc: web::Data<Service>,
+    caller: Caller,
+) -> Result<web::Json<trove_service::LdapView>, ApiError> {
+    Ok(web::Json(svc.ldap(&caller).await?))
+}
+
+/// `PUT /security/ldap`: the `[ldap]` keys as JSON.
+pub(super) async fn set_ldap(
+    svc: web::Data<Service>,
+    caller: Caller,
+    body: web::Json<trove_auth::ldap::LdapConfig>,
+) -> Result<web::Json<trove_service::LdapView>, ApiError> {
+    Ok(web::Json(svc.set_ldap(&caller, &body).await?))
+}
+
+/// `POST /security/ldap/test` body: settings to test (default: the saved ones), and a user to
+/// bind as (without one, only the connection is tested).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LdapTest {
+    #[serde(default)]
+    config: Option<trove_auth::ldap::LdapConfig>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    password: String,
+}
+
+pub(super) async fn test_ldap(
+    svc: web::Data<Service>,
+    caller: Caller,
+    body: web::Json<LdapTest>,
+) -> Result<web::Json<serde_json::Value>, ApiError> {
+    let config = match &body.config {
+        Some(c) => c.clone(),
+        None => svc.ldap(&caller).await?.config.ok_or_else(|| {
+            trove_service::ServiceError::invalid(
+                "config",
+                "no LDAP settings are saved: send them as config",
+            )
+        })?,
+    };
+    Ok(web::Json(match &body.user {
+        None => {
+            let message = svc.test_ldap_connection(&caller, &config).await?;
+            serde_json::json!({ "ok": true, "message": message })
+        }
+        Some(user) => {
+            let v = svc
+                .test_ldap_login(&caller, &config, user, &body.password)
+                .await?;
+            serde_json::json!({
+                "ok": v.signed_in, "message": v.outcome, "dn": v.dn,
+                "groups": v.groups, "roles": v.roles,
+            })
+        }
+    }))
+}

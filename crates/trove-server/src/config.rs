@@ -29,6 +29,12 @@ pub struct Config {
     pub routing_rules: Vec<trove_routing::RoutingRuleDecl>,
     #[serde(default)]
     pub audit: AuditConfig,
+    /// `[ldap]`: the directory of the `ldap` realm (docs/security.md, "LDAP").
+    #[serde(default)]
+    pub ldap: Option<trove_auth::ldap::LdapConfig>,
+    /// `[oidc]`: single sign-on for the console (docs/security.md, "OIDC").
+    #[serde(default)]
+    pub oidc: Option<trove_auth::oidc::OidcConfig>,
     /// `repositories` as rows, built by the checks of [`Config::from_toml_str`].
     #[serde(skip)]
     declared: Vec<DeclaredRepo>,
@@ -366,6 +372,8 @@ impl Config {
             realms: self.security.realms.clone(),
             roles: self.roles.clone(),
             users,
+            ldap: self.ldap.clone(),
+            oidc: self.oidc.clone(),
         })
     }
 
@@ -394,6 +402,15 @@ impl Config {
     fn validate(&self) -> anyhow::Result<Vec<DeclaredRepo>> {
         self.rules()?;
         self.trusted_proxies()?;
+        // [ldap], [oidc], external_groups and a realm without its section.
+        trove_auth::validate_external(&trove_auth::SecurityDecl {
+            realms: self.security.realms.clone(),
+            roles: self.roles.clone(),
+            ldap: self.ldap.clone(),
+            oidc: self.oidc.clone(),
+            ..Default::default()
+        })
+        .map_err(|e| anyhow::anyhow!("{}", e.msg))?;
         for u in &self.users {
             if u.password.is_some() {
                 bail!(

@@ -7,6 +7,7 @@
 //! console (`trove-ui`), both over the service layer (`trove-service`), which reaches this
 //! node through [`Trove`]'s implementation of [`trove_service::Node`].
 
+pub mod bundles;
 pub mod config;
 mod connectors;
 pub mod governance;

@@ -4,6 +4,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use trove_server::Config;
 
+/// jemalloc, configured at build time (`.cargo/config.toml`): see the `jemalloc` feature.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Trove: an artifact repository manager (Docker/OCI registry, pull-through cache, groups).
 #[derive(Parser)]
 #[command(version, about)]
@@ -53,6 +58,14 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Offline bundles: export a selection of content into one file, import it elsewhere
+    /// (docs/bundles.md). Works on the data directory of a stopped or a running instance.
+    Bundle {
+        #[arg(long, env = "TROVE_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
     /// Explains access decisions.
     Access {
         #[arg(long, env = "TROVE_CONFIG", global = true)]
@@ -83,6 +96,51 @@ enum UserCommand {
     Disable { name: String },
     /// Enables a disabled user.
     Enable { name: String },
+}
+
+#[derive(Subcommand)]
+enum BundleCommand {
+    /// Writes what the repositories hold (or the selected part) into BUNDLE: a tar file with
+    /// the rows and every blob once, verified on import.
+    Export {
+        /// A repository to export (repeat for several).
+        #[arg(long = "repository", required = true)]
+        repositories: Vec<String>,
+        /// Only content the pattern selects, in the format's terms: docker `library/*:1.*`
+        /// (image glob, optional tag glob), npm `@team/*` (repeat for several).
+        #[arg(long)]
+        select: Vec<String>,
+        /// Only content stored since this date (YYYY-MM-DD or RFC 3339), and what it needs.
+        #[arg(long)]
+        since: Option<String>,
+        /// Leave out the blobs this file (from `trove bundle manifest` on the importing
+        /// Trove) says are there already.
+        #[arg(long)]
+        against: Option<PathBuf>,
+        /// `trove`, or `oci-layout`: the bundle is also an OCI image layout archive that
+        /// `skopeo copy oci-archive:BUNDLE:IMAGE:TAG` reads (docker content, no --against).
+        #[arg(long, default_value = "trove", value_parser = ["trove", "oci-layout"])]
+        format: String,
+        /// The bundle to write (`-`: standard output).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Imports BUNDLE: every blob verified against its digest before it is linked; running it
+    /// again after an interruption finishes it, and changes nothing once complete.
+    Import {
+        bundle: PathBuf,
+        /// Import everything into this repository (default: the repositories of the same
+        /// names as in the bundle).
+        #[arg(long)]
+        into: Option<String>,
+    },
+    /// Writes what these repositories hold (the blobs' digests), for an export `--against` it.
+    Manifest {
+        #[arg(long = "repository")]
+        repositories: Vec<String>,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -158,11 +216,16 @@ fn main() -> anyhow::Result<()> {
     // Before any thread starts: whatever Trove creates is its user's alone (issue 14).
     trove_store::files::restrict_umask();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if matches!(cli.command, Command::Serve { .. }) {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    } else {
+        // A command's output (a report, a token) is its standard output; logs go beside it.
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match cli.command {
         Command::Serve { config: path } => {
             let config = Config::load(path.as_deref())?;
@@ -212,6 +275,16 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Access { config, command } => admin(config, |t| Box::pin(access(t, command))),
         Command::Token { config, command } => admin(config, |t| Box::pin(token(t, command))),
+        Command::Bundle { config, command } => {
+            let clean = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let out = clean.clone();
+            admin(config, move |t| Box::pin(bundle(t, command, out)))?;
+            if !clean.load(std::sync::atomic::Ordering::SeqCst) {
+                // Something was refused: said in the report; a script must notice.
+                std::process::exit(2);
+            }
+            Ok(())
+        }
         Command::Config {
             command: ConfigCommand::Check { config },
         } => {
@@ -381,6 +454,7 @@ async fn role(t: &trove_server::Trove, command: RoleCommand) -> anyhow::Result<(
                 description,
                 privileges,
                 roles,
+                external_groups: Vec::new(),
             };
             t.auth.upsert_role(&decl, "cli").await?;
             println!("role {name} saved");
@@ -459,6 +533,60 @@ async fn access(t: &trove_server::Trove, command: AccessCommand) -> anyhow::Resu
     println!("{e}");
     if !e.allowed {
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn bundle(
+    t: &trove_server::Trove,
+    command: BundleCommand,
+    clean: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<()> {
+    use trove_server::bundles;
+    match command {
+        BundleCommand::Export {
+            repositories,
+            select,
+            since,
+            against,
+            format,
+            output,
+        } => {
+            let sel = trove_bundle::Selection {
+                repositories,
+                select,
+                since: since.as_deref().map(bundles::since_millis).transpose()?,
+                against: against
+                    .as_deref()
+                    .map(trove_bundle::read_have)
+                    .transpose()?,
+            };
+            let report = bundles::export(t, &sel, format == "oci-layout", &output).await?;
+            eprintln!(
+                "exported {} rows of {} repositories, {} blobs, {} bytes",
+                report.assets, report.repositories, report.blobs, report.bytes
+            );
+        }
+        BundleCommand::Import { bundle, into } => {
+            let report = bundles::import(t, &bundle, into.as_deref()).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            eprintln!("{}", bundles::summary(&report));
+            if !report.is_clean() {
+                clean.store(false, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        BundleCommand::Manifest {
+            repositories,
+            output,
+        } => {
+            let have = bundles::manifest(t, &repositories, &output).await?;
+            eprintln!(
+                "{}: {} blobs of {}",
+                output.display(),
+                have.blobs.len(),
+                have.repositories.join(", ")
+            );
+        }
     }
     Ok(())
 }

@@ -855,3 +855,200 @@ async fn the_create_form_offers_the_registry_formats_and_their_options() {
     let hub = svc.repository(&principal, "hub").await.unwrap();
     assert!(hub.options.is_empty(), "{:?}", hub.options);
 }
+
+// ---- LDAP page and single sign-on (issue 16) -------------------------------------------------
+
+/// A form body, values percent-encoded.
+fn encode(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let v: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+            format!("{k}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[actix_web::test]
+async fn ldap_page_checks_saves_and_the_realms_keep_their_order() {
+    let inst = support::instance("").await;
+    let app = main_app!(inst.trove);
+    let token = sign_in(&app, "tester", support::TESTER_PASSWORD).await;
+    let page = send(&app, TestRequest::get().uri("/admin/ldap"), Some(&token)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Not configured yet"), "{}", page.body);
+    let csrf = page.csrf();
+    // Nothing listens on port 9: "test connection" says the directory is unavailable.
+    let fields = |action: &'static str, url: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("do", action.to_owned()),
+            ("url", url.to_owned()),
+            ("user_base", "ou=people,dc=example,dc=org".to_owned()),
+            ("user_filter", "(uid={username})".to_owned()),
+            ("group_filter", "(member={dn})".to_owned()),
+            ("cache_ttl", "30".to_owned()),
+            ("timeout", "2".to_owned()),
+            ("test_user", "carol".to_owned()),
+            ("test_password", "pw".to_owned()),
+        ]
+    };
+    let body = |f: Vec<(&str, String)>| {
+        encode(&f.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())
+    };
+    for action in ["connection", "login"] {
+        let r = send(
+            &app,
+            form_post("/admin/ldap", &body(fields(action, "ldap://127.0.0.1:9"))),
+            Some(&token),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("Failed:"), "{action}: {}", r.body);
+        assert!(
+            r.body.contains("directory unavailable"),
+            "{action}: {}",
+            r.body
+        );
+    }
+    // A bad setting is shown next to its field, nothing saved.
+    let r = send(
+        &app,
+        form_post("/admin/ldap", &body(fields("save", "http://x"))),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("ldap:// or ldaps://"), "{}", r.body);
+    // Turning the realm on before the settings exist is refused.
+    let r = send(
+        &app,
+        form_post(
+            "/admin/access/realms",
+            &format!("csrf={csrf}&realm=basic&realm=ldap&realm=docker-token"),
+        ),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("needs the LDAP settings first"),
+        "{}",
+        r.body
+    );
+    // Saved; then on, tried first.
+    let r = send(
+        &app,
+        form_post("/admin/ldap", &body(fields("save", "ldap://127.0.0.1:9"))),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let saved = inst.trove.auth.ldap_config().expect("saved");
+    assert_eq!((saved.cache_ttl, saved.timeout), (30, 2));
+    let r = send(
+        &app,
+        form_post(
+            "/admin/access/realms",
+            &format!("csrf={csrf}&realm=basic&realm=ldap&realm=docker-token&ldap_first=on"),
+        ),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        inst.trove.auth.realms().names(),
+        ["ldap", "basic", "docker-token"]
+    );
+    // The directory is down: the local administrator still signs in (ldap is asked first).
+    sign_in(&app, "tester", support::TESTER_PASSWORD).await;
+    // A directory user is told the directory is unavailable, not that the password is wrong.
+    let r = send(
+        &app,
+        form_post("/admin/login", "user=carol&password=pw").insert_header(("origin", ORIGIN)),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("directory unavailable"), "{}", r.body);
+}
+
+#[actix_web::test]
+async fn single_sign_on_is_offered_only_when_configured_and_checks_its_state() {
+    let inst = support::instance("").await;
+    let app = main_app!(inst.trove);
+    let login = send(&app, TestRequest::get().uri("/admin/login"), None).await;
+    assert!(!login.body.contains("/admin/login/sso"), "{}", login.body);
+    let r = send(&app, TestRequest::get().uri("/admin/login/sso"), None).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    // A callback without the state cookie of this browser: refused, no session.
+    let r = send(
+        &app,
+        TestRequest::get().uri("/admin/login/sso/callback?code=c&state=s"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.session().is_none());
+    // The provider's refusal is shown as such.
+    let r = send(
+        &app,
+        TestRequest::get().uri("/admin/login/sso/callback?error=access_denied"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("access_denied"), "{}", r.body);
+}
+
+#[actix_web::test]
+async fn roles_carry_external_groups_through_the_console() {
+    let inst = support::instance("").await;
+    let app = main_app!(inst.trove);
+    let token = sign_in(&app, "tester", support::TESTER_PASSWORD).await;
+    let page = send(
+        &app,
+        TestRequest::get().uri("/admin/roles/new"),
+        Some(&token),
+    )
+    .await;
+    let csrf = page.csrf();
+    let r = send(
+        &app,
+        form_post(
+            "/admin/roles/new",
+            &encode(&[
+                ("csrf", &csrf),
+                ("name", "devs"),
+                (
+                    "external_groups",
+                    "CN=Devs, OU=Groups,DC=example,DC=org\r\n\r\nstaff\r\n",
+                ),
+            ]),
+        ),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let groups = inst
+        .trove
+        .meta
+        .security()
+        .role_external_groups("devs")
+        .await
+        .unwrap();
+    assert_eq!(groups, ["cn=devs,ou=groups,dc=example,dc=org", "staff"]);
+    let page = send(
+        &app,
+        TestRequest::get().uri("/admin/role/devs"),
+        Some(&token),
+    )
+    .await;
+    assert!(
+        page.body
+            .contains("cn=devs,ou=groups,dc=example,dc=org\nstaff"),
+        "{}",
+        page.body
+    );
+}

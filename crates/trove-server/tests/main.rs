@@ -9,6 +9,7 @@ mod auth;
 mod binary;
 mod bodies;
 mod broken;
+mod bundle_cli;
 mod conformance;
 mod console;
 mod files;

@@ -573,6 +573,138 @@ async fn dist_tags_search_and_the_small_endpoints() {
     assert_eq!(r.status, 405);
 }
 
+/// npm login: the CouchDB user document with a password makes an API token of that user,
+/// which then works as npm's `_authToken` (Bearer); the wrong password, an unknown user, a
+/// token as the password and a name mismatch are refused; npm logout revokes the token at once
+/// and only its owner can; both are in the audit log without the secret.
+#[actix_web::test]
+async fn login_makes_a_revocable_token_and_logout_revokes_it() {
+    let t = npm().await;
+    let app = main_app!(t.trove);
+    let login = |user: &str, password: &str| {
+        TestRequest::put()
+            .uri(&format!("/repository/npm/-/user/org.couchdb.user:{user}"))
+            .insert_header(("content-type", "application/json"))
+            .set_payload(
+                json!({"_id": format!("org.couchdb.user:{user}"), "name": user,
+                       "password": password, "type": "user", "roles": [],
+                       "date": "2026-12-03T00:00:00.000Z"})
+                .to_string(),
+            )
+    };
+    // What npm 11 sends: the document, and no Authorization (web login fell back).
+    let r = call(&app, anonymous(login("dev", "pw"))).await;
+    assert_eq!(r.status, 201, "{}", error_of(&r));
+    let token = r.json()["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("trove_"), "{token}");
+    let bearer = format!("Bearer {token}");
+    let whoami = |auth: &str| {
+        get("/repository/npm/-/whoami").insert_header(("authorization", auth.to_owned()))
+    };
+    assert_eq!(
+        call(&app, whoami(&bearer)).await.json(),
+        json!({"username": "dev"})
+    );
+    // The token publishes like the password would.
+    let r = call(
+        &app,
+        put_json(
+            "/repository/npm/login-pkg",
+            &publish_doc("login-pkg", "1.0.0", b"login"),
+        )
+        .insert_header(("authorization", bearer.clone())),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", error_of(&r));
+    // Refusals: wrong password, unknown user (same answer), a token as the password, a
+    // document naming someone else, a body that is not JSON.
+    for (user, pw) in [("dev", "nope"), ("nobody", "pw")] {
+        let r = call(&app, anonymous(login(user, pw))).await;
+        assert_eq!(r.status, 401, "{user}");
+        assert!(
+            error_of(&r).contains("invalid username or password"),
+            "{}",
+            error_of(&r)
+        );
+    }
+    let r = call(&app, anonymous(login("dev", &token))).await;
+    assert_eq!(r.status, 401);
+    assert!(
+        error_of(&r).contains("cannot make API tokens"),
+        "{}",
+        error_of(&r)
+    );
+    let r = call(
+        &app,
+        anonymous(
+            TestRequest::put()
+                .uri("/repository/npm/-/user/org.couchdb.user:dev")
+                .set_payload(json!({"name": "admin", "password": "pw"}).to_string()),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let r = call(
+        &app,
+        anonymous(
+            TestRequest::put()
+                .uri("/repository/npm/-/user/org.couchdb.user:dev")
+                .set_payload("{not json"),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    // Logout needs credentials, and the very token: the right selector with a wrong secret
+    // is "not found", like a token of someone else's.
+    let logout =
+        |tok: &str| TestRequest::delete().uri(&format!("/repository/npm/-/user/token/{tok}"));
+    assert_eq!(call(&app, anonymous(logout(&token))).await.status, 401);
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    let r = call(
+        &app,
+        logout(&forged).insert_header(("authorization", bearer.clone())),
+    )
+    .await;
+    assert_eq!(
+        r.status, 404,
+        "a token with the right selector but the wrong secret"
+    );
+    let r = call(
+        &app,
+        logout(&token).insert_header(("authorization", bearer.clone())),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", error_of(&r));
+    // Revoked at once: the next request with it is refused.
+    assert_eq!(call(&app, whoami(&bearer)).await.status, 401);
+    let entries = t
+        .trove
+        .meta
+        .audit()
+        .query(&trove_store::AuditQuery {
+            entity_type: Some("token".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    // Made, revoked, then its use after the revocation refused (named by its public prefix).
+    assert_eq!(
+        actions,
+        ["create", "revoke", "sign-in-failed"],
+        "{entries:?}"
+    );
+    assert!(
+        entries[..2]
+            .iter()
+            .all(|e| e.entity_name.starts_with("dev/npm-npm-"))
+    );
+    assert!(token.starts_with(&entries[2].entity_name));
+    let text = serde_json::to_string(&entries).unwrap();
+    assert!(!text.contains(&token), "no secret in the audit log");
+}
+
 #[actix_web::test]
 async fn groups_merge_members_and_publish_to_the_writable_one() {
     let t = npm().await;

@@ -2019,3 +2019,89 @@ async fn metrics_have_a_privilege_of_their_own() {
     let roles = ok(&call(&app, fetch("/security/roles")).await, 200);
     assert!(names(&roles).contains(&"metrics".to_owned()), "built in");
 }
+
+// ---- the LDAP realm (issue 16) ----------------------------------------------------------------
+
+#[actix_web::test]
+async fn ldap_settings_and_checks() {
+    let t = setup("").await;
+    let app = main_app!(t.trove);
+    let v = ok(&call(&app, fetch("/security/ldap")).await, 200);
+    assert_eq!(v["config"], Value::Null);
+    assert_eq!(v["active"], false);
+    // Only administrators.
+    error(
+        &call(&app, as_dev(fetch("/security/ldap"))).await,
+        403,
+        "FORBIDDEN",
+    );
+    // A bad key is named; the password is never a key.
+    let r = call(
+        &app,
+        put(
+            "/security/ldap",
+            json!({"url": "http://x", "user_base": "dc=x"}),
+        ),
+    )
+    .await;
+    invalid(&r, "url");
+    let r = call(
+        &app,
+        put(
+            "/security/ldap",
+            json!({"url": "ldap://x", "user_base": "dc=x", "bind_password": "p"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", body(&r));
+    // Nothing listens on port 9: the checks say the directory is unavailable (503).
+    let cfg = json!({"url": "ldap://127.0.0.1:9", "user_base": "ou=people,dc=x", "timeout": 2});
+    let v = ok(&call(&app, put("/security/ldap", cfg.clone())).await, 200);
+    assert_eq!(v["config"]["url"], "ldap://127.0.0.1:9");
+    assert_eq!(v["config"]["user_filter"], "(uid={username})");
+    for body_ in [
+        json!({}),
+        json!({"user": "carol", "password": "pw"}),
+        json!({"config": cfg}),
+    ] {
+        let e = error(
+            &call(&app, post("/security/ldap/test", body_)).await,
+            503,
+            "UNAVAILABLE",
+        );
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("directory unavailable"),
+            "{e}"
+        );
+    }
+    // The realm can now be switched on, tried first.
+    let v = ok(
+        &call(
+            &app,
+            put(
+                "/security/realms/active",
+                json!(["ldap", "basic", "docker-token"]),
+            ),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(v["active"], json!(["ldap", "basic", "docker-token"]));
+    // With the directory down, the local admin still authenticates (this call), and a
+    // directory user gets 503, not 401.
+    let e = error(
+        &call(&app, as_user(fetch("/security/ldap"), "carol", "pw")).await,
+        503,
+        "UNAVAILABLE",
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("directory unavailable"),
+        "{e}"
+    );
+}

@@ -17,6 +17,7 @@
 mod actor;
 pub mod audit;
 mod browse;
+mod external;
 mod formats;
 pub mod metrics;
 mod node;
@@ -40,6 +41,7 @@ use trove_store::MetadataStore;
 pub use actor::{Actor, FrontEnd};
 pub use audit::AuditFilter;
 pub use browse::{AssetView, ComponentView, RepoContent};
+pub use external::{LdapLoginView, LdapView};
 pub use formats::{FormatView, OptionFieldView};
 pub use node::{Node, NodeInfo, UpstreamView};
 pub use repos::{RepoInput, RepoView, kind_name, write_policy_name};
@@ -262,9 +264,7 @@ impl Service {
             .authenticator
             .authenticate(authorization)
             .await
-            .map_err(|e| ServiceError::Unauthenticated {
-                message: e.to_string(),
-            })
+            .map_err(auth_error)
     }
 
     /// Authenticates an `Authorization` header value, keeping the API token (and its
@@ -278,7 +278,9 @@ impl Service {
     ) -> ServiceResult<Identity> {
         match self.auth.authenticator.identify(authorization).await {
             Ok(id) => Ok(id),
-            Err(trove_auth::AuthError::Internal(e)) => Err(e.into()),
+            // The database failing, or a directory that cannot answer: not the caller's fault
+            // (500, 503), and no failed sign-in.
+            Err(e) if e.service_failure().is_some() => Err(auth_error(e)),
             Err(e) => {
                 self.record_failed_sign_in(from, authorization, &e).await;
                 Err(ServiceError::Unauthenticated {
@@ -297,6 +299,17 @@ impl Service {
                 message: format!("saved, but not applied: {e:#}"),
             }
         })
+    }
+}
+
+/// A failed authentication: a refusal is `Unauthenticated` with what was wrong; a directory
+/// that cannot answer is `Unavailable` (503), the database failing `Internal`.
+pub(crate) fn auth_error(e: trove_auth::AuthError) -> ServiceError {
+    match e.into_service_failure() {
+        Ok(f) => f.into(),
+        Err(e) => ServiceError::Unauthenticated {
+            message: e.to_string(),
+        },
     }
 }
 

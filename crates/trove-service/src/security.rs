@@ -96,6 +96,8 @@ pub struct RoleView {
     pub privileges: Vec<String>,
     /// Contained roles.
     pub roles: Vec<String>,
+    /// LDAP group DNs and OIDC group names whose members get this role (stored normalised).
+    pub external_groups: Vec<String>,
     pub managed_by: String,
     pub read_only: Option<&'static str>,
 }
@@ -112,6 +114,9 @@ pub struct RoleInput {
     /// Names of roles this one contains.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// LDAP group DNs and OIDC group names whose members get this role.
+    #[serde(default)]
+    pub external_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -364,6 +369,16 @@ impl Service {
                  (password_env or password_file) and a reload would set it back",
             ));
         }
+        // LDAP and OIDC users (issue 16): their password is the directory's or the provider's.
+        if let Some(where_) = match user.managed_by.as_str() {
+            "ldap" => Some("the LDAP directory"),
+            "oidc" => Some("your identity provider (single sign-on)"),
+            _ => None,
+        } {
+            return Err(ServiceError::forbidden(format!(
+                "your password is managed by {where_}; change it there"
+            )));
+        }
         let ok = match user.password_hash.clone() {
             Some(h) => trove_auth::password::verify_async(change.current.clone(), h).await,
             None => false,
@@ -416,8 +431,12 @@ impl Service {
             Ok(p) => p,
             Err(e) => {
                 self.record_failed_sign_in(from, Some(&header), &e).await;
-                return Err(ServiceError::Unauthenticated {
-                    message: "wrong user name or password, or the user is disabled".into(),
+                return Err(match e {
+                    trove_auth::AuthError::NoMappedRole(_) => crate::auth_error(e),
+                    e if e.service_failure().is_some() => crate::auth_error(e),
+                    _ => ServiceError::Unauthenticated {
+                        message: "wrong user name or password, or the user is disabled".into(),
+                    },
                 });
             }
         };
@@ -449,6 +468,10 @@ impl Service {
 
     pub async fn roles(&self, caller: &Actor) -> ServiceResult<Vec<RoleView>> {
         self.require_admin(caller)?;
+        let mut groups: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for (role, group) in self.meta.security().all_role_external_groups().await? {
+            groups.entry(role).or_default().push(group);
+        }
         Ok(self
             .meta
             .security()
@@ -456,6 +479,7 @@ impl Service {
             .await?
             .into_iter()
             .map(|r| RoleView {
+                external_groups: groups.remove(&r.name).unwrap_or_default(),
                 read_only: read_only_reason(&r.managed_by),
                 privileges: r.privileges.iter().map(|p| p.name.clone()).collect(),
                 roles: r.roles,
@@ -485,6 +509,16 @@ impl Service {
             privileges.push(def.clone());
         }
         self.check_roles_exist("roles", &input.roles).await?;
+        if let Some(g) = input
+            .external_groups
+            .iter()
+            .find(|g| g.trim().is_empty() || g.len() > 1024)
+        {
+            return Err(ServiceError::invalid(
+                "external_groups",
+                format!("{g:?}: a group name or DN of 1 to 1024 bytes"),
+            ));
+        }
         if input.roles.iter().any(|r| r == input.name.trim()) {
             return Err(ServiceError::invalid(
                 "roles",
@@ -508,6 +542,8 @@ impl Service {
             });
         }
         self.write_role(&def).await?;
+        self.set_external_groups(&def.name, &input.external_groups)
+            .await?;
         let after = self.role(caller, &def.name).await?;
         self.record(caller, "create", "role", &def.name, None, json_of(&after))
             .await;
@@ -534,6 +570,8 @@ impl Service {
         let def = self.role_def(input).await?;
         let before = self.role(caller, name).await.ok();
         self.write_role(&def).await?;
+        self.set_external_groups(name, &input.external_groups)
+            .await?;
         let after = self.role(caller, name).await?;
         self.record(
             caller,
@@ -545,6 +583,11 @@ impl Service {
         )
         .await;
         Ok(after)
+    }
+
+    async fn set_external_groups(&self, role: &str, groups: &[String]) -> ServiceResult<()> {
+        self.auth.set_role_external_groups(role, groups).await?;
+        Ok(())
     }
 
     async fn write_role(&self, def: &RoleDef) -> ServiceResult<()> {
@@ -718,7 +761,15 @@ impl Service {
         let owner = self.meta.security().setting_owner(KEY_REALMS).await?;
         Ok(RealmsView {
             active: self.auth.realms().names(),
-            available: vec!["basic", "docker-token"],
+            // The password realms in the order they are tried, then the token realm.
+            available: {
+                let r = self.auth.realms();
+                if r.ldap_first {
+                    vec!["ldap", "basic", "docker-token"]
+                } else {
+                    vec!["basic", "ldap", "docker-token"]
+                }
+            },
             read_only: match owner.as_deref() {
                 Some("config") => Some("defined in trove.toml"),
                 _ => None,
@@ -738,6 +789,12 @@ impl Service {
             return Err(ServiceError::invalid(
                 "active",
                 "at least one realm must stay active, or nobody can sign in",
+            ));
+        }
+        if realms.ldap && self.auth.ldap_config().is_none() {
+            return Err(ServiceError::invalid(
+                "active",
+                "the ldap realm needs the LDAP settings first (Security → LDAP)",
             ));
         }
         self.auth.set_realms(realms, UI).await?;

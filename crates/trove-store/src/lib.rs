@@ -25,6 +25,7 @@ mod repos;
 mod rules;
 pub mod security;
 mod sessions;
+mod sign_in_flows;
 mod sqlite;
 mod uploads;
 
@@ -45,7 +46,9 @@ pub use security::{
     PrivilegeKind, PrivilegeRecord, RoleDef, RoleRecord, SIGNING_KEY_FILE, Security,
     SecurityReport, SecuritySnapshot, UserGrants, UserRow, UserStatus,
 };
+pub use security::{KEY_LDAP, KEY_OIDC};
 pub use sessions::{SessionRow, Sessions};
+pub use sign_in_flows::{SignInFlow, SignInFlows};
 pub use uploads::{UploadRow, Uploads};
 
 use trove_core::{Algorithm, Digest};

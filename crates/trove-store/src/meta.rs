@@ -105,6 +105,10 @@ impl MetadataStore {
     pub fn sessions(&self) -> Sessions<'_> {
         Sessions(&self.pool)
     }
+    /// OIDC sign-in flows in progress (the console's single sign-on).
+    pub fn sign_in_flows(&self) -> crate::sign_in_flows::SignInFlows<'_> {
+        crate::sign_in_flows::SignInFlows(&self.pool)
+    }
     /// Users, roles, privileges, settings and signing keys.
     pub fn security(&self) -> Security<'_> {
         Security {

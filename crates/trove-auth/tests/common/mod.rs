@@ -72,6 +72,7 @@ pub fn role(name: &str, privileges: Vec<PrivilegeDecl>, roles: &[&str]) -> RoleD
         description: String::new(),
         privileges,
         roles: roles.iter().map(|s| s.to_string()).collect(),
+        external_groups: Vec::new(),
     }
 }
 

@@ -4,7 +4,7 @@
 //! scopes of [`super::scope`], so a client that asks for exactly those gets what it needs.
 
 use actix_web::HttpRequest;
-use trove_auth::{Action, Auth, AuthError, Denied, Identity, Realm, ScopeAction};
+use trove_auth::{Action, Auth, Denied, Identity, Realm, ScopeAction};
 
 use super::errors::{OciCode, OciError};
 use super::scope;
@@ -44,10 +44,11 @@ pub(crate) async fn identify(
 ) -> Result<Identity, OciError> {
     match caller::identify(auth, req).await {
         Ok(id) => Ok(id),
-        Err(AuthError::Internal(e)) => {
-            Err(OciError::from_core(e, super::errors::Subject::Repository))
-        }
-        Err(e) => Err(challenge(e.to_string())),
+        // The database, or a directory that cannot answer (503): not the caller's fault.
+        Err(e) => match e.into_service_failure() {
+            Ok(f) => Err(OciError::from_core(f, super::errors::Subject::Repository)),
+            Err(e) => Err(challenge(e.to_string())),
+        },
     }
 }
 

@@ -375,3 +375,25 @@ pub async fn delete(
         false => Err(unknown(name, reference)),
     }
 }
+
+/// What a stored manifest points at, for selections that must carry it whole (bundles):
+/// `(true, digest)` for an index's child manifests, `(false, digest)` for an image's config
+/// and layers (foreign layers, which live at their `urls`, excluded). Empty when `doc` does not
+/// parse.
+pub(crate) fn referenced(doc: &[u8]) -> Vec<(bool, Digest)> {
+    let Ok(m) = serde_json::from_slice::<Manifest>(doc) else {
+        return Vec::new();
+    };
+    let children = m
+        .manifests
+        .iter()
+        .flatten()
+        .filter_map(|d| Digest::parse(&d.digest).ok().map(|d| (true, d)));
+    let blobs = m
+        .config
+        .iter()
+        .chain(m.layers.iter().flatten())
+        .filter(|d| d.urls.is_empty())
+        .filter_map(|d| Digest::parse(&d.digest).ok().map(|d| (false, d)));
+    children.chain(blobs).collect()
+}

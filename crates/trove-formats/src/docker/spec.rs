@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 use bytes::Bytes;
+use sha2::Digest as _;
 use trove_core::{
     AssetClass, AssetIndex, AssetPath, BlobInfo, Digest, Error, FormatId, FormatSpec, Generated,
     MergePart, Page, ProxyConfig, Result, UpstreamHeaders, UpstreamRequest,
@@ -47,6 +48,45 @@ impl FormatSpec for DockerSpec {
             }),
             _ => None,
         }
+    }
+
+    /// `(image, Some(tag))` for a manifest by tag, `(image, None)` for one by digest; blobs
+    /// belong to no image (they are shared) and come with the manifests that name them.
+    fn component_of(&self, path: &AssetPath) -> Option<(String, Option<String>)> {
+        match parse(path)? {
+            Route::Manifest {
+                name,
+                reference: Reference::Tag(tag),
+            } => Some((name, Some(tag))),
+            Route::Manifest { name, .. } => Some((name, None)),
+            _ => None,
+        }
+    }
+
+    fn refers(&self, path: &AssetPath) -> bool {
+        matches!(parse(path), Some(Route::Manifest { .. }))
+    }
+
+    /// A manifest needs its config and layers (an index its child manifests), and a tag the
+    /// manifest by digest it names.
+    fn references(&self, path: &AssetPath, doc: &[u8]) -> Vec<AssetPath> {
+        let Some(Route::Manifest { name, reference }) = parse(path) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Reference::Tag(_) = reference {
+            let own = format!("sha256:{}", hex::encode(sha2::Sha256::digest(doc)));
+            out.push(format!("/v2/{name}/manifests/{own}"));
+        }
+        for (is_manifest, d) in super::manifests::referenced(doc) {
+            out.push(match is_manifest {
+                true => format!("/v2/{name}/manifests/{d}"),
+                false => blob_storage_path(&d.to_string()),
+            });
+        }
+        out.iter()
+            .filter_map(|p| AssetPath::parse(p).ok())
+            .collect()
     }
 
     fn merges(&self, path: &AssetPath) -> bool {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
-use trove_auth::{AuthError, Realm, RequestedAccess};
+use trove_auth::{Realm, RequestedAccess};
 use trove_core::Repository;
 
 use super::errors::{OciCode, OciError, Subject};
@@ -80,8 +80,11 @@ pub(crate) async fn issue(
     // nobody.
     let identity = match crate::kit::caller::identify(auth, req).await {
         Ok(id) => id,
-        Err(AuthError::Internal(e)) => return Err(OciError::from_core(e, Subject::Repository)),
         Err(e) => {
+            let e = match e.into_service_failure() {
+                Ok(f) => return Err(OciError::from_core(f, Subject::Repository)),
+                Err(e) => e,
+            };
             return Err(OciError::new(OciCode::Unauthorized, e.to_string())
                 .header("WWW-Authenticate", "Basic realm=\"trove\"".into()));
         }

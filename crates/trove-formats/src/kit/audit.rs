@@ -85,19 +85,23 @@ pub async fn append(meta: &MetadataStore, entry: NewAuditEntry) {
 /// Records a registry request whose credentials were refused (not a missing credential, and
 /// not a database failure).
 pub async fn registry_sign_in_failed(req: &HttpRequest, err: &AuthError) {
-    if matches!(err, AuthError::Required | AuthError::Internal(_)) {
+    registry_sign_in_failed_with(req, super::caller::authorization(req), err).await
+}
+
+/// Like [`registry_sign_in_failed`], for credentials that came in the body (npm login).
+pub async fn registry_sign_in_failed_with(
+    req: &HttpRequest,
+    authorization: Option<&str>,
+    err: &AuthError,
+) {
+    if matches!(err, AuthError::Required) || err.service_failure().is_some() {
         return;
     }
     let Some(front) = req.app_data::<web::Data<Frontend>>() else {
         return;
     };
     let ip = super::external::client_ip_of(req, &front.trusted_proxies);
-    if let Some(e) = failed_sign_in(
-        "registry",
-        ip,
-        super::caller::authorization(req),
-        &err.to_string(),
-    ) {
+    if let Some(e) = failed_sign_in("registry", ip, authorization, &err.to_string()) {
         append(&front.meta, e).await;
     }
 }

@@ -16,6 +16,7 @@ pub mod file;
 pub mod html;
 pub mod request;
 pub mod response;
+pub mod tokens;
 pub mod upload;
 
 use std::sync::Arc;

@@ -9,6 +9,7 @@ use trove_core::Page;
 
 use super::names::{PackageName, Stored, stored};
 use super::{Answer, Call, NpmError, ok_json, packument_value};
+use crate::kit::tokens;
 
 /// `GET /-/whoami`.
 pub fn whoami(call: &Call) -> Answer {
@@ -158,18 +159,62 @@ pub async fn search(call: &Call) -> Answer {
     ))
 }
 
-/// `PUT /-/user/org.couchdb.user:<name>`: npm login (legacy). Needs API tokens.
-pub async fn login(_call: &Call, _user: &str) -> Answer {
-    Err(NpmError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "npm login is not available yet",
+/// The largest login body read (a name, a password and a few fields).
+const MAX_LOGIN_BODY: usize = 64 << 10;
+
+fn refusal(r: tokens::TokenRefusal) -> NpmError {
+    match r {
+        tokens::TokenRefusal::Unauthenticated(m) => NpmError::new(StatusCode::UNAUTHORIZED, m),
+        tokens::TokenRefusal::NotFound(m) => NpmError::new(StatusCode::NOT_FOUND, m),
+        tokens::TokenRefusal::Invalid(m) => NpmError::new(StatusCode::BAD_REQUEST, m),
+        tokens::TokenRefusal::Failure(e) => NpmError::from_core(e),
+    }
+}
+
+/// `PUT /-/user/org.couchdb.user:<name>`: npm login (`--auth-type=legacy`, and what the
+/// default web login falls back to). The body is CouchDB's user document `{name, password,
+/// ...}`; the answer `{ok, token}` gives npm an API token of that user, which it keeps as the
+/// registry's `_authToken`. Trove creates no users here: an unknown name is a 401 like a wrong
+/// password (npm adduser cannot sign anybody up).
+pub async fn login(call: &mut Call, user: &str) -> Answer {
+    if call.http.method() != actix_web::http::Method::PUT {
+        return Err(NpmError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "log in with PUT (npm login)",
+        ));
+    }
+    let body = super::publish::read_body(call, MAX_LOGIN_BODY).await?;
+    let doc: Value = serde_json::from_slice(&body).map_err(|e| {
+        NpmError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the login body is not JSON: {e}"),
+        )
+    })?;
+    let name = doc.get("name").and_then(Value::as_str).unwrap_or(user);
+    if name != user {
+        return Err(NpmError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the document names {name}, the path {user}"),
+        ));
+    }
+    let password = doc
+        .get("password")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let client = format!("npm-{}", call.name);
+    let token = tokens::login(call.front(), &call.http, &client, user, password)
+        .await
+        .map_err(refusal)?;
+    Ok(ok_json(
+        StatusCode::CREATED,
+        json!({ "ok": format!("you are authenticated as '{user}'"), "token": token }),
     ))
 }
 
-/// `DELETE /-/user/token/<token>`: npm logout.
-pub async fn logout(_call: &Call, _token: &str) -> Answer {
-    Err(NpmError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "npm logout is not available yet",
-    ))
+/// `DELETE /-/user/token/<token>`: npm logout revokes the token it was using.
+pub async fn logout(call: &Call, token: &str) -> Answer {
+    tokens::logout(call.front(), &call.http, &call.identity, token)
+        .await
+        .map_err(refusal)?;
+    Ok(ok_json(StatusCode::OK, json!({ "ok": "logged out" })))
 }

@@ -291,12 +291,13 @@ async fn serve(req: RepoRequest) -> Answer {
         base,
         tail: _,
     } = req;
-    let identity = caller::identify(&front.auth, &http)
-        .await
-        .map_err(|e| match e {
-            trove_auth::AuthError::Internal(e) => NpmError::from_core(e),
-            e => NpmError::refused(Refusal::Challenge(e.to_string())),
-        })?;
+    let identity =
+        caller::identify(&front.auth, &http)
+            .await
+            .map_err(|e| match e.into_service_failure() {
+                Ok(e) => NpmError::from_core(e),
+                Err(e) => NpmError::refused(Refusal::Challenge(e.to_string())),
+            })?;
     let ctx = request::ctx(&http, &identity.principal);
     let mut call = Call {
         http,
@@ -313,7 +314,7 @@ async fn serve(req: RepoRequest) -> Answer {
         Route::Whoami => return account::whoami(&call),
         Route::WebLogin => return Err(account::no_web_login()),
         Route::Audit => return Err(account::no_audit()),
-        Route::User(user) => return account::login(&call, &user).await,
+        Route::User(user) => return account::login(&mut call, &user).await,
         Route::Token(token) => return account::logout(&call, &token).await,
         _ => {}
     }

@@ -52,7 +52,7 @@ async fn lock(name: &PackageName) -> tokio::sync::OwnedMutexGuard<()> {
     m.lock_owned().await
 }
 
-async fn read_body(call: &mut Call, limit: usize) -> Result<Bytes, NpmError> {
+pub(super) async fn read_body(call: &mut Call, limit: usize) -> Result<Bytes, NpmError> {
     let payload = call
         .payload
         .take()

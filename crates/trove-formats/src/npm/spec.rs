@@ -45,6 +45,26 @@ impl FormatSpec for NpmSpec {
         path.clone()
     }
 
+    /// `(package, Some(version))` for a version's tarball and manifest, `(package, None)` for
+    /// the package document (dist-tags) and a proxy's cached packument.
+    fn component_of(&self, path: &AssetPath) -> Option<(String, Option<String>)> {
+        match stored(path.as_str())? {
+            Stored::Manifest(name, v) => Some((name.as_str().to_owned(), Some(v))),
+            Stored::Tarball(name, file) => {
+                let unscoped = name.as_str().rsplit('/').next().unwrap_or_default();
+                let v = file
+                    .strip_prefix(unscoped)
+                    .and_then(|f| f.strip_prefix('-'))
+                    .and_then(|f| f.strip_suffix(".tgz"))
+                    .map(str::to_owned);
+                Some((name.as_str().to_owned(), v))
+            }
+            Stored::PackageDoc(name) | Stored::Packument(name) => {
+                Some((name.as_str().to_owned(), None))
+            }
+        }
+    }
+
     fn generates(&self, path: &AssetPath) -> bool {
         self.kind == RepoKind::Hosted && matches!(stored(path.as_str()), Some(Stored::Packument(_)))
     }

@@ -142,9 +142,9 @@ async fn serve(req: RepoRequest) -> Answer {
     let front = &req.front;
     let identity = caller::identify(&front.auth, &req.http)
         .await
-        .map_err(|e| match e {
-            trove_auth::AuthError::Internal(e) => RawError::from_core(e),
-            e => RawError::refused(Refusal::Challenge(e.to_string())),
+        .map_err(|e| match e.into_service_failure() {
+            Ok(f) => RawError::from_core(f),
+            Err(e) => RawError::refused(Refusal::Challenge(e.to_string())),
         })?;
     let allow = |action: Action| {
         access::check(

@@ -13,6 +13,7 @@ use trove_core::{Error, Result};
 
 use crate::sqlite::{Conn, Pool, db_err};
 
+pub use external::{KEY_LDAP, KEY_OIDC};
 pub use keys::SIGNING_KEY_FILE;
 pub use users::UserRow;
 
@@ -141,6 +142,9 @@ pub struct SecuritySnapshot {
     pub realms: Option<Vec<String>>,
     pub roles: Vec<RoleRecord>,
     pub users: Vec<UserGrants>,
+    /// Every security setting as stored (the LDAP and OIDC realms read theirs, `KEY_LDAP`,
+    /// `KEY_OIDC`, from here).
+    pub settings: std::collections::HashMap<String, String>,
 }
 
 /// A user as the config file declares it.
@@ -211,6 +215,7 @@ macro_rules! select_users {
     };
 }
 
+mod external;
 pub(crate) mod keys;
 mod privileges;
 mod reconcile;

@@ -60,6 +60,7 @@ impl Security<'_> {
                     status: UserStatus::parse(&status),
                 })
                 .collect(),
+            settings,
         })
     }
 

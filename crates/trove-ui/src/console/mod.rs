@@ -39,6 +39,7 @@ macro_rules! try_page {
 }
 
 mod browse;
+mod external;
 mod form;
 pub(crate) mod governance;
 mod repos;
@@ -84,6 +85,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/static/trove.css", get().to(css))
         .route("/admin/login", get().to(session::login_page))
         .route("/admin/login", post().to(session::login))
+        // Single sign-on (OIDC) and the LDAP page (issue 16).
+        .route("/admin/login/sso", get().to(external::sso_start))
+        .route(
+            "/admin/login/sso/callback",
+            get().to(external::sso_callback),
+        )
+        .route("/admin/ldap", get().to(external::ldap))
+        .route("/admin/ldap", post().to(external::ldap_post))
         .route("/admin/logout", post().to(session::logout))
         .route("/admin/password", get().to(session::password_page))
         .route("/admin/password", post().to(session::change_password))

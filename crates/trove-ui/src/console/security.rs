@@ -232,6 +232,8 @@ struct RoleFormPage {
     description: String,
     privileges: Vec<Choice>,
     roles: Vec<Choice>,
+    /// One per line.
+    external_groups: String,
     err: FormError,
     read_only: Option<&'static str>,
 }
@@ -266,6 +268,7 @@ async fn role_form(
                 .filter(|r| *r != input.name),
             &input.roles,
         ),
+        external_groups: input.external_groups.join("\n"),
         name: input.name,
         description: input.description,
         err,
@@ -280,6 +283,13 @@ fn role_input(form: &Form, name: Option<String>) -> RoleInput {
         description: form.get("description").trim().to_owned(),
         privileges: form.all("privileges"),
         roles: form.all("roles"),
+        external_groups: form
+            .get("external_groups")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
     }
 }
 
@@ -316,6 +326,7 @@ pub(crate) async fn edit_role_form(req: HttpRequest, svc: web::Data<Service>) ->
         description: r.description,
         privileges: r.privileges,
         roles: r.roles,
+        external_groups: r.external_groups,
     };
     role_form(
         &ctx,
@@ -535,7 +546,15 @@ pub(crate) async fn set_realms(
 ) -> HttpResponse {
     let form = Form::parse(&body);
     let ctx = post_ctx!(req, svc, form);
-    match svc.set_realms(&ctx.actor, &form.all("realm")).await {
+    // Password realms in the order chosen: basic first unless "Try LDAP first" is ticked.
+    let mut realms = form.all("realm");
+    realms.sort_by_key(|r| match r.as_str() {
+        "ldap" if form.checked("ldap_first") => 0,
+        "basic" => 1,
+        "ldap" => 2,
+        _ => 3,
+    });
+    match svc.set_realms(&ctx.actor, &realms).await {
         Ok(r) => ctx.done(
             "/admin/access",
             &format!("Active realms: {}.", r.active.join(", ")),

@@ -118,6 +118,11 @@ fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
 }
 
 /// The client's address, through trusted proxies (the audit log's "from where").
+/// The caller of a sign-in page: nobody yet, from the client's address.
+pub(super) fn anonymous_from(req: &HttpRequest, svc: &Service) -> Actor {
+    Actor::anonymous(trove_service::FrontEnd::Console, client_ip(req, svc))
+}
+
 fn client_ip(req: &HttpRequest, svc: &Service) -> Option<std::net::IpAddr> {
     let forwarded: Vec<&str> = req
         .headers()
@@ -144,7 +149,7 @@ fn forwarded(req: &HttpRequest, name: &str) -> Option<String> {
 
 /// Whether the browser talks https to us (or to the trusted proxy in front): cookies get
 /// `Secure` then.
-fn secure(req: &HttpRequest) -> bool {
+pub(crate) fn secure(req: &HttpRequest) -> bool {
     req.app_config().secure()
         || (from_trusted_proxy(req)
             && forwarded(req, "x-forwarded-proto").as_deref() == Some("https"))
@@ -287,10 +292,12 @@ struct LoginPage {
     next: String,
     error: Option<String>,
     signed_out: bool,
+    /// The single sign-on button's label, when `[oidc]` is configured.
+    sso: Option<String>,
 }
 
 /// Only console pages are followed after sign-in (no open redirect).
-fn safe_next(next: &str) -> Option<&str> {
+pub(crate) fn safe_next(next: &str) -> Option<&str> {
     (next.starts_with("/admin/")
         && !next.starts_with("/admin/login")
         && !next.contains("//")
@@ -311,6 +318,7 @@ pub(crate) async fn login_page(req: HttpRequest, svc: web::Data<Service>) -> Htt
             next: safe_next(q.get("next")).unwrap_or("").to_owned(),
             error: None,
             signed_out: q.checked("signed_out"),
+            sso: svc.sso_label(),
         },
     )
 }
@@ -322,6 +330,18 @@ async fn start_session(
     secure: bool,
     location: &str,
 ) -> Result<HttpResponse, HttpResponse> {
+    let mut res = see_other(location);
+    add_session(svc, user, secure, &mut res).await?;
+    Ok(res)
+}
+
+/// Starts a session for `user` and sets its cookie on `res`.
+pub(crate) async fn add_session(
+    svc: &Service,
+    user: &str,
+    secure: bool,
+    res: &mut HttpResponse,
+) -> Result<(), HttpResponse> {
     let token = trove_ui::csrf::token();
     let expires = trove_core::now_millis() + LIFETIME_HOURS * 3600 * 1000;
     svc.start_session(
@@ -332,9 +352,8 @@ async fn start_session(
     )
     .await
     .map_err(internal)?;
-    let mut res = see_other(location);
     let _ = res.add_cookie(&session_cookie(token, secure));
-    Ok(res)
+    Ok(())
 }
 
 pub(crate) async fn login(
@@ -348,7 +367,7 @@ pub(crate) async fn login(
     let form = Form::parse(&body);
     let user = form.get("user").trim().to_owned();
     let next = safe_next(form.get("next")).unwrap_or("").to_owned();
-    let from = Actor::anonymous(trove_service::FrontEnd::Console, client_ip(&req, &svc));
+    let from = anonymous_from(&req, &svc);
     let (principal, must_change) = match svc.sign_in(&user, form.get("password"), &from).await {
         Ok(ok) => ok,
         Err(e) => {
@@ -360,12 +379,15 @@ pub(crate) async fn login(
                     user,
                     next,
                     error: Some(match e {
-                        ServiceError::Unauthenticated { .. } => {
+                        ServiceError::Unauthenticated { message }
+                            if message.starts_with("wrong user name") =>
+                        {
                             "Wrong user name or password, or the user is disabled.".into()
                         }
                         e => e.message().to_owned(),
                     }),
                     signed_out: false,
+                    sso: svc.sso_label(),
                 },
             );
         }

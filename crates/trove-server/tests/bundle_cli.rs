@@ -1,0 +1,235 @@
+//! `trove bundle` as the binary runs it: an export of a hosted raw repository, an import
+//! killed with SIGKILL in the middle and run again ends exactly like an uninterrupted one, a
+//! second run changes nothing, and an import into a repository of another format is refused
+//! before anything is written.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sha2::Digest as _;
+use trove_core::{AssetPath, BlobInfo, Digest, NewAsset};
+
+const FILES: usize = 300;
+const FILE_SIZE: usize = 256 << 10;
+
+fn config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let path = dir.join("trove.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
+             [[repository]]\nname = \"files\"\nformat = \"raw\"\nkind = \"hosted\"\n{extra}",
+            data.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn trove(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_trove"))
+        .args(args)
+        .env_remove("TROVE_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn open(config: &Path) -> std::sync::Arc<trove_server::Trove> {
+    let text = std::fs::read_to_string(config).unwrap();
+    let c = trove_server::Config::from_toml_str(&text).unwrap();
+    trove_server::Trove::open(&c).await.unwrap()
+}
+
+/// Every row of `files`: (path, digest).
+async fn rows(t: &trove_server::Trove) -> Vec<(String, String)> {
+    let sel = trove_bundle::Selection {
+        repositories: vec!["files".into()],
+        ..Default::default()
+    };
+    let plan = trove_bundle::plan(
+        &t.meta,
+        &*t.front.blobs,
+        &trove_server::bundles::spec_of,
+        &sel,
+    )
+    .await
+    .unwrap();
+    plan.repositories[0]
+        .assets
+        .iter()
+        .map(|a| (a.path.clone(), a.digest.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_killed_midway_finishes_when_run_again() {
+    let src = tempfile::tempdir().unwrap();
+    let src_config = config(src.path(), "");
+    let t = open(&src_config).await;
+    let repo = t
+        .meta
+        .repos()
+        .records()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.config.name.as_str() == "files")
+        .unwrap()
+        .config;
+    for i in 0..FILES {
+        let mut data = vec![0u8; FILE_SIZE];
+        for (j, b) in data.iter_mut().enumerate() {
+            *b = ((i * 31 + j * 7) % 251) as u8;
+        }
+        data[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        let digest = Digest::parse(&format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(&data))
+        ))
+        .unwrap();
+        let id = t.front.blobs.begin_upload().await.unwrap();
+        let body: trove_core::ByteStream = Box::pin(futures_util::stream::once(async move {
+            Ok::<_, std::io::Error>(Bytes::from(data))
+        }));
+        t.front.blobs.append(&id, 0, body).await.unwrap();
+        let info = t.front.blobs.commit(&id, &digest).await.unwrap();
+        t.meta
+            .assets()
+            .put(
+                &repo.id,
+                &AssetPath::parse(&format!("/dir/file-{i:03}.bin")).unwrap(),
+                &NewAsset {
+                    blob: BlobInfo {
+                        digest: info.digest,
+                        size: info.size,
+                    },
+                    content_type: Some("application/octet-stream".into()),
+                    attrs: serde_json::json!({}),
+                },
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    let want = rows(&t).await;
+    t.meta.close().await;
+
+    let bundle = src.path().join("files.bundle");
+    let (code, _, err) = trove(&[
+        "bundle",
+        "export",
+        "--config",
+        src_config.to_str().unwrap(),
+        "--repository",
+        "files",
+        "-o",
+        bundle.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains(&format!("{FILES} blobs")), "{err}");
+
+    // Killed midway: still running when the signal is sent, so it cannot have finished.
+    let dst = tempfile::tempdir().unwrap();
+    let dst_config = config(dst.path(), "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trove"))
+        .args(["bundle", "import", "--config"])
+        .arg(&dst_config)
+        .arg(&bundle)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let blobs_dir = dst.path().join("data");
+    let started = Instant::now();
+    // Wait until the import is under way (the first blobs are in), then kill it.
+    loop {
+        let files = walk(&blobs_dir);
+        if files > 40 || started.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the import finished before it could be killed"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let half = open(&dst_config).await;
+    let got = rows(&half).await.len();
+    half.meta.close().await;
+    assert!(got < FILES, "{got} rows after the kill");
+
+    let (code, out, err) = trove(&[
+        "bundle",
+        "import",
+        "--config",
+        dst_config.to_str().unwrap(),
+        bundle.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["blobs_added"].as_u64().unwrap() + report["blobs_existing"].as_u64().unwrap(),
+        FILES as u64,
+        "{report}"
+    );
+    let t = open(&dst_config).await;
+    assert_eq!(rows(&t).await, want, "the same rows as the source");
+    t.meta.close().await;
+
+    // Once complete, another run changes nothing.
+    let (code, out, err) = trove(&[
+        "bundle",
+        "import",
+        "--config",
+        dst_config.to_str().unwrap(),
+        bundle.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["blobs_added"], 0, "{report}");
+    assert_eq!(report["assets_added"], 0, "{report}");
+    assert_eq!(report["assets_unchanged"], FILES, "{report}");
+
+    // Into a repository of another format: refused, naming both, nothing written.
+    let other = tempfile::tempdir().unwrap();
+    let other_config = config(
+        other.path(),
+        "[[repository]]\nname = \"images\"\nformat = \"docker\"\nkind = \"hosted\"\n",
+    );
+    let (code, _, err) = trove(&[
+        "bundle",
+        "import",
+        "--config",
+        other_config.to_str().unwrap(),
+        "--into",
+        "images",
+        bundle.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("images is a docker repository"), "{err}");
+}
+
+/// Files under `dir`, recursively.
+fn walk(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => walk(&e.path()),
+            _ => 1,
+        })
+        .sum()
+}
