@@ -356,7 +356,7 @@ async fn snapshot_builds_are_listed_per_classifier_and_extension() {
                 &app,
                 "snapshots",
                 &format!("{dir}/{file}"),
-                format!("{file}").as_bytes(),
+                file.as_bytes(),
             )
             .await;
         }
