@@ -352,13 +352,7 @@ async fn snapshot_builds_are_listed_per_classifier_and_extension() {
             format!("lib-1.1-{stamp}-{n}-sources.jar"),
             format!("lib-1.1-{stamp}-{n}.pom"),
         ] {
-            deploy(
-                &app,
-                "snapshots",
-                &format!("{dir}/{file}"),
-                file.as_bytes(),
-            )
-            .await;
+            deploy(&app, "snapshots", &format!("{dir}/{file}"), file.as_bytes()).await;
         }
     }
     // Snapshots may be overwritten (a snapshot repository's files are not write-once).

@@ -90,7 +90,8 @@ fn snippet(group: &str, artifact: &str, version: &str, extensions: &BTreeSet<Str
             .iter()
             .find(|e| *e != "pom")
             .map_or("pom", String::as_str);
-        format!("\n  <type>{}</type>", crate::kit::html::escape(other))
+        // Plain text: the console's template escapes it, the REST API sends it as JSON.
+        format!("\n  <type>{other}</type>")
     } else {
         String::new()
     };
