@@ -135,7 +135,9 @@ async fn a_bundle_carries_cached_images_into_a_trove_without_a_route_to_the_regi
         select: vec!["library/*".into()],
         ..Default::default()
     };
-    let exported = bundles::export(&ta, &sel, true, &bundle1).await.unwrap();
+    let exported = bundles::export(&ta, &sel, true, None, &bundle1)
+        .await
+        .unwrap();
     let in_file: BTreeSet<String> = bundle_blobs(&bundle1).into_iter().map(|b| b.0).collect();
     assert_eq!(
         in_file, library,
@@ -166,7 +168,7 @@ async fn a_bundle_carries_cached_images_into_a_trove_without_a_route_to_the_regi
 
     // Import into B; docker pulls the same images from B, and team/other is not there.
     let tb = node(&b).await;
-    let report = bundles::import(&tb, &bundle1, None).await.unwrap();
+    let report = bundles::import(&tb, &bundle1, None, None).await.unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(report.blobs_added, library.len(), "{report:?}");
     assert_eq!(report.assets_added, exported.assets, "{report:?}");
@@ -192,7 +194,7 @@ async fn a_bundle_carries_cached_images_into_a_trove_without_a_route_to_the_regi
     .await;
 
     // Importing the same bundle again changes nothing.
-    let again = bundles::import(&tb, &bundle1, None).await.unwrap();
+    let again = bundles::import(&tb, &bundle1, None, None).await.unwrap();
     assert_eq!(
         (again.blobs_added, again.blobs_existing, again.assets_added),
         (0, library.len(), 0),
@@ -207,7 +209,7 @@ async fn a_bundle_carries_cached_images_into_a_trove_without_a_route_to_the_regi
     let cut = work.path().join("cut.bundle");
     let whole = std::fs::read(&bundle1).unwrap();
     std::fs::write(&cut, &whole[..whole.len() * 2 / 3]).unwrap();
-    let partial = bundles::import(&tc, &cut, None).await;
+    let partial = bundles::import(&tc, &cut, None, None).await;
     match &partial {
         Ok(r) => assert!(!r.is_clean(), "a cut bundle is reported: {r:?}"),
         Err(e) => assert!(
@@ -216,7 +218,7 @@ async fn a_bundle_carries_cached_images_into_a_trove_without_a_route_to_the_regi
             "{e:#}"
         ),
     }
-    let finished = bundles::import(&tc, &bundle1, None).await.unwrap();
+    let finished = bundles::import(&tc, &bundle1, None, None).await.unwrap();
     assert!(finished.is_clean(), "{finished:?}");
     let have_b = trove_bundle::have(&tb.meta, &["hub".into()]).await.unwrap();
     let have_c = trove_bundle::have(&tc.meta, &["hub".into()]).await.unwrap();
@@ -244,7 +246,7 @@ async fn a_bundle_carries_cached_images_into_a_trove_without_a_route_to_the_regi
     f.seek(SeekFrom::Start(at + size / 2)).unwrap();
     f.write_all(&[byte[0] ^ 0x20]).unwrap();
     drop(f);
-    let refused = bundles::import(&td, &bad, None).await.unwrap();
+    let refused = bundles::import(&td, &bad, None, None).await.unwrap();
     assert_eq!(refused.blobs_refused.len(), 1, "{refused:?}");
     assert_eq!(refused.blobs_refused[0].0, victim);
     assert!(
@@ -290,7 +292,9 @@ async fn a_bundle_carries_cached_images_into_a_trove_without_a_route_to_the_regi
         against: Some(trove_bundle::read_have(&have).unwrap()),
         ..sel
     };
-    let exported2 = bundles::export(&ta, &sel, false, &bundle2).await.unwrap();
+    let exported2 = bundles::export(&ta, &sel, false, None, &bundle2)
+        .await
+        .unwrap();
     let blobs2 = bundle_blobs(&bundle2);
     let in_file2: BTreeSet<String> = blobs2.iter().map(|b| b.0.clone()).collect();
     assert_eq!(in_file2, delta_blobs, "only the new image's blobs");
@@ -299,7 +303,7 @@ async fn a_bundle_carries_cached_images_into_a_trove_without_a_route_to_the_regi
         blobs2.iter().map(|b| b.1).sum::<u64>(),
         "the sizes add up"
     );
-    let report2 = bundles::import(&tb, &bundle2, None).await.unwrap();
+    let report2 = bundles::import(&tb, &bundle2, None, None).await.unwrap();
     assert!(report2.is_clean(), "{report2:?}");
     assert_eq!(report2.blobs_added, delta_blobs.len());
     blocking(move || {

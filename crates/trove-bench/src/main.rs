@@ -3,6 +3,7 @@
 //! medians, min–max and the ratio Trove/reference; writes JSON (and the same table as
 //! Markdown). See docs/benchmarks.md.
 
+mod bundle;
 mod cases;
 mod http;
 mod machine;
@@ -25,7 +26,7 @@ use crate::cases::Ctx;
 
 const GROUPS: &[&str] = &[
     "sha", "startup", "head", "manifest", "auth", "tags", "catalog", "push", "pull", "memory",
-    "proxy", "docker", "npm", "maven",
+    "proxy", "docker", "npm", "bundle", "maven",
 ];
 
 /// Benchmarks Trove against Debian's docker-registry on loopback.
@@ -44,7 +45,7 @@ struct Cli {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these groups (comma-separated): sha, startup, head, manifest, auth, tags,
-    /// catalog, push, pull, memory, proxy, docker, npm, maven.
+    /// catalog, push, pull, memory, proxy, docker, npm, bundle, maven.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Rounds per case (overrides the mode's default; each round runs every side once).
@@ -135,6 +136,9 @@ fn run() -> Result<bool> {
     }
     if ctx.want("npm") {
         npm::npm(&mut ctx);
+    }
+    if ctx.want("bundle") {
+        bundle::bundle(&mut ctx);
     }
     if ctx.want("maven") {
         maven::maven(&mut ctx);

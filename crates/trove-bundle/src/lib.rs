@@ -73,6 +73,9 @@ pub struct BundleRef {
     pub media_type: Option<String>,
 }
 
+/// The signature of the bundle manifest, right after it when the bundle is signed.
+pub const SIGNATURE_ENTRY: &str = "trove-bundle.json.sig";
+
 /// An OCI image layout's marker file (image-spec `image-layout.md`).
 pub const OCI_LAYOUT_ENTRY: &str = "oci-layout";
 /// An OCI image layout's index of named manifests.
@@ -431,6 +434,7 @@ pub fn write_bundle<W: Write>(
     manifest: &BundleManifest,
     out: W,
     oci_layout: bool,
+    key: Option<&SigningKey>,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<ExportReport> {
     let mut tar = tar::Builder::new(out);
@@ -443,11 +447,12 @@ pub fn write_bundle<W: Write>(
         header.set_entry_type(tar::EntryType::Regular);
         tar.append_data(&mut header, name, doc)
     };
-    small(
-        &mut tar,
-        MANIFEST_ENTRY,
-        &serde_json::to_vec_pretty(manifest)?,
-    )?;
+    let doc = serde_json::to_vec_pretty(manifest)?;
+    small(&mut tar, MANIFEST_ENTRY, &doc)?;
+    if let Some(key) = key {
+        let sig = serde_json::to_vec_pretty(&key.sign(&doc))?;
+        small(&mut tar, SIGNATURE_ENTRY, &sig)?;
+    }
     if oci_layout {
         ensure!(
             manifest.selection.against_blobs.is_none(),
@@ -538,12 +543,24 @@ pub struct ImportReport {
     pub assets_unchanged: usize,
     /// Rows not linked: `(repository, path, why)`.
     pub assets_refused: Vec<(String, String, String)>,
+    /// Whether the bundle carried a signature, and whose key it was checked with (`--verify`).
+    pub signed: bool,
+    pub signed_by: Option<String>,
 }
 
 impl ImportReport {
     pub fn is_clean(&self) -> bool {
         self.blobs_refused.is_empty() && self.assets_refused.is_empty()
     }
+}
+
+/// Where an import goes and what it must be signed by.
+#[derive(Default, Clone, Copy)]
+pub struct ImportOptions<'a> {
+    /// Everything into this repository (default: the repositories of the bundle's names).
+    pub into: Option<&'a str>,
+    /// Refuse the bundle unless it is signed by this key's private key.
+    pub verify: Option<&'a VerifyingKey>,
 }
 
 struct Target {
@@ -561,9 +578,10 @@ pub fn import_bundle<R: Read>(
     blobs: Arc<dyn BlobStore>,
     spec_of: SpecOf<'_>,
     input: R,
-    into: Option<&str>,
+    opts: ImportOptions<'_>,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<ImportReport> {
+    let ImportOptions { into, verify } = opts;
     let mut archive = tar::Archive::new(input);
     let mut entries = archive.entries()?;
     let first = entries
@@ -578,8 +596,37 @@ pub fn import_bundle<R: Read>(
         first.header().size()? <= MAX_MANIFEST,
         "the bundle manifest is over {MAX_MANIFEST} bytes"
     );
+    let mut doc = Vec::new();
+    first.take(MAX_MANIFEST).read_to_end(&mut doc)?;
+    let mut entries = entries.peekable();
+    // The signature, when there is one, comes right after the manifest.
+    let signature = match entries.peek() {
+        Some(Ok(e))
+            if e.path()
+                .ok()
+                .and_then(|p| p.to_str().map(|p| p == SIGNATURE_ENTRY))
+                == Some(true) =>
+        {
+            let mut e = entries.next().expect("peeked")?;
+            let mut raw = Vec::new();
+            (&mut e).take(64 << 10).read_to_end(&mut raw)?;
+            Some(
+                serde_json::from_slice::<Signature>(&raw)
+                    .context("the signature does not parse")?,
+            )
+        }
+        _ => None,
+    };
+    let signed_by = match (verify, &signature) {
+        (Some(key), Some(sig)) => {
+            key.verify(&doc, sig)?;
+            Some(sig.key_id.clone())
+        }
+        (Some(_), None) => bail!("the bundle is not signed, and --verify asks for a signature"),
+        (None, _) => None,
+    };
     let manifest: BundleManifest =
-        serde_json::from_reader(first).context("the bundle manifest does not parse")?;
+        serde_json::from_slice(&doc).context("the bundle manifest does not parse")?;
     ensure!(
         manifest.trove_bundle == BUNDLE_VERSION,
         "a bundle of layout {} (this Trove reads {BUNDLE_VERSION})",
@@ -625,7 +672,11 @@ pub fn import_bundle<R: Read>(
                 .push((r.name.as_str(), a));
         }
     }
-    let mut report = ImportReport::default();
+    let mut report = ImportReport {
+        signed_by,
+        signed: signature.is_some(),
+        ..Default::default()
+    };
     let mut read_bytes = 0u64;
     let link = |report: &mut ImportReport, repo: &str, a: &BundleAsset| {
         let t = &targets[repo];
@@ -815,4 +866,129 @@ pub fn read_have(path: &Path) -> anyhow::Result<Have> {
         h.trove_have
     );
     Ok(h)
+}
+
+// ---- signatures ------------------------------------------------------------------------------
+
+/// The signature entry: Ed25519 over the exact bytes of `trove-bundle.json`, which lists every
+/// blob's digest, so a valid signature vouches for every byte an import accepts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Signature {
+    pub algorithm: String,
+    /// The first 16 hex digits of the SHA-256 of the public key, to tell keys apart.
+    pub key_id: String,
+    /// Base64.
+    pub signature: String,
+}
+
+/// A signing key: an Ed25519 key pair as PKCS#8, base64 in a file of its own (mode 0600).
+pub struct SigningKey(aws_lc_rs::signature::Ed25519KeyPair);
+
+fn key_id(public: &[u8]) -> String {
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        public,
+    ))[..16]
+        .to_owned()
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// Makes a key pair: the private key (PKCS#8, base64) into `private`, created 0600 and never
+/// overwritten, the public key (raw Ed25519, base64) into `public`, for the importing sites.
+pub fn generate_key(private: &Path, public: &Path) -> anyhow::Result<String> {
+    use aws_lc_rs::signature::KeyPair;
+    use base64::Engine;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|_| anyhow::anyhow!("could not make a key pair"))?;
+    let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|_| anyhow::anyhow!("could not read the key pair just made"))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(private)
+        .with_context(|| format!("creating {} (it must not exist yet)", private.display()))?;
+    f.write_all(b64().encode(pkcs8.as_ref()).as_bytes())?;
+    f.sync_all()?;
+    let pubkey = pair.public_key().as_ref().to_vec();
+    std::fs::write(public, b64().encode(&pubkey))
+        .with_context(|| format!("writing {}", public.display()))?;
+    Ok(key_id(&pubkey))
+}
+
+impl SigningKey {
+    pub fn load(path: &Path) -> anyhow::Result<SigningKey> {
+        use base64::Engine;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the signing key {}", path.display()))?;
+        let der = b64()
+            .decode(text.trim())
+            .with_context(|| format!("{} is not a base64 key", path.display()))?;
+        let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(&der)
+            .map_err(|_| anyhow::anyhow!("{} is not an Ed25519 key (PKCS#8)", path.display()))?;
+        Ok(SigningKey(pair))
+    }
+
+    fn sign(&self, doc: &[u8]) -> Signature {
+        use aws_lc_rs::signature::KeyPair;
+        use base64::Engine;
+        Signature {
+            algorithm: "ed25519".into(),
+            key_id: key_id(self.0.public_key().as_ref()),
+            signature: b64().encode(self.0.sign(doc).as_ref()),
+        }
+    }
+}
+
+/// A public key the import checks signatures with.
+pub struct VerifyingKey(Vec<u8>);
+
+impl VerifyingKey {
+    pub fn load(path: &Path) -> anyhow::Result<VerifyingKey> {
+        use base64::Engine;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the public key {}", path.display()))?;
+        let raw = b64()
+            .decode(text.trim())
+            .with_context(|| format!("{} is not a base64 key", path.display()))?;
+        ensure!(
+            raw.len() == 32,
+            "{} is not an Ed25519 public key (32 bytes)",
+            path.display()
+        );
+        Ok(VerifyingKey(raw))
+    }
+
+    fn verify(&self, doc: &[u8], sig: &Signature) -> anyhow::Result<()> {
+        use base64::Engine;
+        ensure!(
+            sig.algorithm == "ed25519",
+            "the bundle is signed with {}, not ed25519",
+            sig.algorithm
+        );
+        ensure!(
+            sig.key_id == key_id(&self.0),
+            "the bundle is signed by key {}, not by the key given ({})",
+            sig.key_id,
+            key_id(&self.0)
+        );
+        let raw = b64()
+            .decode(&sig.signature)
+            .context("the signature is not base64")?;
+        aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, &self.0)
+            .verify(doc, &raw)
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the bundle's signature does not match its manifest: it was changed after it was signed"
+                )
+            })
+    }
 }

@@ -34,6 +34,7 @@ pub async fn export(
     t: &Trove,
     sel: &Selection,
     oci_layout: bool,
+    key: Option<trove_bundle::SigningKey>,
     output: &Path,
 ) -> anyhow::Result<ExportReport> {
     let blobs = t.front.blobs.clone();
@@ -43,14 +44,29 @@ pub async fn export(
     tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         if output.as_os_str() == "-" {
             let out = std::io::BufWriter::new(std::io::stdout().lock());
-            return trove_bundle::write_bundle(&handle, blobs, &manifest, out, oci_layout, |_| {});
+            return trove_bundle::write_bundle(
+                &handle,
+                blobs,
+                &manifest,
+                out,
+                oci_layout,
+                key.as_ref(),
+                |_| {},
+            );
         }
         let partial = output.with_extension("partial");
         let file = std::fs::File::create(&partial)
             .with_context(|| format!("creating {}", partial.display()))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let report =
-            trove_bundle::write_bundle(&handle, blobs, &manifest, &mut out, oci_layout, |_| {})?;
+        let report = trove_bundle::write_bundle(
+            &handle,
+            blobs,
+            &manifest,
+            &mut out,
+            oci_layout,
+            key.as_ref(),
+            |_| {},
+        )?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&partial, &output)
@@ -61,7 +77,12 @@ pub async fn export(
 }
 
 /// Imports the bundle at `path` (into `into`, or the repositories of the same names).
-pub async fn import(t: &Trove, path: &Path, into: Option<&str>) -> anyhow::Result<ImportReport> {
+pub async fn import(
+    t: &Trove,
+    path: &Path,
+    into: Option<&str>,
+    verify: Option<trove_bundle::VerifyingKey>,
+) -> anyhow::Result<ImportReport> {
     let handle = tokio::runtime::Handle::current();
     let meta = t.meta.clone();
     let blobs = t.front.blobs.clone();
@@ -77,7 +98,10 @@ pub async fn import(t: &Trove, path: &Path, into: Option<&str>) -> anyhow::Resul
             blobs,
             &spec_of,
             input,
-            into.as_deref(),
+            trove_bundle::ImportOptions {
+                into: into.as_deref(),
+                verify: verify.as_ref(),
+            },
             |_| {},
         )
     })

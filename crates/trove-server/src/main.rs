@@ -121,6 +121,9 @@ enum BundleCommand {
         /// `skopeo copy oci-archive:BUNDLE:IMAGE:TAG` reads (docker content, no --against).
         #[arg(long, default_value = "trove", value_parser = ["trove", "oci-layout"])]
         format: String,
+        /// Sign the bundle manifest with this private key (`trove bundle key`).
+        #[arg(long)]
+        sign: Option<PathBuf>,
         /// The bundle to write (`-`: standard output).
         #[arg(short, long)]
         output: PathBuf,
@@ -133,6 +136,17 @@ enum BundleCommand {
         /// names as in the bundle).
         #[arg(long)]
         into: Option<String>,
+        /// Refuse the bundle unless it is signed by the private key of this public key.
+        #[arg(long)]
+        verify: Option<PathBuf>,
+    },
+    /// Makes a signing key pair: PRIVATE (created 0600, kept by the exporting site) and
+    /// PUBLIC (given to the importing sites for --verify).
+    Key {
+        #[arg(long)]
+        private: PathBuf,
+        #[arg(long)]
+        public: PathBuf,
     },
     /// Writes what these repositories hold (the blobs' digests), for an export `--against` it.
     Manifest {
@@ -550,6 +564,7 @@ async fn bundle(
             since,
             against,
             format,
+            sign,
             output,
         } => {
             let sel = trove_bundle::Selection {
@@ -561,19 +576,39 @@ async fn bundle(
                     .map(trove_bundle::read_have)
                     .transpose()?,
             };
-            let report = bundles::export(t, &sel, format == "oci-layout", &output).await?;
+            let key = sign
+                .as_deref()
+                .map(trove_bundle::SigningKey::load)
+                .transpose()?;
+            let report = bundles::export(t, &sel, format == "oci-layout", key, &output).await?;
             eprintln!(
                 "exported {} rows of {} repositories, {} blobs, {} bytes",
                 report.assets, report.repositories, report.blobs, report.bytes
             );
         }
-        BundleCommand::Import { bundle, into } => {
-            let report = bundles::import(t, &bundle, into.as_deref()).await?;
+        BundleCommand::Import {
+            bundle,
+            into,
+            verify,
+        } => {
+            let key = verify
+                .as_deref()
+                .map(trove_bundle::VerifyingKey::load)
+                .transpose()?;
+            let report = bundles::import(t, &bundle, into.as_deref(), key).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             eprintln!("{}", bundles::summary(&report));
             if !report.is_clean() {
                 clean.store(false, std::sync::atomic::Ordering::SeqCst);
             }
+        }
+        BundleCommand::Key { private, public } => {
+            let id = trove_bundle::generate_key(&private, &public)?;
+            eprintln!(
+                "key {id}: private key in {} (keep it), public key in {} (for --verify)",
+                private.display(),
+                public.display()
+            );
         }
         BundleCommand::Manifest {
             repositories,

@@ -220,6 +220,148 @@ async fn an_import_killed_midway_finishes_when_run_again() {
     assert!(err.contains("images is a docker repository"), "{err}");
 }
 
+/// Signed bundles: made with `trove bundle key`'s private key, imported with `--verify` and
+/// its public key; another site's key, an unsigned bundle, and a manifest changed after
+/// signing are refused before anything is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_bundles_are_verified_before_anything_is_written() {
+    let src = tempfile::tempdir().unwrap();
+    let src_config = config(src.path(), "");
+    let t = open(&src_config).await;
+    let repo = t
+        .meta
+        .repos()
+        .records()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.config.name.as_str() == "files")
+        .unwrap()
+        .config;
+    let data = b"signed content".to_vec();
+    let digest = Digest::parse(&format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(&data))
+    ))
+    .unwrap();
+    let id = t.front.blobs.begin_upload().await.unwrap();
+    let body: trove_core::ByteStream = Box::pin(futures_util::stream::once(async move {
+        Ok::<_, std::io::Error>(Bytes::from(data))
+    }));
+    t.front.blobs.append(&id, 0, body).await.unwrap();
+    let info = t.front.blobs.commit(&id, &digest).await.unwrap();
+    t.meta
+        .assets()
+        .put(
+            &repo.id,
+            &AssetPath::parse("/release/notes.txt").unwrap(),
+            &NewAsset {
+                blob: info,
+                content_type: Some("text/plain".into()),
+                attrs: serde_json::json!({}),
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    t.meta.close().await;
+
+    let keys = tempfile::tempdir().unwrap();
+    let k = |n: &str| keys.path().join(n).to_str().unwrap().to_owned();
+    for (private, public) in [("a.key", "a.pub"), ("b.key", "b.pub")] {
+        let (code, _, err) = trove(&[
+            "bundle",
+            "key",
+            "--private",
+            &k(private),
+            "--public",
+            &k(public),
+        ]);
+        assert_eq!(code, Some(0), "{err}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(k("a.key")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let (code, _, err) = trove(&[
+        "bundle",
+        "key",
+        "--private",
+        &k("a.key"),
+        "--public",
+        &k("x"),
+    ]);
+    assert_ne!(code, Some(0), "an existing key is never overwritten: {err}");
+
+    let signed = src.path().join("signed.bundle");
+    let unsigned = src.path().join("unsigned.bundle");
+    for (out, sign) in [(&signed, Some(k("a.key"))), (&unsigned, None)] {
+        let mut args = vec![
+            "bundle".to_owned(),
+            "export".into(),
+            "--config".into(),
+            src_config.to_str().unwrap().into(),
+            "--repository".into(),
+            "files".into(),
+            "-o".into(),
+            out.to_str().unwrap().into(),
+        ];
+        if let Some(key) = sign {
+            args.extend(["--sign".into(), key]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, err) = trove(&args);
+        assert_eq!(code, Some(0), "{err}");
+    }
+    // The manifest changed after signing: one byte of the notes' path.
+    let tampered = src.path().join("tampered.bundle");
+    let mut bytes = std::fs::read(&signed).unwrap();
+    let at = bytes
+        .windows(b"/release/notes.txt".len())
+        .position(|w| w == b"/release/notes.txt")
+        .unwrap();
+    bytes[at + 1] = b'R';
+    std::fs::write(&tampered, bytes).unwrap();
+
+    let dst = tempfile::tempdir().unwrap();
+    let dst_config = config(dst.path(), "");
+    let import = |bundle: &Path, public: &str| {
+        trove(&[
+            "bundle",
+            "import",
+            "--config",
+            dst_config.to_str().unwrap(),
+            "--verify",
+            public,
+            bundle.to_str().unwrap(),
+        ])
+    };
+    for (bundle, public, why) in [
+        (&signed, k("b.pub"), "not by the key given"),
+        (&unsigned, k("a.pub"), "not signed"),
+        (&tampered, k("a.pub"), "changed after it was signed"),
+    ] {
+        let (code, _, err) = import(bundle, &public);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains(why), "{why}: {err}");
+    }
+    let t = open(&dst_config).await;
+    assert!(
+        rows(&t).await.is_empty(),
+        "nothing written by a refused bundle"
+    );
+    t.meta.close().await;
+    let (code, out, err) = import(&signed, &k("a.pub"));
+    assert_eq!(code, Some(0), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["signed"], true);
+    assert_eq!(report["assets_added"], 1, "{report}");
+    assert!(
+        report["signed_by"]
+            .as_str()
+            .is_some_and(|id| id.len() == 16)
+    );
+}
+
 /// Files under `dir`, recursively.
 fn walk(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
