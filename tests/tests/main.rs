@@ -11,6 +11,7 @@ mod disk_full;
 mod harness_selfcheck;
 mod hosted_docker;
 mod ldap_docker;
+mod maven;
 mod npm;
 mod proxy_docker;
 mod pypi;

@@ -123,6 +123,8 @@ impl FormatRegistry {
             Box::new(crate::pypi::Pypi),
             #[cfg(feature = "cargo")]
             Box::new(crate::cargo::Cargo),
+            #[cfg(feature = "maven")]
+            Box::new(crate::maven::Maven),
         ];
         FormatRegistry { formats }
     }

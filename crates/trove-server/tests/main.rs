@@ -17,6 +17,7 @@ mod files;
 mod governance;
 mod groups;
 mod malformed;
+mod maven;
 mod nodes;
 mod npm;
 mod pypi;
