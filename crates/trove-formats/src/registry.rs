@@ -121,10 +121,10 @@ impl FormatRegistry {
             Box::new(crate::npm::Npm),
             #[cfg(feature = "pypi")]
             Box::new(crate::pypi::Pypi),
-            #[cfg(feature = "cargo")]
-            Box::new(crate::cargo::Cargo),
             #[cfg(feature = "maven")]
             Box::new(crate::maven::Maven),
+            #[cfg(feature = "cargo")]
+            Box::new(crate::cargo::Cargo),
         ];
         FormatRegistry { formats }
     }
