@@ -16,6 +16,7 @@ pub mod faults;
 pub mod flows;
 pub mod images;
 pub mod ldap;
+pub mod maven;
 pub mod nginx;
 pub mod npm;
 pub mod oidc;

@@ -12,6 +12,7 @@ mod harness_selfcheck;
 mod hosted_docker;
 mod lifecycle_docker;
 mod ldap_docker;
+mod maven;
 mod npm;
 mod proxy_docker;
 mod pypi;

@@ -8,6 +8,7 @@ mod cargo;
 mod cases;
 mod http;
 mod machine;
+mod maven;
 mod npm;
 mod pypi;
 mod registry;
@@ -27,7 +28,7 @@ use crate::cases::Ctx;
 
 const GROUPS: &[&str] = &[
     "sha", "startup", "head", "manifest", "auth", "tags", "catalog", "push", "pull", "memory",
-    "proxy", "docker", "npm", "pypi", "bundle", "cargo",
+    "proxy", "docker", "npm", "pypi", "bundle", "cargo", "maven",
 ];
 
 /// Benchmarks Trove against Debian's docker-registry on loopback.
@@ -46,7 +47,7 @@ struct Cli {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run only these groups (comma-separated): sha, startup, head, manifest, auth, tags,
-    /// catalog, push, pull, memory, proxy, docker, npm, pypi, bundle, cargo.
+    /// catalog, push, pull, memory, proxy, docker, npm, pypi, bundle, cargo, maven.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Rounds per case (overrides the mode's default; each round runs every side once).
@@ -146,6 +147,9 @@ fn run() -> Result<bool> {
     }
     if ctx.want("cargo") {
         cargo::cargo(&mut ctx);
+    }
+    if ctx.want("maven") {
+        maven::maven(&mut ctx);
     }
     let elapsed = t0.elapsed();
 

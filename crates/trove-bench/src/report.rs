@@ -474,6 +474,27 @@ pub fn targets(cases: &[Case], large: &str) -> Vec<Target> {
             ))
         }),
     );
+    push(
+        "maven (issue 19): mvn build through the proxy, warm, within 1.5× of nginx serving the same files",
+        find("maven.build.warm").and_then(|c| {
+            let t = c.median_of("trove")?;
+            let n = c.median_of("nginx-static")?;
+            let cold = find("maven.build.cold").and_then(|c| c.median_of("trove"));
+            let replay = find("maven.resolve.replay")
+                .and_then(|c| Some(c.median_of("trove")? / c.median_of("nginx-static")?));
+            Some((
+                format!(
+                    "warm {} ms vs nginx {} ms: {}×; cold {} ms; downloads replayed: {}×",
+                    f(t),
+                    f(n),
+                    f(t / n),
+                    cold.map(f).unwrap_or_else(|| "-".into()),
+                    replay.map(f).unwrap_or_else(|| "-".into())
+                ),
+                t <= 1.5 * n,
+            ))
+        }),
+    );
     out
 }
 

@@ -1,6 +1,6 @@
 //! Wire protocols of Trove, one module per format, each behind a cargo feature (`docker`:
 //! OCI distribution spec 1.1 and the Docker registry API; `raw`: plain files; `npm`: the npm registry API; `pypi`: the Python
-//! simple repository API and twine's uploads; `cargo`: sparse cargo registries), on the
+//! simple repository API and twine's uploads; `maven`: the Maven 2 repository layout; `cargo`: sparse cargo registries), on the
 //! format-neutral plumbing of [`kit`] and registered in [`registry`]. What the console and
 //! the REST API show of a repository's content is each format's [`browse::Browse`].
 //!
@@ -18,6 +18,8 @@ pub mod registry;
 pub mod cargo;
 #[cfg(feature = "docker")]
 pub mod docker;
+#[cfg(feature = "maven")]
+pub mod maven;
 #[cfg(feature = "npm")]
 pub mod npm;
 #[cfg(feature = "pypi")]

@@ -127,6 +127,8 @@ impl FormatRegistry {
             Box::new(crate::npm::Npm),
             #[cfg(feature = "pypi")]
             Box::new(crate::pypi::Pypi),
+            #[cfg(feature = "maven")]
+            Box::new(crate::maven::Maven),
             #[cfg(feature = "cargo")]
             Box::new(crate::cargo::Cargo),
         ];

@@ -1052,3 +1052,42 @@ async fn roles_carry_external_groups_through_the_console() {
         page.body
     );
 }
+
+#[actix_web::test]
+async fn a_maven_version_page_lists_its_files_and_the_dependency_snippet() {
+    let inst = support::instance(
+        "[[repository]]\nname = \"releases\"\nformat = \"maven\"\nkind = \"hosted\"\n",
+    )
+    .await;
+    let app = main_app!(inst.trove);
+    for (file, body) in [
+        ("lib-1.0.jar", &b"jar"[..]),
+        ("lib-1.0.pom", &b"<project/>"[..]),
+    ] {
+        let r = support::call(
+            &app,
+            TestRequest::put()
+                .uri(&format!("/repository/releases/org/example/lib/1.0/{file}"))
+                .set_payload(body.to_vec()),
+        )
+        .await;
+        assert_eq!(r.status, 201);
+    }
+    let token = sign_in(&app, "tester", support::TESTER_PASSWORD).await;
+    let page = send(
+        &app,
+        TestRequest::get()
+            .uri("/admin/repository/releases/version?artifact=org.example%3Alib&reference=1.0"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for needle in [
+        "lib-1.0.jar",
+        "lib-1.0.pom",
+        "&#60;dependency&#62;\n  &#60;groupId&#62;org.example&#60;/groupId&#62;",
+        "&#60;version&#62;1.0&#60;/version&#62;",
+    ] {
+        assert!(page.body.contains(needle), "{needle} in {}", page.body);
+    }
+}

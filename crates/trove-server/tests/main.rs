@@ -18,6 +18,7 @@ mod governance;
 mod groups;
 mod lifecycle;
 mod malformed;
+mod maven;
 mod nodes;
 mod npm;
 mod pypi;

@@ -35,10 +35,11 @@ pub fn check_table(status_of: impl Fn(&ErrorKind) -> u16) {
     }
 }
 
-/// A refusal or failure of a format whose errors are a status and a message (raw, npm, PyPI):
+/// A refusal or failure of a format whose errors are a status and a message (raw, npm, PyPI,
+/// Maven, cargo):
 /// each format renders it in its own wire shape; the mapping from core error kinds and
 /// refusals to statuses is this one.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Failure {
     pub status: StatusCode,
     /// What the client is told.
@@ -74,6 +75,13 @@ impl Failure {
 
     /// A core error, by [`status_of`]; internal causes are logged here and never sent.
     pub fn from_core(e: Error) -> Self {
+        Failure::from_core_with(e, status_of)
+    }
+
+    /// A core error through a format's own table (npm answers a full disk 507, for one): a
+    /// client that went away is its own doing (logged as such), an internal cause is logged
+    /// here and never sent, a routing rule's refusal names the rule in the log.
+    pub fn from_core_with(e: Error, status_of: fn(&ErrorKind) -> StatusCode) -> Self {
         if super::upload::is_client_abort(&e) {
             tracing::info!(error = %e.msg, "client aborted the request");
             let mut r = Failure::new(StatusCode::BAD_REQUEST, e.msg);

@@ -8,6 +8,8 @@ use futures_util::StreamExt;
 use sha2::Digest as _;
 use trove_core::{Algorithm, BlobInfo, BlobStore, ByteStream, Digest, Error, ErrorKind, Result};
 
+use super::checksums::{self, Checksums};
+
 /// Stores `body` as a blob. With `expected`, the bytes must hash to it (`DigestMismatch`
 /// otherwise, and nothing is kept); without, the blob is named by the SHA-256 computed while
 /// the bytes passed. A failure leaves no upload behind.
@@ -18,22 +20,7 @@ pub async fn store(
 ) -> Result<BlobInfo> {
     match expected {
         None => stage(blobs, body).await?.commit(blobs).await,
-        Some(d) => {
-            let id = blobs.begin_upload().await?;
-            let result = async {
-                blobs.append(&id, 0, body).await?;
-                blobs.commit(&id, d).await
-            }
-            .await;
-            if let Err(e) = &result
-                && e.kind != ErrorKind::DigestMismatch
-            {
-                // A mismatch already ended the session; anything else (client gone) must
-                // not leave its bytes behind.
-                let _ = blobs.abort(&id).await;
-            }
-            result
-        }
+        Some(d) => commit_stream(blobs, body, || d.clone()).await,
     }
 }
 
@@ -51,13 +38,7 @@ pub struct Staged {
 pub async fn stage(blobs: &dyn BlobStore, body: ByteStream) -> Result<Staged> {
     let id = blobs.begin_upload().await?;
     let hasher = Arc::new(Mutex::new(sha2::Sha256::new()));
-    let h = hasher.clone();
-    let tapped: ByteStream = Box::pin(body.map(move |chunk| {
-        if let Ok(c) = &chunk {
-            h.lock().expect("hasher lock").update(c);
-        }
-        chunk
-    }));
+    let tapped = tap(body, hasher.clone(), |h, c| h.update(c));
     match blobs.append(&id, 0, tapped).await {
         Ok(size) => {
             let h = std::mem::take(&mut *hasher.lock().expect("hasher lock"));
@@ -90,6 +71,68 @@ impl Staged {
     pub async fn abort(self, blobs: &dyn BlobStore) {
         let _ = blobs.abort(&self.id).await;
     }
+}
+
+/// Stores `body` as a blob named by its SHA-256, with its MD5, SHA-1, SHA-256 and SHA-512
+/// computed in the same pass (what Maven clients verify). A failure leaves no upload behind.
+pub async fn store_checksummed(
+    blobs: &dyn BlobStore,
+    body: ByteStream,
+) -> Result<(BlobInfo, Checksums)> {
+    let hasher = Arc::new(Mutex::new(checksums::Hasher::default()));
+    let tapped = tap(body, hasher.clone(), |h, c| h.update(c));
+    let sums = Arc::new(Mutex::new(None));
+    let blob = commit_stream(blobs, tapped, || {
+        let h = std::mem::take(&mut *hasher.lock().expect("hasher lock"));
+        let c = h.finish();
+        let digest = Digest::from_hex(Algorithm::Sha256, c.sha256.clone());
+        *sums.lock().expect("sums lock") = Some(c);
+        digest
+    })
+    .await?;
+    let c = sums
+        .lock()
+        .expect("sums lock")
+        .take()
+        .expect("computed before the commit");
+    Ok((blob, c))
+}
+
+/// `body` with every chunk also fed to `state`.
+fn tap<H: Send + 'static>(
+    body: ByteStream,
+    state: Arc<Mutex<H>>,
+    feed: fn(&mut H, &[u8]),
+) -> ByteStream {
+    Box::pin(body.map(move |chunk| {
+        if let Ok(c) = &chunk {
+            feed(&mut state.lock().expect("hasher lock"), c);
+        }
+        chunk
+    }))
+}
+
+/// Appends `body` to a new upload and commits it under the digest `digest` names once the
+/// bytes are in; a failure leaves no upload behind.
+async fn commit_stream(
+    blobs: &dyn BlobStore,
+    body: ByteStream,
+    digest: impl FnOnce() -> Digest,
+) -> Result<BlobInfo> {
+    let id = blobs.begin_upload().await?;
+    let result = async {
+        blobs.append(&id, 0, body).await?;
+        blobs.commit(&id, &digest()).await
+    }
+    .await;
+    if let Err(e) = &result
+        && e.kind != ErrorKind::DigestMismatch
+    {
+        // A mismatch already ended the session; anything else (client gone) must not leave
+        // its bytes behind.
+        let _ = blobs.abort(&id).await;
+    }
+    result
 }
 
 /// Stores a body that is already in memory (an npm tarball decoded from its publish document).

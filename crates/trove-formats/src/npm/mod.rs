@@ -40,7 +40,8 @@ pub use names::PackageName;
 pub use spec::{ID, NpmSpec};
 
 use crate::kit::access::{self, Refusal};
-use crate::kit::{Frontend, caller, errors, request, response, upload};
+use crate::kit::errors::Failure;
+use crate::kit::{Frontend, caller, errors, request, response};
 use crate::registry::{Format, FormatInfo, RepoRequest};
 use crate::{OptionField, OptionInput};
 use names::Route;
@@ -137,36 +138,14 @@ impl NpmError {
     /// The one table from core error kinds to statuses; internal causes are logged here and
     /// never sent.
     pub(crate) fn from_core(e: Error) -> Self {
-        if upload::is_client_abort(&e) {
-            tracing::info!(error = %e.msg, "client aborted the request");
-            let mut r = NpmError::new(StatusCode::BAD_REQUEST, e.msg);
-            r.aborted = true;
-            r.reason = "client aborted".into();
-            return r;
-        }
-        let status = status_of(&e.kind);
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            return NpmError::new(status, errors::internal(&e));
-        }
-        let mut r = NpmError::new(status, e.msg);
-        if let ErrorKind::Blocked { rule } = &e.kind {
-            r.reason = format!("routing rule {rule}");
-        }
-        r
+        Failure::from_core_with(e, status_of).into()
     }
 
     /// npm prints the body's `error` after the status line only when a 401 carries no
     /// `WWW-Authenticate` (with one it prints "Unable to authenticate, need: ..."), so Trove's
     /// 401s have none: the message says what is wrong.
     pub(crate) fn refused(r: Refusal) -> Self {
-        let status = match &r {
-            Refusal::Challenge(_) => StatusCode::UNAUTHORIZED,
-            Refusal::Denied { .. } | Refusal::Hidden { .. } => StatusCode::FORBIDDEN,
-            Refusal::Missing { .. } => StatusCode::NOT_FOUND,
-        };
-        let mut e = NpmError::new(status, r.message());
-        e.reason = r.reason();
-        e
+        Failure::refused(r).into()
     }
 
     fn response(&self) -> HttpResponse {
@@ -177,18 +156,17 @@ impl NpmError {
 }
 
 fn status_of(kind: &ErrorKind) -> StatusCode {
-    match kind {
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::AlreadyExists => StatusCode::CONFLICT,
-        ErrorKind::Invalid | ErrorKind::DigestMismatch => StatusCode::BAD_REQUEST,
-        ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorKind::Forbidden | ErrorKind::Blocked { .. } => StatusCode::FORBIDDEN,
-        ErrorKind::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
-        ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+    errors::status_of(kind)
+}
+
+impl From<Failure> for NpmError {
+    fn from(a: Failure) -> Self {
+        NpmError {
+            status: a.status,
+            message: a.message,
+            reason: a.reason,
+            aborted: a.aborted,
+        }
     }
 }
 

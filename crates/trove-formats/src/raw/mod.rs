@@ -12,22 +12,22 @@ mod listing;
 mod spec;
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
-use actix_web::http::header::{self, HttpDate};
+use actix_web::http::header;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use async_trait::async_trait;
 use trove_auth::{Action, Identity};
 use trove_core::{
-    AssetMeta, AssetPath, ByteRange, Ctx, Digest, Error, ErrorKind, FormatSpec, NewAsset, Page,
-    RepoKind, Repository, RepositoryConfig,
+    AssetMeta, AssetPath, Ctx, Digest, Error, ErrorKind, FormatSpec, NewAsset, Page, RepoKind,
+    Repository, RepositoryConfig,
 };
 
 pub use spec::{ID, RawSpec};
 
 use crate::kit::access::{self, Refusal};
-use crate::kit::{body, caller, errors, request, response, upload};
+use crate::kit::errors::Failure;
+use crate::kit::{body, caller, errors, file, request, upload};
 use crate::registry::{Format, FormatInfo, RepoRequest};
 
 /// The raw format.
@@ -56,10 +56,7 @@ impl Format for Raw {
         match serve(req).await {
             Ok(res) => res,
             Err(e) => {
-                errors::note(&http, e.code(), Some(&e.reason));
-                if e.aborted {
-                    request::note(&http, |f| f.aborted = true);
-                }
+                e.answered.note(&http);
                 e.response()
             }
         }
@@ -68,68 +65,38 @@ impl Format for Raw {
 
 /// A raw error: a status and a line of text, plus the log's reason.
 struct RawError {
-    status: StatusCode,
-    message: String,
-    reason: String,
-    challenge: bool,
-    aborted: bool,
+    answered: Failure,
     /// A redirect's target (a folder asked for without its `/`).
     location: Option<String>,
 }
 
-impl RawError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        let message = message.into();
+impl From<Failure> for RawError {
+    fn from(answered: Failure) -> Self {
         RawError {
-            status,
-            reason: message.clone(),
-            message,
-            challenge: false,
-            aborted: false,
+            answered,
             location: None,
         }
     }
+}
 
-    fn code(&self) -> &'static str {
-        self.status.canonical_reason().unwrap_or("error")
+impl RawError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Failure::new(status, message).into()
     }
 
-    /// The one table from core error kinds to statuses. Internal causes are logged here and
-    /// never sent.
+    /// Internal causes are logged here and never sent.
     fn from_core(e: Error) -> Self {
-        if upload::is_client_abort(&e) {
-            tracing::info!(error = %e.msg, "client aborted the request");
-            let mut r = RawError::new(StatusCode::BAD_REQUEST, e.msg);
-            r.aborted = true;
-            r.reason = "client aborted".into();
-            return r;
-        }
-        let status = status_of(&e.kind);
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            return RawError::new(status, errors::internal(&e));
-        }
-        let mut r = RawError::new(status, e.msg);
-        if let ErrorKind::Blocked { rule } = &e.kind {
-            r.reason = format!("routing rule {rule}");
-        }
-        r
+        Failure::from_core_with(e, status_of).into()
     }
 
     fn refused(r: Refusal) -> Self {
-        let status = match &r {
-            Refusal::Challenge(_) => StatusCode::UNAUTHORIZED,
-            Refusal::Denied { .. } | Refusal::Hidden { .. } => StatusCode::FORBIDDEN,
-            Refusal::Missing { .. } => StatusCode::NOT_FOUND,
-        };
-        let mut e = RawError::new(status, r.message());
-        e.reason = r.reason();
-        e.challenge = matches!(r, Refusal::Challenge(_));
-        e
+        Failure::refused(r).into()
     }
 
     fn response(&self) -> HttpResponse {
-        let mut res = HttpResponse::build(self.status);
-        if self.challenge {
+        let a = &self.answered;
+        let mut res = HttpResponse::build(a.status);
+        if a.challenge {
             res.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"trove\""));
         }
         if let Some(l) = &self.location {
@@ -137,60 +104,23 @@ impl RawError {
         }
         res.content_type("text/plain; charset=utf-8").body(format!(
             "{} {}: {}\n",
-            self.status.as_u16(),
-            self.code(),
-            self.message
+            a.status.as_u16(),
+            a.code(),
+            a.message
         ))
     }
 }
 
+/// The one table from core error kinds to statuses.
 fn status_of(kind: &ErrorKind) -> StatusCode {
-    match kind {
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::AlreadyExists => StatusCode::CONFLICT,
-        ErrorKind::Invalid | ErrorKind::DigestMismatch => StatusCode::BAD_REQUEST,
-        ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorKind::Forbidden | ErrorKind::Blocked { .. } => StatusCode::FORBIDDEN,
-        ErrorKind::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
-        ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
-        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    errors::status_of(kind)
 }
 
 type Answer = Result<HttpResponse, RawError>;
 
-/// The file path of the request: `/` for the root folder, `/dir/` for a folder. Refuses what
-/// could name anything outside the repository: `..`, `.`, empty segments, and percent-encoded
-/// dots, slashes, backslashes and NULs (which an upstream might decode).
+/// The file path of the request (see [`file::path_of`]).
 fn file_path(req: &RepoRequest) -> Result<(String, bool), RawError> {
-    let bad = |why: &str| RawError::new(StatusCode::BAD_REQUEST, format!("invalid path: {why}"));
-    let raw = req.http.uri().path().to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c", "%00"].iter().any(|e| raw.contains(e)) {
-        return Err(bad(
-            "percent-encoded dots, slashes, backslashes and NULs are refused",
-        ));
-    }
-    let tail = if req.tail.is_empty() { "/" } else { &req.tail };
-    if tail.contains('\\') || tail.bytes().any(|b| b.is_ascii_control()) {
-        return Err(bad("backslashes and control characters are refused"));
-    }
-    let folder = tail.ends_with('/');
-    let trimmed = tail.trim_end_matches('/');
-    if trimmed.is_empty() {
-        return Ok(("/".into(), true));
-    }
-    AssetPath::parse(trimmed).map_err(|_| bad("empty, `.` and `..` segments are refused"))?;
-    Ok((
-        if folder {
-            format!("{trimmed}/")
-        } else {
-            trimmed.into()
-        },
-        folder,
-    ))
+    file::path_of(&req.http, &req.tail).map_err(|why| RawError::new(StatusCode::BAD_REQUEST, why))
 }
 
 async fn serve(req: RepoRequest) -> Answer {
@@ -250,34 +180,6 @@ fn asset_path(path: &str) -> AssetPath {
     AssetPath::parse(path).expect("checked by file_path")
 }
 
-fn http_date(millis: i64) -> HttpDate {
-    HttpDate::from(UNIX_EPOCH + Duration::from_millis(millis.max(0) as u64))
-}
-
-fn etag(meta: &AssetMeta) -> String {
-    format!("\"{}\"", meta.blob.digest.hex())
-}
-
-/// Whether the client's copy is current (RFC 9110 §13.1.2, §13.1.3).
-fn not_modified(req: &HttpRequest, meta: &AssetMeta) -> bool {
-    if let Some(matched) = response::if_none_match(req, &etag(meta)) {
-        return matched;
-    }
-    let since = req
-        .headers()
-        .get(header::IF_MODIFIED_SINCE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<HttpDate>().ok());
-    match since {
-        // HTTP dates have whole seconds.
-        Some(since) => {
-            let modified = std::time::SystemTime::from(http_date(meta.created / 1000 * 1000));
-            modified <= std::time::SystemTime::from(since)
-        }
-        None => false,
-    }
-}
-
 fn content_type(meta: &AssetMeta) -> String {
     meta.content_type
         .clone()
@@ -294,30 +196,14 @@ fn guess(path: &str) -> String {
 async fn get(req: &RepoRequest, repo: &dyn Repository, ctx: &Ctx, path: &str) -> Answer {
     let head = req.http.method() == Method::HEAD;
     let path_ = asset_path(path);
-    // RFC 9110 §14.2: a Range the server does not support (several ranges) is ignored.
-    let range = req
-        .http
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(ByteRange::parse_header);
+    let range = file::range(&req.http);
     let meta = repo.head(ctx, &path_).await.map_err(RawError::from_core)?;
     let Some(meta) = meta else {
         return Err(not_found_or_folder(repo, ctx, path).await);
     };
-    let mut res = HttpResponse::Ok();
-    res.insert_header((header::ETAG, etag(&meta)))
-        .insert_header((header::LAST_MODIFIED, http_date(meta.created)))
-        .insert_header((header::ACCEPT_RANGES, "bytes"))
-        .insert_header((header::CONTENT_TYPE, content_type(&meta)));
-    if not_modified(&req.http, &meta) {
-        return Ok(res.status(StatusCode::NOT_MODIFIED).finish());
-    }
-    for h in response::upstream_headers(&meta) {
-        res.insert_header(h);
-    }
-    if head {
-        return Ok(response::head_body(&mut res, meta.blob.size));
+    let res = file::ok(&meta, &content_type(&meta));
+    if head || file::not_modified(&req.http, &meta) {
+        return Ok(file::answer(&req.http, res, &meta, None));
     }
     let asset = repo
         .get(ctx, &path_, range)
@@ -325,25 +211,17 @@ async fn get(req: &RepoRequest, repo: &dyn Repository, ctx: &Ctx, path: &str) ->
         .map_err(|e| {
             if e.kind == ErrorKind::RangeNotSatisfiable {
                 let mut r = RawError::from_core(e);
-                r.message = format!("{}; the file has {} bytes", r.message, meta.blob.size);
+                r.answered.message = format!(
+                    "{}; the file has {} bytes",
+                    r.answered.message, meta.blob.size
+                );
                 r
             } else {
                 RawError::from_core(e)
             }
         })?
         .ok_or_else(|| RawError::new(StatusCode::NOT_FOUND, format!("{path} was deleted")))?;
-    let size = asset.meta.blob.size;
-    Ok(match asset.served {
-        Some((start, len)) => res
-            .status(StatusCode::PARTIAL_CONTENT)
-            .insert_header((
-                header::CONTENT_RANGE,
-                format!("bytes {start}-{}/{size}", start + len - 1),
-            ))
-            .no_chunking(len)
-            .streaming(asset.body),
-        None => res.no_chunking(size).streaming(asset.body),
-    })
+    Ok(file::answer(&req.http, res, &meta, Some(asset)))
 }
 
 /// A missing file; a folder asked for without its `/` is redirected to it.
@@ -469,7 +347,7 @@ async fn put(
         .await
         .map_err(RawError::from_core)?;
     Ok(HttpResponse::Created()
-        .insert_header((header::ETAG, etag(&meta)))
+        .insert_header((header::ETAG, file::etag(&meta)))
         .insert_header((header::LOCATION, req.http.path().to_owned()))
         .finish())
 }

@@ -4,31 +4,14 @@
 //! first member that has it.
 
 use async_trait::async_trait;
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use trove_core::{
     AssetIndex, AssetPath, FormatId, FormatSpec, Generated, ProxyConfig, Result, UpstreamRequest,
     VersionOf,
 };
 
-pub const ID: FormatId = FormatId::new("raw");
+use crate::kit::file;
 
-/// What a path segment keeps encoded in an upstream URL (RFC 3986 `pchar` minus what is safe).
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'[')
-    .add(b'\\')
-    .add(b']')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}');
+pub const ID: FormatId = FormatId::new("raw");
 
 #[derive(Debug, Default)]
 pub struct RawSpec;
@@ -67,16 +50,8 @@ impl FormatSpec for RawSpec {
 
     /// `<remote>/<path>`: a remote with a path prefix and a trailing slash keeps its prefix.
     fn upstream(&self, proxy: &ProxyConfig, path: &AssetPath) -> Result<UpstreamRequest> {
-        let encoded: Vec<String> = path.as_str()[1..]
-            .split('/')
-            .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
-            .collect();
         Ok(UpstreamRequest {
-            url: format!(
-                "{}/{}",
-                proxy.remote.trim_end_matches('/'),
-                encoded.join("/")
-            ),
+            url: file::upstream_url(&proxy.remote, path),
             ..Default::default()
         })
     }

@@ -70,6 +70,8 @@ pub fn anonymous(req: TestRequest) -> TestRequest {
 
 pub struct Resp {
     pub status: u16,
+    /// The status line's reason phrase when it is not the status's own (Maven refusals).
+    pub reason: Option<&'static str>,
     pub headers: HeaderMap,
     pub body: bytes::Bytes,
 }
@@ -118,10 +120,12 @@ where
     }
     let res = test::call_service(app, req).await;
     let status = res.status().as_u16();
+    let reason = res.response().head().reason;
     let headers = res.headers().clone();
     let body = test::read_body(res).await;
     Resp {
         status,
+        reason,
         headers,
         body,
     }
