@@ -55,7 +55,9 @@ impl HostedRepository {
     /// Refuses what an immutable tag forbids without an administrator's override.
     fn check_immutable(&self, ctx: &Ctx, key: &AssetPath, what: &str) -> Result<()> {
         match self.format.immutable(key) {
-            Some(rule) if !ctx.override_immutable => Err(immutable_error(&self.cfg, key, &rule, what)),
+            Some(rule) if !ctx.override_immutable => {
+                Err(immutable_error(&self.cfg, key, &rule, what))
+            }
             _ => Ok(()),
         }
     }
@@ -254,7 +256,12 @@ impl Repository for HostedRepository {
                 store_bytes: self.limits.quota_bytes,
             },
         };
-        match self.meta.assets().link(&self.cfg.id, &key, &asset, &link).await {
+        match self
+            .meta
+            .assets()
+            .link(&self.cfg.id, &key, &asset, &link)
+            .await
+        {
             Ok((meta, _)) => Ok(meta),
             Err(e) if e.kind == ErrorKind::AlreadyExists => match immutable {
                 Some(rule) => Err(immutable_error(&self.cfg, &key, &rule, "moved")),

@@ -24,8 +24,8 @@
 
 mod browse;
 mod formats;
-mod lifecycle;
 mod governance;
+mod lifecycle;
 #[cfg(test)]
 mod openapi_tests;
 mod repos;
@@ -257,7 +257,9 @@ fn endpoints() -> Vec<Endpoint> {
         }),
         // The storage lifecycle: tasks, cleanup policies, purging a repository.
         ep(M::GET, "/service/rest/v1/tasks", |r| r.to(lifecycle::tasks)),
-        ep(M::GET, "/service/rest/v1/tasks/{id}", |r| r.to(lifecycle::task)),
+        ep(M::GET, "/service/rest/v1/tasks/{id}", |r| {
+            r.to(lifecycle::task)
+        }),
         ep(M::POST, "/service/rest/v1/tasks/{id}/run", |r| {
             r.to(lifecycle::run)
         }),

@@ -236,9 +236,8 @@ async fn openapi_document_and_routes_cannot_drift() {
 #[test]
 fn openapi_input_schemas_match_the_input_types() {
     use trove_service::{
-        AssetActionInput, PolicyInput, PrivilegeInput, RepoInput, RoleInput, RuleInput,
-        TokenInput, UserInput,
-        UserUpdate,
+        AssetActionInput, PolicyInput, PrivilegeInput, RepoInput, RoleInput, RuleInput, TokenInput,
+        UserInput, UserUpdate,
     };
     let doc = openapi();
     let inputs = [

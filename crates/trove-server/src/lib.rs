@@ -167,7 +167,11 @@ impl Trove {
             Opener::Admin => None,
         };
         let limits = Arc::new(config.storage.limits());
-        let registry = Arc::new(RepoRegistry::new(meta.clone(), blobs.clone(), limits.clone()));
+        let registry = Arc::new(RepoRegistry::new(
+            meta.clone(),
+            blobs.clone(),
+            limits.clone(),
+        ));
         let lifecycle = Arc::new(lifecycle::Lifecycle::new(
             meta.clone(),
             blobs.clone(),
@@ -509,7 +513,11 @@ impl Node for Trove {
     }
 
     /// On the runtime, so the run goes on if the request that asked goes away.
-    async fn run_task(&self, id: &str, dry_run: bool) -> anyhow::Result<Option<trove_store::TaskRun>> {
+    async fn run_task(
+        &self,
+        id: &str,
+        dry_run: bool,
+    ) -> anyhow::Result<Option<trove_store::TaskRun>> {
         let lifecycle = self.lifecycle.clone();
         let id = id.to_owned();
         tokio::spawn(async move { lifecycle.run(&id, dry_run).await })

@@ -452,7 +452,11 @@ async fn purge(t: &trove_server::Trove, name: String) -> anyhow::Result<()> {
         "purged {name}: {} assets deleted, {} uploads ended{}; run `trove gc` to free the bytes",
         report.deleted_assets,
         report.uploads_ended,
-        if report.repository_removed { ", repository removed" } else { "" }
+        if report.repository_removed {
+            ", repository removed"
+        } else {
+            ""
+        }
     );
     Ok(())
 }

@@ -210,7 +210,12 @@ mod tests {
         m.record("gc", false, false, 0, 0, Duration::from_millis(5));
         let s = m.snapshot();
         assert_eq!(s.gc_bytes_freed, 300, "dry runs free nothing");
-        let ok = &s.tasks.iter().find(|(k, _)| k == &("gc".into(), false, "ok".into())).unwrap().1;
+        let ok = &s
+            .tasks
+            .iter()
+            .find(|(k, _)| k == &("gc".into(), false, "ok".into()))
+            .unwrap()
+            .1;
         assert_eq!((ok.runs, ok.deleted, ok.bytes_freed), (1, 3, 300));
         assert!((ok.duration_seconds_sum - 1.5).abs() < 1e-9);
         assert_eq!(s.tasks.len(), 3);

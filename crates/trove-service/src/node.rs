@@ -50,7 +50,11 @@ pub trait Node: Send + Sync {
     /// Runs task `id` now (a dry run changes nothing) on the node's runtime, so the caller
     /// going away does not stop it, and answers the recorded run once it ended; `None`: no
     /// such task.
-    async fn run_task(&self, _id: &str, _dry_run: bool) -> anyhow::Result<Option<trove_store::TaskRun>> {
+    async fn run_task(
+        &self,
+        _id: &str,
+        _dry_run: bool,
+    ) -> anyhow::Result<Option<trove_store::TaskRun>> {
         Ok(None)
     }
 

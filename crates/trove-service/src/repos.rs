@@ -353,15 +353,14 @@ impl Service {
             });
         let life = &r.config.lifecycle;
         let used = usage.bytes.max(0) as u64;
-        let quota = (life.quota_bytes.is_some() || life.quota_soft_bytes.is_some()).then(|| {
-            QuotaView {
+        let quota =
+            (life.quota_bytes.is_some() || life.quota_soft_bytes.is_some()).then(|| QuotaView {
                 used_bytes: used,
                 hard_bytes: life.quota_bytes,
                 soft_bytes: life.quota_soft_bytes,
                 over_soft: life.quota_soft_bytes.is_some_and(|q| used > q),
                 at_hard: life.quota_bytes.is_some_and(|q| used >= q),
-            }
-        });
+            });
         let h = trove_core::lifecycle::human_bytes;
         let mut warnings = Vec::new();
         if let Some(q) = &quota {

@@ -81,7 +81,9 @@ impl Service {
             std::fs::remove_file(&path)
         })
         .await;
-        let floor = trove_hosted_free_space(self.blobs.as_ref(), self.node.info().storage.min_free_bytes).await;
+        let floor =
+            trove_hosted_free_space(self.blobs.as_ref(), self.node.info().storage.min_free_bytes)
+                .await;
         let error = match (db, fs, floor) {
             (Err(e), _, _) => Some(format!("metadata database: {}", e.msg)),
             (_, Ok(Err(e)), _) => Some(format!("blob store: {e}")),
@@ -307,16 +309,19 @@ impl Service {
                 .iter()
                 .flat_map(|r| {
                     let q = r.quota.as_ref();
-                    [("hard", q.and_then(|q| q.hard_bytes)), ("soft", q.and_then(|q| q.soft_bytes))]
-                        .into_iter()
-                        .filter_map(move |(kind, v)| {
-                            v.map(|v| {
-                                (
-                                    format!("{{repository=\"{}\",kind=\"{kind}\"}}", r.name),
-                                    v.to_string(),
-                                )
-                            })
+                    [
+                        ("hard", q.and_then(|q| q.hard_bytes)),
+                        ("soft", q.and_then(|q| q.soft_bytes)),
+                    ]
+                    .into_iter()
+                    .filter_map(move |(kind, v)| {
+                        v.map(|v| {
+                            (
+                                format!("{{repository=\"{}\",kind=\"{kind}\"}}", r.name),
+                                v.to_string(),
+                            )
                         })
+                    })
                 })
                 .collect(),
         );
@@ -349,10 +354,13 @@ impl Service {
             &mut out,
             "trove_blob_store_quota_bytes",
             "The blob store's quotas ([storage] quota_bytes: kind hard; quota_soft_bytes: kind soft).",
-            [("hard", store.quota_bytes), ("soft", store.quota_soft_bytes)]
-                .into_iter()
-                .filter_map(|(k, v)| v.map(|v| (format!("{{kind=\"{k}\"}}"), v.to_string())))
-                .collect(),
+            [
+                ("hard", store.quota_bytes),
+                ("soft", store.quota_soft_bytes),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (format!("{{kind=\"{k}\"}}"), v.to_string())))
+            .collect(),
         );
         gauge(
             &mut out,
@@ -406,7 +414,11 @@ impl Service {
         );
         for (k, c) in &life.tasks {
             let l = labels(k);
-            let _ = writeln!(out, "trove_task_duration_seconds_sum{l} {}", c.duration_seconds_sum);
+            let _ = writeln!(
+                out,
+                "trove_task_duration_seconds_sum{l} {}",
+                c.duration_seconds_sum
+            );
             let _ = writeln!(out, "trove_task_duration_seconds_count{l} {}", c.runs);
         }
         gauge(
@@ -420,7 +432,10 @@ impl Service {
 }
 
 /// Why the blob store refuses new uploads for lack of space, if it does.
-async fn trove_hosted_free_space(blobs: &dyn trove_core::BlobStore, min_free: u64) -> Option<String> {
+async fn trove_hosted_free_space(
+    blobs: &dyn trove_core::BlobStore,
+    min_free: u64,
+) -> Option<String> {
     if min_free == 0 {
         return None;
     }

@@ -182,7 +182,9 @@ fn lifecycle(
             return Err(ServiceError::invalid(
                 "cleanup_policies",
                 match around.source {
-                    Source::File => format!("cleanup policy {p:?} is not declared as a [[cleanup_policy]]"),
+                    Source::File => {
+                        format!("cleanup policy {p:?} is not declared as a [[cleanup_policy]]")
+                    }
                     Source::Service => format!("no cleanup policy named {p}"),
                 },
             ));
@@ -190,7 +192,10 @@ fn lifecycle(
         if pf != "*" && pf.as_str() != format.id().as_str() {
             return Err(ServiceError::invalid(
                 "cleanup_policies",
-                format!("cleanup policy {p} is for {pf} repositories, not {}", format.id()),
+                format!(
+                    "cleanup policy {p} is for {pf} repositories, not {}",
+                    format.id()
+                ),
             ));
         }
     }
@@ -202,13 +207,18 @@ fn lifecycle(
             return Err(ServiceError::invalid(
                 field,
                 match kind {
-                    RepoKind::Proxy => format!("{field} is a hosted setting; a proxy is bounded by max_cache_bytes"),
+                    RepoKind::Proxy => format!(
+                        "{field} is a hosted setting; a proxy is bounded by max_cache_bytes"
+                    ),
                     _ => format!("{field} is a hosted setting; a group has no content of its own"),
                 },
             ));
         }
         if v == Some(0) {
-            return Err(ServiceError::invalid(field, format!("{field} must be more than 0")));
+            return Err(ServiceError::invalid(
+                field,
+                format!("{field} must be more than 0"),
+            ));
         }
     }
     if let (Some(hard), Some(soft)) = (input.quota_bytes, input.quota_soft_bytes)
@@ -216,7 +226,9 @@ fn lifecycle(
     {
         return Err(ServiceError::invalid(
             "quota_soft_bytes",
-            format!("quota_soft_bytes ({soft}) is above quota_bytes ({hard}); a soft quota warns before the hard one refuses"),
+            format!(
+                "quota_soft_bytes ({soft}) is above quota_bytes ({hard}); a soft quota warns before the hard one refuses"
+            ),
         ));
     }
     let immutable: Vec<String> = input
@@ -230,7 +242,10 @@ fn lifecycle(
         if !format.has_tags() {
             return Err(ServiceError::invalid(
                 "immutable_tags",
-                format!("immutable_tags is for formats with tags; {} has none", format.id()),
+                format!(
+                    "immutable_tags is for formats with tags; {} has none",
+                    format.id()
+                ),
             ));
         }
         if kind != RepoKind::Hosted {
@@ -569,31 +584,76 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.lifecycle.cleanup_policies, vec!["keep-2"]);
-        assert_eq!((ok.lifecycle.quota_bytes, ok.lifecycle.quota_soft_bytes), (Some(100), Some(80)));
+        assert_eq!(
+            (ok.lifecycle.quota_bytes, ok.lifecycle.quota_soft_bytes),
+            (Some(100), Some(80))
+        );
         let proxy = check(
             serde_json::json!({"name": "p", "kind": "proxy", "remote": "https://x", "max_cache_bytes": 1000, "cleanup_policies": ["keep-2"]}),
             &[],
             s,
         )
         .unwrap();
-        let KindConfig::Proxy(p) = proxy.kind else { panic!() };
+        let KindConfig::Proxy(p) = proxy.kind else {
+            panic!()
+        };
         assert_eq!(p.max_cache_bytes, Some(1000));
         let cases = [
-            (serde_json::json!({"name": "h", "kind": "hosted", "cleanup_policies": ["nope"]}), "cleanup_policies", "no cleanup policy named nope"),
-            (serde_json::json!({"name": "h", "kind": "hosted", "cleanup_policies": ["files"]}), "cleanup_policies", "for raw repositories"),
-            (serde_json::json!({"name": "h", "kind": "proxy", "remote": "https://x", "quota_bytes": 1}), "quota_bytes", "bounded by max_cache_bytes"),
-            (serde_json::json!({"name": "h", "kind": "hosted", "max_cache_bytes": 1}), "max_cache_bytes", "proxy setting"),
-            (serde_json::json!({"name": "h", "kind": "hosted", "quota_bytes": 10, "quota_soft_bytes": 20}), "quota_soft_bytes", "above quota_bytes"),
-            (serde_json::json!({"name": "h", "kind": "hosted", "quota_bytes": 0}), "quota_bytes", "more than 0"),
-            (serde_json::json!({"name": "h", "kind": "hosted", "immutable_tags": ["(x"]}), "immutable_tags", "not a valid regular expression"),
-            (serde_json::json!({"name": "h", "format": "raw", "kind": "hosted", "immutable_tags": ["x"]}), "immutable_tags", "formats with tags"),
-            (serde_json::json!({"name": "h", "kind": "proxy", "remote": "https://x", "immutable_tags": ["x"]}), "immutable_tags", "hosted setting"),
+            (
+                serde_json::json!({"name": "h", "kind": "hosted", "cleanup_policies": ["nope"]}),
+                "cleanup_policies",
+                "no cleanup policy named nope",
+            ),
+            (
+                serde_json::json!({"name": "h", "kind": "hosted", "cleanup_policies": ["files"]}),
+                "cleanup_policies",
+                "for raw repositories",
+            ),
+            (
+                serde_json::json!({"name": "h", "kind": "proxy", "remote": "https://x", "quota_bytes": 1}),
+                "quota_bytes",
+                "bounded by max_cache_bytes",
+            ),
+            (
+                serde_json::json!({"name": "h", "kind": "hosted", "max_cache_bytes": 1}),
+                "max_cache_bytes",
+                "proxy setting",
+            ),
+            (
+                serde_json::json!({"name": "h", "kind": "hosted", "quota_bytes": 10, "quota_soft_bytes": 20}),
+                "quota_soft_bytes",
+                "above quota_bytes",
+            ),
+            (
+                serde_json::json!({"name": "h", "kind": "hosted", "quota_bytes": 0}),
+                "quota_bytes",
+                "more than 0",
+            ),
+            (
+                serde_json::json!({"name": "h", "kind": "hosted", "immutable_tags": ["(x"]}),
+                "immutable_tags",
+                "not a valid regular expression",
+            ),
+            (
+                serde_json::json!({"name": "h", "format": "raw", "kind": "hosted", "immutable_tags": ["x"]}),
+                "immutable_tags",
+                "formats with tags",
+            ),
+            (
+                serde_json::json!({"name": "h", "kind": "proxy", "remote": "https://x", "immutable_tags": ["x"]}),
+                "immutable_tags",
+                "hosted setting",
+            ),
         ];
         for (json, field, says) in cases {
             refused(check(json, &[], s), field, says);
         }
         refused(
-            check(serde_json::json!({"name": "h", "kind": "hosted", "cleanup_policies": ["nope"]}), &[], Source::File),
+            check(
+                serde_json::json!({"name": "h", "kind": "hosted", "cleanup_policies": ["nope"]}),
+                &[],
+                Source::File,
+            ),
             "cleanup_policies",
             "is not declared as a [[cleanup_policy]]",
         );

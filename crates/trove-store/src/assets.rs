@@ -103,13 +103,14 @@ async fn cascade(tx: &mut Conn, repo_id: &str, path: &str) -> Result<Vec<Removed
     let mut queue = vec![path.to_owned()];
     while let Some(next) = queue.pop() {
         let first = removed.is_empty() && next == path;
-        let row: Option<(String, i64, Option<i64>)> =
-            sqlx::query_as("SELECT digest, size, role FROM assets WHERE repo_id = $1 AND path = $2")
-                .bind(repo_id)
-                .bind(&next)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
+        let row: Option<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT digest, size, role FROM assets WHERE repo_id = $1 AND path = $2",
+        )
+        .bind(repo_id)
+        .bind(&next)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
         let Some((digest, size, role)) = row else {
             if first {
                 break;
@@ -178,21 +179,21 @@ async fn check_quota(
     quota: &Quota<'_>,
 ) -> Result<()> {
     if let Some(limit) = quota.repo_bytes {
-        let linked: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM assets WHERE digest = $1 AND repo_id = $2 LIMIT 1",
-        )
-        .bind(digest)
-        .bind(repo_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        let linked: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM assets WHERE digest = $1 AND repo_id = $2 LIMIT 1")
+                .bind(digest)
+                .bind(repo_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
         if linked.is_none() {
-            let used: i64 =
-                sqlx::query_scalar("SELECT COALESCE(MAX(bytes), 0) FROM repo_usage WHERE repo_id = $1")
-                    .bind(repo_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+            let used: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(bytes), 0) FROM repo_usage WHERE repo_id = $1",
+            )
+            .bind(repo_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
             let used = used.max(0) as u64;
             if used.saturating_add(size) > limit {
                 return Err(Error::new(
@@ -259,13 +260,13 @@ pub(crate) async fn write_refs(
     }
     for (target, kind) in by_target {
         sqlx::query("INSERT INTO asset_refs (repo_id, path, target, kind) VALUES ($1, $2, $3, $4)")
-        .bind(repo_id)
-        .bind(path)
-        .bind(target)
-        .bind(kind.code())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+            .bind(repo_id)
+            .bind(path)
+            .bind(target)
+            .bind(kind.code())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
     }
     Ok(())
 }
@@ -320,9 +321,9 @@ impl Assets<'_> {
     pub async fn blob_totals(&self) -> Result<(i64, i64)> {
         // Kept by triggers on the blobs table (migration 0009): one row, not a scan.
         let row = sqlx::query("SELECT blobs AS n, bytes FROM store_usage WHERE id = 1")
-        .fetch_one(self.0)
-        .await
-        .map_err(db_err)?;
+            .fetch_one(self.0)
+            .await
+            .map_err(db_err)?;
         Ok((row.get("n"), row.get("bytes")))
     }
 
@@ -634,13 +635,13 @@ impl Assets<'_> {
     ) -> Result<Vec<(i64, AssetMeta)>> {
         let (t, p) = after.unwrap_or((i64::MIN, ""));
         let rows = sqlx::query(dialect::LEAST_RECENTLY_USED)
-        .bind(repo_id)
-        .bind(t)
-        .bind(p)
-        .bind(i64::from(limit))
-        .fetch_all(self.0)
-        .await
-        .map_err(db_err)?;
+            .bind(repo_id)
+            .bind(t)
+            .bind(p)
+            .bind(i64::from(limit))
+            .fetch_all(self.0)
+            .await
+            .map_err(db_err)?;
         rows.iter()
             .map(|r| Ok((r.get::<i64, _>("used"), asset_from_row(r)?)))
             .collect()

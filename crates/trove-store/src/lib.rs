@@ -15,8 +15,8 @@
 
 mod api_tokens;
 mod assets;
-mod cleanup;
 mod audit;
+mod cleanup;
 pub mod files;
 mod fs_blobs;
 mod gc;
@@ -36,14 +36,13 @@ mod uploads;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use api_tokens::{ApiTokenRow, ApiTokens, NewApiToken};
 pub use assets::{Assets, Link, PutOutcome, Quota, RemovalPreview, Removed, RepoUsage};
+pub use audit::{Audit, AuditEntry, AuditQuery, MAX_PAGE as AUDIT_MAX_PAGE, NewAuditEntry};
 pub use cleanup::{Cleanup, PolicyRow};
+pub use fs_blobs::FsBlobStore;
 pub use gc::{Candidate, Collected, Gc, Retention};
 pub use leases::{LeaseRow, Leases};
-pub use tasks::{RunEnd, TaskRun, Tasks};
-pub use api_tokens::{ApiTokenRow, ApiTokens, NewApiToken};
-pub use audit::{Audit, AuditEntry, AuditQuery, MAX_PAGE as AUDIT_MAX_PAGE, NewAuditEntry};
-pub use fs_blobs::FsBlobStore;
 pub use links::{Links, StoredLink};
 pub use mem_blobs::MemBlobStore;
 pub use meta::MetadataStore;
@@ -57,6 +56,7 @@ pub use security::{
 pub use security::{KEY_LDAP, KEY_OIDC};
 pub use sessions::{SessionRow, Sessions};
 pub use sign_in_flows::{SignInFlow, SignInFlows};
+pub use tasks::{RunEnd, TaskRun, Tasks};
 pub use uploads::{UploadRow, Uploads};
 
 use trove_core::{Algorithm, Digest};

@@ -172,6 +172,9 @@ impl BlobStore for MemBlobStore {
 
     async fn list_uploads(&self) -> Result<Vec<(UploadId, i64)>> {
         let uploads = self.uploads.lock().unwrap();
-        Ok(uploads.iter().map(|(id, (_, t))| (id.clone(), *t)).collect())
+        Ok(uploads
+            .iter()
+            .map(|(id, (_, t))| (id.clone(), *t))
+            .collect())
     }
 }

@@ -329,7 +329,9 @@ impl Repos<'_> {
             Some((owner, online)) if owner != "config" || online != 0 => {
                 return Err(Error::new(
                     ErrorKind::Forbidden,
-                    format!("{name} is still in use; only a repository removed from trove.toml is removed by a purge"),
+                    format!(
+                        "{name} is still in use; only a repository removed from trove.toml is removed by a purge"
+                    ),
                 ));
             }
             Some(_) => {}

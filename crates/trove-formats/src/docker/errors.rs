@@ -314,7 +314,10 @@ mod tests {
             (OciCode::Unavailable, 507)
         );
         // Quotas and immutable tags refuse with DENIED, naming the rule.
-        assert_eq!(code_for(&ErrorKind::Forbidden, Subject::Manifest).0, OciCode::Denied);
+        assert_eq!(
+            code_for(&ErrorKind::Forbidden, Subject::Manifest).0,
+            OciCode::Denied
+        );
     }
 
     #[test]

@@ -134,9 +134,10 @@ impl Format for Docker {
 
     fn spec(&self, repo: &RepositoryConfig) -> trove_core::Result<Arc<dyn FormatSpec>> {
         let o = options(&repo.options).map_err(trove_core::Error::invalid)?;
-        let immutable = crate::patterns::compile_all(&repo.lifecycle.immutable_tags).map_err(
-            |e| trove_core::Error::invalid(format!("repository {}: immutable_tags: {e}", repo.name)),
-        )?;
+        let immutable =
+            crate::patterns::compile_all(&repo.lifecycle.immutable_tags).map_err(|e| {
+                trove_core::Error::invalid(format!("repository {}: immutable_tags: {e}", repo.name))
+            })?;
         Ok(Arc::new(DockerSpec {
             hub_index: o.hub_index,
             immutable_tags: immutable,

@@ -3,8 +3,8 @@ use bytes::Bytes;
 use sha2::Digest as _;
 use trove_core::{
     AssetClass, AssetIndex, AssetPath, AssetRef, AssetRole, BlobInfo, Digest, Error, FormatId,
-    FormatSpec, Generated, MergePart, Page, ProxyConfig, Result, UpstreamHeaders,
-    UpstreamRequest, VersionOf,
+    FormatSpec, Generated, MergePart, Page, ProxyConfig, Result, UpstreamHeaders, UpstreamRequest,
+    VersionOf,
 };
 
 use serde_json::json;
@@ -43,7 +43,8 @@ fn manifest_references(name: &str, body: &[u8]) -> Vec<AssetRef> {
     let digest = |d: &serde_json::Value| d["digest"].as_str().and_then(|s| Digest::parse(s).ok());
     let path = |s: String| AssetPath::parse(&s).ok();
     let mut refs = Vec::new();
-    let blobs = std::iter::once(&doc["config"]).chain(doc["layers"].as_array().into_iter().flatten());
+    let blobs =
+        std::iter::once(&doc["config"]).chain(doc["layers"].as_array().into_iter().flatten());
     for d in blobs {
         let foreign = d["urls"].as_array().is_some_and(|u| !u.is_empty());
         if let (false, Some(dg)) = (foreign, digest(d))
@@ -257,7 +258,9 @@ impl FormatSpec for DockerSpec {
             let by_digest = AssetPath::parse(&format!("/v2/{name}/manifests/{}", blob.digest))?;
             return Ok(vec![AssetRef::needs(by_digest)]);
         }
-        Ok(body.map(|b| manifest_references(name, b)).unwrap_or_default())
+        Ok(body
+            .map(|b| manifest_references(name, b))
+            .unwrap_or_default())
     }
 
     /// A tag is a version of its image (cleanup policies keep or delete tags per image).
@@ -712,12 +715,22 @@ mod tests {
             digest: Digest::parse(&d('a')).unwrap(),
             size: 1,
         };
-        assert_eq!(spec.role(&p(&format!("/v2/-/blobs/{}", d('b')))), AssetRole::Part);
-        assert_eq!(spec.role(&p(&format!("/v2/org/app/manifests/{}", d('a')))), AssetRole::Document);
+        assert_eq!(
+            spec.role(&p(&format!("/v2/-/blobs/{}", d('b')))),
+            AssetRole::Part
+        );
+        assert_eq!(
+            spec.role(&p(&format!("/v2/org/app/manifests/{}", d('a')))),
+            AssetRole::Document
+        );
         assert_eq!(spec.role(&p("/v2/org/app/manifests/1.0")), AssetRole::Root);
         assert_eq!(
-            spec.gc_references(&p("/v2/org/app/manifests/1.0"), &blob, None).unwrap(),
-            vec![AssetRef::needs(p(&format!("/v2/org/app/manifests/{}", d('a'))))]
+            spec.gc_references(&p("/v2/org/app/manifests/1.0"), &blob, None)
+                .unwrap(),
+            vec![AssetRef::needs(p(&format!(
+                "/v2/org/app/manifests/{}",
+                d('a')
+            )))]
         );
         let manifest = json!({
             "schemaVersion": 2,
@@ -740,10 +753,18 @@ mod tests {
         );
         let index = json!({"schemaVersion": 2, "manifests": [{"mediaType": "m", "digest": d('7'), "size": 1}]});
         assert_eq!(
-            spec.gc_references(&key, &blob, Some(&serde_json::to_vec(&index).unwrap())).unwrap(),
-            vec![AssetRef::needs(p(&format!("/v2/org/app/manifests/{}", d('7'))))]
+            spec.gc_references(&key, &blob, Some(&serde_json::to_vec(&index).unwrap()))
+                .unwrap(),
+            vec![AssetRef::needs(p(&format!(
+                "/v2/org/app/manifests/{}",
+                d('7')
+            )))]
         );
-        assert!(spec.gc_references(&key, &blob, Some(b"not json")).unwrap().is_empty());
+        assert!(
+            spec.gc_references(&key, &blob, Some(b"not json"))
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             spec.version(&p("/v2/org/app/manifests/1.0")),
             Some(VersionOf {

@@ -43,7 +43,11 @@ impl FormatSpec for RawSpec {
     fn version(&self, key: &AssetPath) -> Option<VersionOf> {
         let (dir, file) = key.as_str().rsplit_once('/')?;
         (!file.is_empty()).then(|| VersionOf {
-            component: if dir.is_empty() { "/".into() } else { dir.to_owned() },
+            component: if dir.is_empty() {
+                "/".into()
+            } else {
+                dir.to_owned()
+            },
             version: file.to_owned(),
         })
     }
@@ -65,7 +69,10 @@ mod tests {
     fn files_are_versions_of_their_folder() {
         let p = |s: &str| AssetPath::parse(s).unwrap();
         let v = RawSpec.version(&p("/dist/app-1.0.tgz")).unwrap();
-        assert_eq!((v.component.as_str(), v.version.as_str()), ("/dist", "app-1.0.tgz"));
+        assert_eq!(
+            (v.component.as_str(), v.version.as_str()),
+            ("/dist", "app-1.0.tgz")
+        );
         assert_eq!(RawSpec.version(&p("/top.txt")).unwrap().component, "/");
     }
 

@@ -213,7 +213,11 @@ pub async fn blob_store_conformance(store: &dyn BlobStore) {
     for d in [&hello, &empty, &big, &d512, &whole] {
         assert!(all.iter().any(|b| &b.digest == d), "{d} listed");
     }
-    assert_eq!(all.len(), 5, "nothing else: no upload, no aborted or refused content");
+    assert_eq!(
+        all.len(),
+        5,
+        "nothing else: no upload, no aborted or refused content"
+    );
     let mut paged = Vec::new();
     let mut after = None;
     loop {

@@ -9,8 +9,8 @@
 
 mod api_tokens;
 mod assets;
-mod lifecycle;
 mod audit;
+mod lifecycle;
 mod links;
 mod repos;
 mod rules;
@@ -24,11 +24,11 @@ use trove_core::{Algorithm, BlobInfo, KindConfig, NewAsset, RepoName, WritePolic
 
 pub use api_tokens::api_tokens_conformance;
 pub use assets::assets_conformance;
+pub use audit::audit_conformance;
 pub use lifecycle::{
     cascade_conformance, cleanup_policies_conformance, collect_conformance, gc_conformance,
     leases_conformance, link_conformance, tasks_conformance, usage_conformance,
 };
-pub use audit::audit_conformance;
 pub use links::{links_conformance, options_conformance};
 pub use repos::repos_conformance;
 pub use rules::rules_conformance;
