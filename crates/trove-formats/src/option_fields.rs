@@ -18,6 +18,22 @@ pub struct OptionField {
     pub input: OptionInput,
 }
 
+/// The group option of every format with a dependency-confusion guard (npm, PyPI, Maven,
+/// cargo): `true` mixes a hosted member's package with proxied ones of the same name; off
+/// (the default), what a hosted member has hides the same name in proxy members.
+pub const MERGE_HOSTED_WITH_PROXIED: &str = "merge_hosted_with_proxied";
+
+/// The form field of [`MERGE_HOSTED_WITH_PROXIED`], with the format's own words for it.
+pub const fn merge_hosted_with_proxied(help: &'static str) -> OptionField {
+    OptionField {
+        key: MERGE_HOSTED_WITH_PROXIED,
+        label: "Mix hosted and proxied versions",
+        help,
+        kinds: &[RepoKind::Group],
+        input: OptionInput::Checkbox,
+    }
+}
+
 /// How a form asks for an option's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OptionInput {

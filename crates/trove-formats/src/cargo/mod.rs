@@ -29,26 +29,20 @@ use trove_core::{
 pub use names::CrateName;
 pub use spec::{CargoSpec, ID};
 
+use crate::OptionField;
 use crate::kit::access::{self, Refusal};
 use crate::kit::{Frontend, caller, errors, request, response, upload};
 use crate::registry::{Format, FormatInfo, RepoRequest};
-use crate::{OptionField, OptionInput};
 use names::Route;
 
 /// The cargo format.
 pub struct Cargo;
 
-/// The group option that mixes a hosted crate's versions with proxied ones of the same name
-/// (off: the hosted crate hides them).
-pub const MERGE_HOSTED_WITH_PROXIED: &str = "merge_hosted_with_proxied";
+pub use crate::option_fields::MERGE_HOSTED_WITH_PROXIED;
 
-const OPTIONS: &[OptionField] = &[OptionField {
-    key: MERGE_HOSTED_WITH_PROXIED,
-    label: "Mix hosted and proxied versions",
-    help: "off (the default): a crate in a hosted member hides the same name in proxy members, the guard against dependency confusion",
-    kinds: &[RepoKind::Group],
-    input: OptionInput::Checkbox,
-}];
+const OPTIONS: &[OptionField] = &[crate::option_fields::merge_hosted_with_proxied(
+    "off (the default): a crate in a hosted member hides the same name in proxy members, the guard against dependency confusion",
+)];
 
 #[async_trait(?Send)]
 impl Format for Cargo {
@@ -62,25 +56,7 @@ impl Format for Cargo {
     }
 
     fn check_options(&self, kind: RepoKind, options: &Map<String, Value>) -> Result<(), String> {
-        for (k, v) in options {
-            match k.as_str() {
-                MERGE_HOSTED_WITH_PROXIED if kind == RepoKind::Group => {
-                    if !v.is_boolean() {
-                        return Err(format!("cargo option {k} must be true or false"));
-                    }
-                }
-                MERGE_HOSTED_WITH_PROXIED => {
-                    return Err(format!("cargo option {k} is a group setting"));
-                }
-                _ => {
-                    return Err(format!(
-                        "unknown cargo option {k:?} for a {} repository",
-                        kind.as_str()
-                    ));
-                }
-            }
-        }
-        Ok(())
+        crate::option_fields::check_flags("cargo", OPTIONS, kind, options)
     }
 
     fn option_fields(&self) -> &'static [OptionField] {

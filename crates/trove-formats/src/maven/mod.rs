@@ -46,8 +46,7 @@ pub const VERSION_POLICY: &str = "version_policy";
 /// `permissive`.
 pub const LAYOUT_POLICY: &str = "layout_policy";
 
-/// Whether a group mixes proxy members' metadata into an artifact a hosted member has.
-pub const MERGE_HOSTED_WITH_PROXIED: &str = "merge_hosted_with_proxied";
+pub use crate::option_fields::MERGE_HOSTED_WITH_PROXIED;
 
 const OPTIONS: &[OptionField] = &[
     OptionField {
@@ -64,13 +63,9 @@ const OPTIONS: &[OptionField] = &[
         kinds: &[RepoKind::Hosted],
         input: OptionInput::Text,
     },
-    OptionField {
-        key: MERGE_HOSTED_WITH_PROXIED,
-        label: "Merge hosted with proxied",
-        help: "off (the default): versions of an artifact a hosted member has hide what proxy members list for it in maven-metadata.xml (the dependency-confusion guard)",
-        kinds: &[RepoKind::Group],
-        input: OptionInput::Checkbox,
-    },
+    crate::option_fields::merge_hosted_with_proxied(
+        "off (the default): versions of an artifact a hosted member has hide what proxy members list for it in maven-metadata.xml (the dependency-confusion guard)",
+    ),
 ];
 
 #[async_trait(?Send)]

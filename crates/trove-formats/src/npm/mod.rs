@@ -39,28 +39,22 @@ use trove_core::{
 pub use names::PackageName;
 pub use spec::{ID, NpmSpec};
 
+use crate::OptionField;
 use crate::kit::access::{self, Refusal};
 use crate::kit::errors::Failure;
 use crate::kit::{Frontend, caller, errors, request, response};
 use crate::registry::{Format, FormatInfo, RepoRequest};
-use crate::{OptionField, OptionInput};
 use names::Route;
 use packument::{ABBREVIATED, ABBREVIATED_TYPE, MARKER};
 
 /// The npm format.
 pub struct Npm;
 
-/// The group option that mixes a hosted package's versions with proxied ones of the same name
-/// (off: the hosted package hides them).
-pub const MERGE_HOSTED_WITH_PROXIED: &str = "merge_hosted_with_proxied";
+pub use crate::option_fields::MERGE_HOSTED_WITH_PROXIED;
 
-const OPTIONS: &[OptionField] = &[OptionField {
-    key: MERGE_HOSTED_WITH_PROXIED,
-    label: "Mix hosted and proxied versions",
-    help: "off (the default): a package in a hosted member hides the same name in proxy members, the guard against dependency confusion",
-    kinds: &[RepoKind::Group],
-    input: OptionInput::Checkbox,
-}];
+const OPTIONS: &[OptionField] = &[crate::option_fields::merge_hosted_with_proxied(
+    "off (the default): a package in a hosted member hides the same name in proxy members, the guard against dependency confusion",
+)];
 
 #[async_trait(?Send)]
 impl Format for Npm {

@@ -29,28 +29,22 @@ use trove_core::{AssetPath, FormatSpec, RepoKind, RepositoryConfig};
 pub use names::{Project, normalize};
 pub use spec::{ID, PypiSpec};
 
+use crate::OptionField;
 use crate::kit::call::Call;
 use crate::kit::errors::Failure;
 use crate::kit::{request, response};
 use crate::registry::{Format, FormatInfo, RepoRequest};
-use crate::{OptionField, OptionInput};
 use index::{HTML, HTML_TYPE, JSON_TYPE, TEXT_HTML};
 use names::Route;
 
 /// The PyPI format.
 pub struct Pypi;
 
-/// The group option that mixes a hosted project's files with proxied ones of the same name
-/// (off: the hosted project hides them). The same option, and default, as npm's.
-pub const MERGE_HOSTED_WITH_PROXIED: &str = "merge_hosted_with_proxied";
+pub use crate::option_fields::MERGE_HOSTED_WITH_PROXIED;
 
-const OPTIONS: &[OptionField] = &[OptionField {
-    key: MERGE_HOSTED_WITH_PROXIED,
-    label: "Mix hosted and proxied files",
-    help: "off (the default): a project in a hosted member hides the same project in proxy members, the guard against dependency confusion",
-    kinds: &[RepoKind::Group],
-    input: OptionInput::Checkbox,
-}];
+const OPTIONS: &[OptionField] = &[crate::option_fields::merge_hosted_with_proxied(
+    "off (the default): a project in a hosted member hides the same project in proxy members, the guard against dependency confusion",
+)];
 
 #[async_trait(?Send)]
 impl Format for Pypi {
