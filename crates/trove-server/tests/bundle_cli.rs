@@ -70,11 +70,8 @@ async fn rows(t: &trove_server::Trove) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_import_killed_midway_finishes_when_run_again() {
-    let src = tempfile::tempdir().unwrap();
-    let src_config = config(src.path(), "");
-    let t = open(&src_config).await;
+/// Stores `data` at `path` of repository `files`, as a client's upload would.
+async fn put_file(t: &trove_server::Trove, path: &str, data: Vec<u8>, content_type: &str) {
     let repo = t
         .meta
         .repos()
@@ -85,40 +82,54 @@ async fn an_import_killed_midway_finishes_when_run_again() {
         .find(|r| r.config.name.as_str() == "files")
         .unwrap()
         .config;
+    let digest = Digest::parse(&format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(&data))
+    ))
+    .unwrap();
+    let id = t.front.blobs.begin_upload().await.unwrap();
+    let body: trove_core::ByteStream = Box::pin(futures_util::stream::once(async move {
+        Ok::<_, std::io::Error>(Bytes::from(data))
+    }));
+    t.front.blobs.append(&id, 0, body).await.unwrap();
+    let info = t.front.blobs.commit(&id, &digest).await.unwrap();
+    t.meta
+        .assets()
+        .put(
+            &repo.id,
+            &AssetPath::parse(path).unwrap(),
+            &NewAsset {
+                blob: BlobInfo {
+                    digest: info.digest,
+                    size: info.size,
+                },
+                content_type: Some(content_type.into()),
+                attrs: serde_json::json!({}),
+            },
+            false,
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_killed_midway_finishes_when_run_again() {
+    let src = tempfile::tempdir().unwrap();
+    let src_config = config(src.path(), "");
+    let t = open(&src_config).await;
     for i in 0..FILES {
         let mut data = vec![0u8; FILE_SIZE];
         for (j, b) in data.iter_mut().enumerate() {
             *b = ((i * 31 + j * 7) % 251) as u8;
         }
         data[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        let digest = Digest::parse(&format!(
-            "sha256:{}",
-            hex::encode(sha2::Sha256::digest(&data))
-        ))
-        .unwrap();
-        let id = t.front.blobs.begin_upload().await.unwrap();
-        let body: trove_core::ByteStream = Box::pin(futures_util::stream::once(async move {
-            Ok::<_, std::io::Error>(Bytes::from(data))
-        }));
-        t.front.blobs.append(&id, 0, body).await.unwrap();
-        let info = t.front.blobs.commit(&id, &digest).await.unwrap();
-        t.meta
-            .assets()
-            .put(
-                &repo.id,
-                &AssetPath::parse(&format!("/dir/file-{i:03}.bin")).unwrap(),
-                &NewAsset {
-                    blob: BlobInfo {
-                        digest: info.digest,
-                        size: info.size,
-                    },
-                    content_type: Some("application/octet-stream".into()),
-                    attrs: serde_json::json!({}),
-                },
-                false,
-            )
-            .await
-            .unwrap();
+        put_file(
+            &t,
+            &format!("/dir/file-{i:03}.bin"),
+            data,
+            "application/octet-stream",
+        )
+        .await;
     }
     let want = rows(&t).await;
     t.meta.close().await;
@@ -228,42 +239,13 @@ async fn signed_bundles_are_verified_before_anything_is_written() {
     let src = tempfile::tempdir().unwrap();
     let src_config = config(src.path(), "");
     let t = open(&src_config).await;
-    let repo = t
-        .meta
-        .repos()
-        .records()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.config.name.as_str() == "files")
-        .unwrap()
-        .config;
-    let data = b"signed content".to_vec();
-    let digest = Digest::parse(&format!(
-        "sha256:{}",
-        hex::encode(sha2::Sha256::digest(&data))
-    ))
-    .unwrap();
-    let id = t.front.blobs.begin_upload().await.unwrap();
-    let body: trove_core::ByteStream = Box::pin(futures_util::stream::once(async move {
-        Ok::<_, std::io::Error>(Bytes::from(data))
-    }));
-    t.front.blobs.append(&id, 0, body).await.unwrap();
-    let info = t.front.blobs.commit(&id, &digest).await.unwrap();
-    t.meta
-        .assets()
-        .put(
-            &repo.id,
-            &AssetPath::parse("/release/notes.txt").unwrap(),
-            &NewAsset {
-                blob: info,
-                content_type: Some("text/plain".into()),
-                attrs: serde_json::json!({}),
-            },
-            false,
-        )
-        .await
-        .unwrap();
+    put_file(
+        &t,
+        "/release/notes.txt",
+        b"signed content".to_vec(),
+        "text/plain",
+    )
+    .await;
     t.meta.close().await;
 
     let keys = tempfile::tempdir().unwrap();
