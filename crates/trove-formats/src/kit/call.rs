@@ -1,5 +1,5 @@
 //! One request addressed to a repository, once the caller is known: what a format's handlers
-//! take (raw, npm, PyPI), with who is calling, the repository and its external URL, and the
+//! take (npm, PyPI), with who is calling, the repository and its external URL, and the
 //! body until a handler takes it.
 
 use std::sync::Arc;
@@ -42,12 +42,14 @@ impl Call {
             base,
             tail,
         } = req;
-        let identity = caller::identify(&front.auth, &http)
-            .await
-            .map_err(|e| match e {
-                trove_auth::AuthError::Internal(e) => Failure::from_core(e),
-                e => Failure::refused(Refusal::Challenge(e.to_string())),
-            })?;
+        let identity = caller::identify(&front.auth, &http).await.map_err(|e| {
+            match e.into_service_failure() {
+                // The database failing, or a directory that cannot answer (LDAP: 503), is not
+                // the caller's doing.
+                Ok(e) => Failure::from_core(e),
+                Err(e) => Failure::refused(Refusal::Challenge(e.to_string())),
+            }
+        })?;
         let ctx = request::ctx(&http, &identity.principal);
         Ok(Call {
             http,

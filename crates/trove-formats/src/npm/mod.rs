@@ -26,11 +26,11 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use actix_web::http::header;
 use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-use trove_auth::{Action, Identity};
+use trove_auth::Action;
 use trove_core::{
     AssetMeta, AssetPath, Ctx, Error, ErrorKind, FormatSpec, RepoKind, Repository,
     RepositoryConfig, documents,
@@ -40,9 +40,8 @@ pub use names::PackageName;
 pub use spec::{ID, NpmSpec};
 
 use crate::OptionField;
-use crate::kit::access::{self, Refusal};
 use crate::kit::errors::Failure;
-use crate::kit::{Frontend, caller, errors, request, response};
+use crate::kit::{errors, request, response};
 use crate::registry::{Format, FormatInfo, RepoRequest};
 use names::Route;
 use packument::{ABBREVIATED, ABBREVIATED_TYPE, MARKER};
@@ -135,13 +134,6 @@ impl NpmError {
         Failure::from_core_with(e, status_of).into()
     }
 
-    /// npm prints the body's `error` after the status line only when a 401 carries no
-    /// `WWW-Authenticate` (with one it prints "Unable to authenticate, need: ..."), so Trove's
-    /// 401s have none: the message says what is wrong.
-    pub(crate) fn refused(r: Refusal) -> Self {
-        Failure::refused(r).into()
-    }
-
     fn response(&self) -> HttpResponse {
         HttpResponse::build(self.status)
             .content_type("application/json")
@@ -153,6 +145,9 @@ fn status_of(kind: &ErrorKind) -> StatusCode {
     errors::status_of(kind)
 }
 
+/// npm prints the body's `error` after the status line only when a 401 carries no
+/// `WWW-Authenticate` (with one it prints "Unable to authenticate, need: ..."), so Trove's 401s
+/// have none (a refusal's `challenge` is dropped): the message says what is wrong.
 impl From<Failure> for NpmError {
     fn from(a: Failure) -> Self {
         NpmError {
@@ -176,49 +171,7 @@ pub(crate) fn ok_json(status: StatusCode, body: Value) -> HttpResponse {
         .body(body.to_string())
 }
 
-/// One request, with who is calling and what it needs.
-pub(crate) struct Call {
-    pub http: HttpRequest,
-    pub front: web::Data<Frontend>,
-    /// The repository name as addressed.
-    pub name: String,
-    pub repo: Option<Arc<dyn Repository>>,
-    /// Where the repository is mounted on this listener.
-    pub base: String,
-    pub identity: Identity,
-    pub ctx: Ctx,
-    /// The request body, until a handler takes it.
-    pub payload: Option<web::Payload>,
-}
-
-impl Call {
-    /// May the caller do `action` (on `resource`, a path)?
-    pub fn allow(&self, action: Action, resource: Option<&str>) -> Result<(), NpmError> {
-        access::check(
-            &self.front.auth,
-            &self.identity,
-            &ID,
-            &self.name,
-            self.repo.as_deref().map(|r| r.config()),
-            action,
-            resource,
-        )
-        .map_err(NpmError::refused)
-    }
-
-    pub fn front(&self) -> &Frontend {
-        &self.front
-    }
-
-    pub fn repo(&self) -> &Arc<dyn Repository> {
-        self.repo.as_ref().expect("checked: the repository exists")
-    }
-
-    /// The external URL of this repository's root, as the client addressed it.
-    pub fn base_url(&self) -> String {
-        self.front.external(&self.http).url(&self.base)
-    }
-}
+pub(crate) use crate::kit::call::Call;
 
 /// What a route needs, checked before any body is read.
 fn action_of(route: &Route, method: &Method) -> Result<Option<Action>, NpmError> {
@@ -267,33 +220,7 @@ async fn serve(req: RepoRequest) -> Answer {
     if let Some(a) = action {
         request::note(&req.http, |f| f.action = Some(a.as_str()));
     }
-    let RepoRequest {
-        http,
-        payload,
-        front,
-        name: repo_name,
-        repo,
-        base,
-        tail: _,
-    } = req;
-    let identity =
-        caller::identify(&front.auth, &http)
-            .await
-            .map_err(|e| match e.into_service_failure() {
-                Ok(e) => NpmError::from_core(e),
-                Err(e) => NpmError::refused(Refusal::Challenge(e.to_string())),
-            })?;
-    let ctx = request::ctx(&http, &identity.principal);
-    let mut call = Call {
-        http,
-        front,
-        name: repo_name,
-        repo,
-        base,
-        identity,
-        ctx,
-        payload: Some(payload),
-    };
+    let mut call = Call::identify(req, ID).await?;
     match route {
         Route::Ping => return Ok(ok_json(StatusCode::OK, json!({}))),
         Route::Whoami => return account::whoami(&call),

@@ -19,7 +19,7 @@ use trove_core::{AssetMeta, Digest, NewAsset, Page, now_millis};
 use super::names::{PackageName, Stored, stored};
 use super::packument::{self, RESERVED};
 use super::{Answer, Call, NpmError, asset_path, not_found, ok_json, packument_value};
-use crate::kit::{body, locks, upload};
+use crate::kit::{locks, upload};
 
 /// The largest publish document taken (the tarball travels base64 inside it).
 pub const MAX_PUBLISH: usize = 128 << 20;
@@ -36,24 +36,7 @@ async fn lock(name: &PackageName) -> tokio::sync::OwnedMutexGuard<()> {
 }
 
 pub(super) async fn read_body(call: &mut Call, limit: usize) -> Result<Bytes, NpmError> {
-    let payload = call
-        .payload
-        .take()
-        .ok_or_else(|| bad("the request body was already read"))?;
-    body::read_limited(payload, limit, call.front().progress)
-        .await
-        .map_err(|e| match e {
-            body::ReadError::TooLarge(l) => NpmError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body is over {l} bytes"),
-            ),
-            body::ReadError::Gone(why) => {
-                let mut e = bad(why);
-                e.aborted = true;
-                e.reason = "client aborted".into();
-                e
-            }
-        })
+    Ok(call.read_body(limit).await?)
 }
 
 /// The versions stored for `name`, with their manifest rows.
