@@ -44,7 +44,12 @@ const MAX_MANIFEST: u64 = 512 << 20;
 /// The largest document read to find what it refers to (a docker manifest is at most 4 MiB).
 const MAX_REFERRING_DOC: u64 = 4 << 20;
 /// How much of a blob an import hands the blob store at a time.
-const CHUNK: usize = 4 << 20;
+const CHUNK: usize = 1 << 20;
+/// Chunks read ahead of a blob's upload.
+const STREAM_CHUNKS: usize = 2;
+/// Blobs an import stores at once (their commits' fsyncs overlap); with [`STREAM_CHUNKS`] and
+/// [`CHUNK`], what bounds the import's buffers.
+const IN_FLIGHT: usize = 4;
 
 /// The bundle manifest: what the file holds and where it goes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -723,6 +728,45 @@ pub fn import_bundle<R: Read>(
                 .push((t.name.clone(), a.path.clone(), e.msg)),
         }
     };
+    // Blobs on their way into the store, oldest first. Each is linked once its commit (digest
+    // verified, fsynced) is done; meanwhile the next entries are read and stored, so the
+    // syncs of several blobs overlap instead of queueing one after another.
+    let mut pending: std::collections::VecDeque<(
+        String,
+        u64,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    )> = Default::default();
+    let finish = |report: &mut ImportReport,
+                  waiting: &mut HashMap<&str, Vec<(&str, &BundleAsset)>>,
+                  digest_s: String,
+                  size: u64,
+                  stored: anyhow::Result<()>| {
+        let rows = waiting.remove(digest_s.as_str()).unwrap_or_default();
+        match stored {
+            Ok(()) => {
+                report.blobs_added += 1;
+                report.bytes_added += size;
+                for (repo, a) in rows {
+                    link(report, repo, a);
+                }
+            }
+            Err(e) => {
+                for (repo, a) in rows {
+                    report.assets_refused.push((
+                        targets[repo].name.clone(),
+                        a.path.clone(),
+                        format!("its blob {digest_s} was refused"),
+                    ));
+                }
+                report.blobs_refused.push((digest_s, format!("{e:#}")));
+            }
+        }
+    };
+    let join = |task: tokio::task::JoinHandle<anyhow::Result<()>>| {
+        handle
+            .block_on(task)
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("storing the blob failed: {e}")))
+    };
     let mut seen: BTreeSet<String> = BTreeSet::new();
     for entry in entries {
         let mut entry = entry?;
@@ -739,41 +783,16 @@ pub fn import_bundle<R: Read>(
             bail!("the bundle holds {name:?}, which its manifest does not list");
         };
         let digest = Digest::parse(&digest_s)?;
-        seen.insert(digest_s.clone());
+        if !seen.insert(digest_s.clone()) {
+            // Written once by every export; a second copy adds nothing.
+            continue;
+        }
         let length = entry.header().size()?;
         if length != size {
             report.blobs_refused.push((
                 digest_s.clone(),
                 format!("{length} bytes in the file, {size} in the manifest"),
             ));
-            continue;
-        }
-        let stored = match handle.block_on(blobs.stat(&digest))? {
-            Some(info) if info.size == size => {
-                report.blobs_existing += 1;
-                true
-            }
-            _ => match store_blob(handle, &*blobs, &digest, &mut entry) {
-                Ok(()) => {
-                    report.blobs_added += 1;
-                    report.bytes_added += size;
-                    true
-                }
-                Err(e) => {
-                    report
-                        .blobs_refused
-                        .push((digest_s.clone(), format!("{e:#}")));
-                    false
-                }
-            },
-        };
-        read_bytes += size;
-        progress(read_bytes);
-        if stored {
-            for (repo, a) in waiting.remove(digest_s.as_str()).unwrap_or_default() {
-                link(&mut report, repo, a);
-            }
-        } else {
             for (repo, a) in waiting.remove(digest_s.as_str()).unwrap_or_default() {
                 report.assets_refused.push((
                     targets[repo].name.clone(),
@@ -781,7 +800,31 @@ pub fn import_bundle<R: Read>(
                     format!("its blob {digest_s} was refused"),
                 ));
             }
+            continue;
         }
+        read_bytes += size;
+        match handle.block_on(blobs.stat(&digest))? {
+            Some(info) if info.size == size => {
+                report.blobs_existing += 1;
+                for (repo, a) in waiting.remove(digest_s.as_str()).unwrap_or_default() {
+                    link(&mut report, repo, a);
+                }
+            }
+            _ => {
+                if pending.len() >= IN_FLIGHT {
+                    let (d, s, task) = pending.pop_front().expect("non-empty");
+                    let stored = join(task);
+                    finish(&mut report, &mut waiting, d, s, stored);
+                }
+                let task = store_blob(handle, blobs.clone(), digest, &mut entry);
+                pending.push_back((digest_s, size, task));
+            }
+        }
+        progress(read_bytes);
+    }
+    while let Some((d, s, task)) = pending.pop_front() {
+        let stored = join(task);
+        finish(&mut report, &mut waiting, d, s, stored);
     }
     for b in &manifest.blobs {
         if !seen.contains(&b.digest) {
@@ -822,51 +865,59 @@ pub fn import_bundle<R: Read>(
     Ok(report)
 }
 
-/// Streams one blob from the bundle into the store; the store's commit verifies the digest,
-/// so nothing is visible unless every byte matches.
+/// Streams one blob from the bundle into the store: reads it here, in [`CHUNK`]s, into an
+/// upload running as a task of its own, which commits (verifies the digest, fsyncs) after the
+/// last chunk; nothing is visible unless every byte matches. Returns once every byte is read
+/// (or the upload gave up); the task's result says whether the blob is in. Memory per blob in
+/// flight is bounded by the channel: [`STREAM_CHUNKS`] chunks plus the store's own queue.
 fn store_blob(
     handle: &Handle,
-    blobs: &dyn BlobStore,
-    digest: &Digest,
+    blobs: Arc<dyn BlobStore>,
+    digest: Digest,
     entry: &mut impl Read,
-) -> anyhow::Result<()> {
-    let id = handle.block_on(blobs.begin_upload())?;
-    let result = (|| -> anyhow::Result<()> {
-        let mut offset = 0u64;
-        loop {
-            let mut chunk = vec![0u8; CHUNK];
-            let mut filled = 0;
-            while filled < CHUNK {
-                let n = entry.read(&mut chunk[filled..])?;
-                if n == 0 {
-                    break;
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(STREAM_CHUNKS);
+    let task = handle.spawn(async move {
+        let id = blobs.begin_upload().await?;
+        let body: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        }));
+        let result = async {
+            blobs.append(&id, 0, body).await?;
+            match blobs.commit(&id, &digest).await {
+                Ok(_) => Ok(()),
+                Err(e) if matches!(e.kind, ErrorKind::DigestMismatch) => {
+                    bail!("its bytes do not hash to {digest}: {}", e.msg)
                 }
-                filled += n;
-            }
-            if filled == 0 {
-                break;
-            }
-            chunk.truncate(filled);
-            let body: ByteStream = Box::pin(futures_util::stream::once(async move {
-                Ok::<_, std::io::Error>(Bytes::from(chunk))
-            }));
-            offset = handle.block_on(blobs.append(&id, offset, body))?;
-            if filled < CHUNK {
-                break;
+                Err(e) => Err(e.into()),
             }
         }
-        match handle.block_on(blobs.commit(&id, digest)) {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(e.kind, ErrorKind::DigestMismatch) => {
-                bail!("its bytes do not hash to {digest}: {}", e.msg)
-            }
-            Err(e) => Err(e.into()),
+        .await;
+        if result.is_err() {
+            let _ = blobs.abort(&id).await;
         }
-    })();
-    if result.is_err() {
-        let _ = handle.block_on(blobs.abort(&id));
+        result
+    });
+    loop {
+        // `read_to_end` fills spare capacity without zeroing it first.
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let read = match (&mut *entry).take(CHUNK as u64).read_to_end(&mut chunk) {
+            Ok(n) => n,
+            Err(e) => {
+                // The upload fails with it and is removed; the entry's rest is skipped.
+                let _ = tx.blocking_send(Err(e));
+                break;
+            }
+        };
+        if read == 0 {
+            break;
+        }
+        // A closed channel: the upload failed already (its task says why).
+        if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() || read < CHUNK {
+            break;
+        }
     }
-    result
+    task
 }
 
 /// Reads a `Have` file.
